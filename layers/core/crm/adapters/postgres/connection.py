@@ -1,0 +1,105 @@
+"""pg8000 connections: URL parsing, and a small pool that survives a database restart.
+
+A Lambda container runs one invocation at a time and keeps one connection; the local cloud
+runs many handlers on threads in one process, so the pool hands each thread its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import pg8000.native
+
+# Errors after which a connection is dropped instead of returned to the pool.
+BROKEN_CONNECTION_ERRORS = (pg8000.native.InterfaceError, OSError, ConnectionError)
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    user: str
+    password: str | None
+    host: str
+    port: int
+    database: str
+
+    @classmethod
+    def from_url(cls, url: str) -> ConnectionParams:
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"not a postgresql:// URL: {parts.scheme}://...")
+        return cls(
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password) if parts.password else None,
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            database=(parts.path or "/postgres").lstrip("/") or "postgres",
+        )
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """The same server and database as `url`, logged in as another role."""
+    parts = urlsplit(url)
+    netloc = f"{user}:{password}@{parts.hostname}:{parts.port or 5432}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def connect(url: str, *, timeout: float = 10.0) -> pg8000.native.Connection:
+    params = ConnectionParams.from_url(url)
+    return pg8000.native.Connection(
+        user=params.user,
+        password=params.password,
+        host=params.host,
+        port=params.port,
+        database=params.database,
+        timeout=timeout,
+        application_name="crm",
+    )
+
+
+class ConnectionPool:
+    """At most `size` open connections; a connection that failed is discarded, not reused."""
+
+    def __init__(self, url: str, size: int = 4) -> None:
+        self._url = url
+        self._idle: queue.LifoQueue[pg8000.native.Connection] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(size)
+
+    @contextmanager
+    def connection(self) -> Iterator[pg8000.native.Connection]:
+        self._slots.acquire()
+        conn: pg8000.native.Connection | None = None
+        try:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = connect(self._url)
+            yield conn
+        except BROKEN_CONNECTION_ERRORS:
+            _close_quietly(conn)
+            conn = None
+            raise
+        finally:
+            if conn is not None:
+                self._idle.put(conn)
+            self._slots.release()
+
+    def close(self) -> None:
+        while True:
+            try:
+                _close_quietly(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+
+def _close_quietly(conn: pg8000.native.Connection | None) -> None:
+    if conn is None:
+        return
+    # The connection is being discarded because it is broken; closing may fail too.
+    with contextlib.suppress(Exception):
+        conn.close()

@@ -1,0 +1,362 @@
+"""Repositories: all SQL of the aggregates, parameterised. They never commit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pg8000.native
+
+from crm.domain.errors import Conflict
+from crm.domain.leads import Lead, LeadStatus
+from crm.domain.tenants import Role, Tenant, User
+
+UNIQUE_VIOLATION = "23505"
+
+
+def _is_unique_violation(error: pg8000.native.DatabaseError) -> bool:
+    return (
+        bool(error.args)
+        and isinstance(error.args[0], dict)
+        and error.args[0].get("C") == UNIQUE_VIOLATION
+    )
+
+
+class PostgresTenantRepository:
+    def __init__(self, conn: pg8000.native.Connection) -> None:
+        self._conn = conn
+
+    def add(self, tenant: Tenant) -> None:
+        try:
+            self._conn.run(
+                "INSERT INTO tenants (id, name, slug, plan) VALUES (:id, :name, :slug, :plan)",
+                id=tenant.id,
+                name=tenant.name,
+                slug=tenant.slug,
+                plan=tenant.plan,
+            )
+        except pg8000.native.DatabaseError as error:
+            if _is_unique_violation(error):
+                raise Conflict(f"the slug {tenant.slug!r} is taken", field="slug") from error
+            raise
+
+
+class PostgresUserRepository:
+    def __init__(self, conn: pg8000.native.Connection) -> None:
+        self._conn = conn
+
+    def add(self, user: User, tenant_slug: str) -> None:
+        self._conn.run(
+            "INSERT INTO users (id, tenant_id, email, name, password_hash, role, status)"
+            " VALUES (:id, :tenant_id, :email, :name, :hash, :role, :status)",
+            id=user.id,
+            tenant_id=user.tenant_id,
+            email=user.email,
+            name=user.name,
+            hash=user.password_hash,
+            role=user.role.value,
+            status=user.status,
+        )
+        self._conn.run(
+            "INSERT INTO login_directory (email, tenant_id, tenant_slug, user_id)"
+            " VALUES (:email, :tenant_id, :slug, :user_id)",
+            email=user.email,
+            tenant_id=user.tenant_id,
+            slug=tenant_slug,
+            user_id=user.id,
+        )
+
+    def get_by_email(self, email: str) -> User | None:
+        rows = self._conn.run(
+            "SELECT id, tenant_id, email, name, password_hash, role, status FROM users"
+            " WHERE email = :email",
+            email=email.lower(),
+        )
+        if not rows:
+            return None
+        id_, tenant_id, email_, name, hash_, role, status = rows[0]
+        return User(
+            id=id_,
+            tenant_id=tenant_id,
+            email=email_,
+            name=name,
+            password_hash=hash_,
+            role=Role(role),
+            status=status,
+        )
+
+
+class PostgresLoginDirectory:
+    """Reads the email -> tenants mapping through the only door the app role has to it."""
+
+    def __init__(self, conn: pg8000.native.Connection) -> None:
+        self._conn = conn
+
+    def tenants_for(self, email: str) -> list[tuple[uuid.UUID, str, uuid.UUID]]:
+        rows = self._conn.run(
+            "SELECT tenant_id, tenant_slug, user_id FROM find_login_tenants(:email)", email=email
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+
+_LEAD_COLUMNS = (
+    "id, tenant_id, name, email, phone, company, source, status, owner_id, created_by,"
+    " created_at, updated_at, version"
+)
+
+
+class PostgresLeadRepository:
+    def __init__(self, conn: pg8000.native.Connection) -> None:
+        self._conn = conn
+
+    def add(self, lead: Lead) -> None:
+        self._conn.run(
+            f"INSERT INTO leads ({_LEAD_COLUMNS}) VALUES (:id, :tenant_id, :name, :email, :phone,"
+            " :company, :source, :status, :owner_id, :created_by, :created_at, :updated_at,"
+            " :version)",
+            id=lead.id,
+            tenant_id=lead.tenant_id,
+            name=lead.name,
+            email=lead.email,
+            phone=lead.phone,
+            company=lead.company,
+            source=lead.source,
+            status=lead.status.value,
+            owner_id=lead.owner_id,
+            created_by=lead.created_by,
+            created_at=lead.created_at,
+            updated_at=lead.updated_at,
+            version=lead.version,
+        )
+
+    def get(self, lead_id: uuid.UUID) -> Lead | None:
+        rows = self._conn.run(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = :id", id=lead_id)
+        if not rows:
+            return None
+        (id_, tenant_id, name, email, phone, company, source, status, owner_id, created_by,
+         created_at, updated_at, version) = rows[0]  # fmt: skip
+        return Lead(
+            id=id_,
+            tenant_id=tenant_id,
+            name=name,
+            email=email,
+            phone=phone,
+            company=company,
+            source=source,
+            status=LeadStatus(status),
+            owner_id=owner_id,
+            created_by=created_by,
+            created_at=created_at,
+            updated_at=updated_at,
+            version=version,
+        )
+
+
+class PostgresAutomationRepository:
+    def __init__(self, conn: pg8000.native.Connection, tenant_id: uuid.UUID) -> None:
+        self._conn = conn
+        self._tenant_id = tenant_id
+
+    def add(
+        self,
+        automation_id: uuid.UUID,
+        version_id: uuid.UUID,
+        name: str,
+        trigger_event: str,
+        definition: dict[str, Any],
+        created_by: uuid.UUID | None,
+    ) -> None:
+        self._conn.run(
+            "INSERT INTO automations (id, tenant_id, name, trigger_event, current_version,"
+            " created_by) VALUES (:id, :tenant_id, :name, :trigger, 1, :created_by)",
+            id=automation_id,
+            tenant_id=self._tenant_id,
+            name=name,
+            trigger=trigger_event,
+            created_by=created_by,
+        )
+        self._conn.run(
+            "INSERT INTO automation_versions (id, tenant_id, automation_id, version, definition)"
+            " VALUES (:id, :tenant_id, :automation_id, 1, CAST(:definition AS jsonb))",
+            id=version_id,
+            tenant_id=self._tenant_id,
+            automation_id=automation_id,
+            definition=json.dumps(definition),
+        )
+
+    def get(self, automation_id: uuid.UUID) -> dict[str, Any] | None:
+        rows = self._conn.run(
+            "SELECT a.id, a.name, a.trigger_event, a.status, a.current_version, v.id,"
+            " v.definition, v.state_machine_arn, a.created_at"
+            " FROM automations a JOIN automation_versions v"
+            "   ON v.automation_id = a.id AND v.version = a.current_version"
+            " WHERE a.id = :id",
+            id=automation_id,
+        )
+        return _automation_row(rows[0]) if rows else None
+
+    def active_for_trigger(self, trigger_event: str) -> list[dict[str, Any]]:
+        rows = self._conn.run(
+            "SELECT a.id, a.name, a.trigger_event, a.status, a.current_version, v.id,"
+            " v.definition, v.state_machine_arn, a.created_at"
+            " FROM automations a JOIN automation_versions v"
+            "   ON v.automation_id = a.id AND v.version = a.current_version"
+            " WHERE a.trigger_event = :trigger AND a.status = 'active' ORDER BY a.created_at",
+            trigger=trigger_event,
+        )
+        return [_automation_row(row) for row in rows]
+
+    def set_state_machine_arn(self, version_id: uuid.UUID, arn: str) -> None:
+        self._conn.run(
+            "UPDATE automation_versions SET state_machine_arn = :arn WHERE id = :id",
+            arn=arn,
+            id=version_id,
+        )
+
+
+def _automation_row(row: list[Any]) -> dict[str, Any]:
+    id_, name, trigger, status, version, version_id, definition, arn, created_at = row
+    return {
+        "id": id_,
+        "name": name,
+        "trigger_event": trigger,
+        "status": status,
+        "version": version,
+        "version_id": version_id,
+        "definition": definition,
+        "state_machine_arn": arn,
+        "created_at": created_at,
+    }
+
+
+class PostgresAutomationRunRepository:
+    def __init__(self, conn: pg8000.native.Connection, tenant_id: uuid.UUID) -> None:
+        self._conn = conn
+        self._tenant_id = tenant_id
+
+    def add_if_absent(
+        self,
+        run_id: uuid.UUID,
+        automation_id: uuid.UUID,
+        version_id: uuid.UUID,
+        event_id: uuid.UUID,
+        execution_name: str,
+    ) -> bool:
+        rows = self._conn.run(
+            "INSERT INTO automation_runs (id, tenant_id, automation_id, version_id, event_id,"
+            " execution_name) VALUES (:id, :tenant_id, :automation_id, :version_id, :event_id,"
+            " :name) ON CONFLICT (version_id, event_id) DO NOTHING RETURNING id",
+            id=run_id,
+            tenant_id=self._tenant_id,
+            automation_id=automation_id,
+            version_id=version_id,
+            event_id=event_id,
+            name=execution_name,
+        )
+        return bool(rows)
+
+    def set_execution_arn(self, run_id: uuid.UUID, arn: str) -> None:
+        self._conn.run(
+            "UPDATE automation_runs SET execution_arn = :arn WHERE id = :id", arn=arn, id=run_id
+        )
+
+
+class PostgresActionLedger:
+    def __init__(self, conn: pg8000.native.Connection, tenant_id: uuid.UUID) -> None:
+        self._conn = conn
+        self._tenant_id = tenant_id
+
+    def claim(self, key: str, run_id: uuid.UUID, step_id: str, kind: str) -> dict[str, Any] | None:
+        # A concurrent duplicate blocks on the unique key until the first transaction ends,
+        # then sees its row: the effect inside that transaction happens once.
+        inserted = self._conn.run(
+            "INSERT INTO action_executions (tenant_id, idempotency_key, run_id, step_id, kind)"
+            " VALUES (:tenant_id, :key, :run_id, :step_id, :kind)"
+            " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING 1",
+            tenant_id=self._tenant_id,
+            key=key,
+            run_id=run_id,
+            step_id=step_id,
+            kind=kind,
+        )
+        if inserted:
+            return None
+        rows = self._conn.run(
+            "SELECT result FROM action_executions WHERE idempotency_key = :key", key=key
+        )
+        result: dict[str, Any] = rows[0][0]
+        return result
+
+    def record_result(self, key: str, result: dict[str, Any]) -> None:
+        self._conn.run(
+            "UPDATE action_executions SET result = CAST(:result AS jsonb)"
+            " WHERE idempotency_key = :key",
+            result=json.dumps(result),
+            key=key,
+        )
+
+
+class PostgresIdempotencyStore:
+    def __init__(self, conn: pg8000.native.Connection, tenant_id: uuid.UUID) -> None:
+        self._conn = conn
+        self._tenant_id = tenant_id
+
+    def get(self, key: str) -> tuple[str, int, dict[str, Any]] | None:
+        rows = self._conn.run(
+            "SELECT request_hash, status_code, response FROM idempotency_keys WHERE key = :key",
+            key=key,
+        )
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    def put(self, key: str, request_hash: str, status_code: int, response: dict[str, Any]) -> None:
+        self._conn.run(
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response)"
+            " VALUES (:tenant_id, :key, :hash, :status, CAST(:response AS jsonb))",
+            tenant_id=self._tenant_id,
+            key=key,
+            hash=request_hash,
+            status=status_code,
+            response=json.dumps(response, default=str),
+        )
+
+
+class PostgresOutbox:
+    def __init__(self, conn: pg8000.native.Connection) -> None:
+        self._conn = conn
+
+    def add(self, envelope: dict[str, Any]) -> None:
+        self._conn.run(
+            "INSERT INTO outbox (id, tenant_id, type, envelope)"
+            " VALUES (:id, :tenant_id, :type, CAST(:envelope AS jsonb))",
+            id=uuid.UUID(envelope["id"]),
+            tenant_id=uuid.UUID(envelope["tenantid"]),
+            type=envelope["type"],
+            envelope=json.dumps(envelope),
+        )
+
+    def mark_published(self, event_ids: list[uuid.UUID]) -> None:
+        self._conn.run(
+            "UPDATE outbox SET published_at = clock_timestamp(), attempts = attempts + 1"
+            " WHERE id = ANY(CAST(:ids AS uuid[])) AND published_at IS NULL",
+            ids=[str(i) for i in event_ids],
+        )
+
+    def claim_unpublished(self, older_than_seconds: float, limit: int) -> list[dict[str, Any]]:
+        """Rows no one is relaying right now (SKIP LOCKED), oldest first. Relay role only."""
+        rows = self._conn.run(
+            "SELECT envelope FROM outbox WHERE published_at IS NULL"
+            " AND created_at < clock_timestamp() - make_interval(secs => :age)"
+            " ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED",
+            age=older_than_seconds,
+            limit=limit,
+        )
+        return [row[0] for row in rows]
+
+    def record_failure(self, event_ids: list[uuid.UUID], error: str) -> None:
+        self._conn.run(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = :error"
+            " WHERE id = ANY(CAST(:ids AS uuid[]))",
+            error=error[:2000],
+            ids=[str(i) for i in event_ids],
+        )

@@ -1,0 +1,145 @@
+"""The Postgres unit of work: one transaction, one tenant, outbox rows in the same commit.
+
+BEGIN -> set_config('app.tenant_id', ..., is_local=true) -> repositories -> COMMIT. The setting
+is transaction-local, so a pooled connection never carries a tenant into the next transaction.
+After COMMIT the events are published (best effort, with confirms) and their outbox rows marked;
+whatever that misses, the outbox relay sweeps.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from types import TracebackType
+from typing import Self
+
+import pg8000.native
+
+from crm.adapters.postgres.connection import ConnectionPool
+from crm.adapters.postgres.repositories import (
+    PostgresActionLedger,
+    PostgresAutomationRepository,
+    PostgresAutomationRunRepository,
+    PostgresIdempotencyStore,
+    PostgresLeadRepository,
+    PostgresLoginDirectory,
+    PostgresOutbox,
+    PostgresTenantRepository,
+    PostgresUserRepository,
+)
+from crm.domain.errors import TenantNotSet
+from crm.domain.events import CloudEvent
+from crm.observability import logger
+from crm.ports import EventPublisher
+
+
+def begin_for_tenant(conn: pg8000.native.Connection, tenant_id: uuid.UUID) -> None:
+    """Open a transaction scoped to `tenant_id`, or raise: never run tenant SQL unscoped."""
+    conn.run("BEGIN")
+    try:
+        rows = conn.run("SELECT set_config('app.tenant_id', :t, true)", t=str(tenant_id))
+    except Exception as error:
+        conn.run("ROLLBACK")
+        raise TenantNotSet(f"could not scope the transaction to tenant {tenant_id}") from error
+    if not rows or rows[0][0] != str(tenant_id):
+        conn.run("ROLLBACK")
+        raise TenantNotSet(f"could not scope the transaction to tenant {tenant_id}")
+
+
+class PostgresUnitOfWork:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        tenant_id: uuid.UUID,
+        publisher: EventPublisher | None = None,
+    ) -> None:
+        if not isinstance(tenant_id, uuid.UUID):
+            raise TenantNotSet(f"tenant id must be a UUID, got {type(tenant_id).__name__}")
+        self._pool = pool
+        self.tenant_id = tenant_id
+        self._publisher = publisher
+        self._events: list[CloudEvent] = []
+        self._committed = False
+        self._lease: AbstractContextManager[pg8000.native.Connection] | None = None
+        self._conn: pg8000.native.Connection | None = None
+
+    def __enter__(self) -> Self:
+        self._lease = self._pool.connection()
+        conn = self._lease.__enter__()
+        try:
+            begin_for_tenant(conn, self.tenant_id)
+        except BaseException as error:
+            self._lease.__exit__(type(error), error, error.__traceback__)
+            raise
+        self._conn = conn
+        self._outbox = PostgresOutbox(conn)
+        self.tenants = PostgresTenantRepository(conn)
+        self.users = PostgresUserRepository(conn)
+        self.leads = PostgresLeadRepository(conn)
+        self.automations = PostgresAutomationRepository(conn, self.tenant_id)
+        self.runs = PostgresAutomationRunRepository(conn, self.tenant_id)
+        self.actions = PostgresActionLedger(conn, self.tenant_id)
+        self.idempotency = PostgresIdempotencyStore(conn, self.tenant_id)
+        return self
+
+    def add_event(self, event: CloudEvent) -> None:
+        if event.tenant_id != self.tenant_id:
+            raise TenantNotSet("an event of another tenant cannot join this transaction")
+        self._outbox.add(event.to_dict())
+        self._events.append(event)
+
+    def commit(self) -> None:
+        assert self._conn is not None, "commit outside the unit of work"
+        self._conn.run("COMMIT")
+        self._committed = True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._lease is not None and self._conn is not None
+        try:
+            if not self._committed:
+                self._rollback_quietly()
+            elif self._events and self._publisher is not None:
+                self._publish_committed_events()
+        finally:
+            self._lease.__exit__(exc_type, exc, tb)
+
+    def _rollback_quietly(self) -> None:
+        assert self._conn is not None
+        try:
+            self._conn.run("ROLLBACK")
+        except Exception:  # the connection is broken; the pool discards it on release
+            logger.warning("rollback failed; discarding the connection")
+
+    def _publish_committed_events(self) -> None:
+        assert self._conn is not None and self._publisher is not None
+        try:
+            self._publisher.publish(self._events)
+            begin_for_tenant(self._conn, self.tenant_id)
+            self._outbox.mark_published([event.id for event in self._events])
+            self._conn.run("COMMIT")
+        except Exception:
+            # Committed data is safe in the outbox; the relay's sweep will publish it.
+            logger.exception("post-commit publish failed; left for the outbox relay")
+            self._rollback_quietly()
+
+
+class PostgresDatabase:
+    """Entry point the services get: units of work per tenant and the unscoped login lookup."""
+
+    def __init__(self, pool: ConnectionPool, publisher: EventPublisher | None = None) -> None:
+        self._pool = pool
+        self._publisher = publisher
+
+    def unit_of_work(self, tenant_id: uuid.UUID) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self._pool, tenant_id, self._publisher)
+
+    @contextmanager
+    def login_directory(self) -> Iterator[PostgresLoginDirectory]:
+        with self._pool.connection() as conn:
+            yield PostgresLoginDirectory(conn)

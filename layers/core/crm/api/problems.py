@@ -1,0 +1,90 @@
+"""The one error map: domain exceptions and request validation -> RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from crm.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidCredentials,
+    NotFound,
+    ValidationFailed,
+)
+from crm.observability import logger
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://crm.example.com/problems/"
+
+STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
+    NotFound: (404, "not-found"),
+    Conflict: (409, "conflict"),
+    InvalidCredentials: (401, "invalid-credentials"),
+    Forbidden: (403, "forbidden"),
+    ValidationFailed: (422, "validation-failed"),
+}
+
+
+def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> Response[str]:
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return Response(
+        status_code=status,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(body, default=str),
+    )
+
+
+def _field_errors(errors: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "loc": list(error.get("loc", ())),
+            "msg": error.get("msg", ""),
+            "type": error.get("type", ""),
+        }
+        for error in errors
+    ]
+
+
+def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response[str]:
+        return problem(
+            422,
+            "validation-failed",
+            "Validation failed",
+            "the request does not match the schema",
+            errors=_field_errors(error.errors()),
+        )
+
+    @app.exception_handler(DomainError)
+    def _domain_error(error: DomainError) -> Response[str]:
+        for error_class in type(error).__mro__:
+            if error_class in STATUS_BY_ERROR:
+                status, slug = STATUS_BY_ERROR[error_class]  # type: ignore[index]
+                break
+        else:
+            status, slug = 400, "bad-request"
+        extra = dict(error.extra)
+        if "errors" in extra:
+            extra["errors"] = _field_errors(extra["errors"])
+        return problem(status, slug, error.title, error.detail, **extra)
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response[str]:
+        return problem(404, "not-found", "Not found", "no such route")
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        logger.exception("unhandled error")
+        return problem(500, "internal", "Internal error", "an unexpected error occurred")

@@ -1,0 +1,68 @@
+"""CloudEvents 1.0 envelopes for domain events (JSON structured mode)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SOURCE = "crm"
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    type: str
+    tenant_id: uuid.UUID
+    subject: str
+    data: dict[str, Any]
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    @property
+    def routing_key(self) -> str:
+        return self.type
+
+    def to_dict(self) -> dict[str, Any]:
+        envelope: dict[str, Any] = {
+            "specversion": "1.0",
+            "id": str(self.id),
+            "source": SOURCE,
+            "type": self.type,
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "subject": self.subject,
+            "datacontenttype": "application/json",
+            "data": self.data,
+            "tenantid": str(self.tenant_id),
+        }
+        if self.correlation_id:
+            envelope["correlationid"] = self.correlation_id
+        if self.causation_id:
+            envelope["causationid"] = self.causation_id
+        return envelope
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), default=str).encode()
+
+    @classmethod
+    def from_dict(cls, envelope: dict[str, Any]) -> CloudEvent:
+        missing = [k for k in ("id", "type", "tenantid", "data") if k not in envelope]
+        if missing or envelope.get("specversion") != "1.0":
+            raise ValueError(f"not a CRM CloudEvent (missing {missing or 'specversion 1.0'})")
+        return cls(
+            id=uuid.UUID(envelope["id"]),
+            type=envelope["type"],
+            tenant_id=uuid.UUID(envelope["tenantid"]),
+            subject=envelope.get("subject", ""),
+            data=envelope["data"],
+            time=datetime.fromisoformat(envelope["time"].replace("Z", "+00:00")),
+            correlation_id=envelope.get("correlationid"),
+            causation_id=envelope.get("causationid"),
+        )
+
+    @classmethod
+    def from_json(cls, body: bytes | str) -> CloudEvent:
+        return cls.from_dict(json.loads(body))

@@ -1,0 +1,21 @@
+"""Logger, Tracer and Metrics, created once for the whole process (Powertools)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="crm")
+
+
+def bind_api_event(event: dict[str, Any]) -> None:
+    """Once per API invocation: every log line then carries the tenant and correlation id."""
+    context = event.get("requestContext") or {}
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    logger.append_keys(
+        tenant_id=(context.get("authorizer") or {}).get("tenant_id"),
+        correlation_id=headers.get("x-correlation-id") or context.get("requestId"),
+    )

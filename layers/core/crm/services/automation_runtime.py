@@ -1,0 +1,134 @@
+"""Running automations: the router starts runs for events, the step executes actions once.
+
+Exactly-once, layer by layer: an event maps to one run id and one execution name per
+automation version (a redelivered event starts nothing new), and each action's effect is
+guarded by the action ledger row written in the same transaction (a retried or duplicated step
+does nothing).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from crm.automation.compiler import compile_workflow, execution_name, state_machine_name
+from crm.automation.model import Workflow
+from crm.domain.events import CloudEvent
+from crm.observability import logger
+from crm.ports import UnitOfWorkFactory, WebhookSender, WorkflowEngine
+
+RUN_NAMESPACE = uuid.UUID("5c0c5a63-5c1b-4d8e-9a57-1f1f6a1d2b10")
+
+
+def run_id_for(version_id: uuid.UUID, event_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(RUN_NAMESPACE, f"{version_id}:{event_id}")
+
+
+def route_event(
+    event: CloudEvent,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    engine: WorkflowEngine,
+    step_function_arn: str,
+) -> list[str]:
+    """Start one execution per active automation of the event's tenant that it triggers."""
+    with unit_of_work(event.tenant_id) as uow:
+        automations = uow.automations.active_for_trigger(event.type)
+    started = []
+    for automation in automations:
+        started.append(
+            _start_run(event, automation, unit_of_work=unit_of_work, engine=engine,
+                       step_function_arn=step_function_arn)
+        )  # fmt: skip
+    return started
+
+
+def _start_run(
+    event: CloudEvent,
+    automation: dict[str, Any],
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    engine: WorkflowEngine,
+    step_function_arn: str,
+) -> str:
+    version_id: uuid.UUID = automation["version_id"]
+    state_machine_arn = automation["state_machine_arn"]
+    if state_machine_arn is None:
+        workflow = Workflow.model_validate(automation["definition"])
+        definition = compile_workflow(workflow, step_function_arn=step_function_arn)
+        name = state_machine_name(
+            str(event.tenant_id), str(automation["id"]), automation["version"]
+        )
+        state_machine_arn = engine.ensure_state_machine(name, definition)
+    run_id = run_id_for(version_id, event.id)
+    name = execution_name(str(version_id), str(event.id))
+    with unit_of_work(event.tenant_id) as uow:
+        uow.automations.set_state_machine_arn(version_id, state_machine_arn)
+        is_new = uow.runs.add_if_absent(run_id, automation["id"], version_id, event.id, name)
+        # Start inside the transaction: if it fails, the run row rolls back with it; if the
+        # commit fails after a start, the redelivered event finds the same execution name.
+        execution_arn = engine.start(
+            state_machine_arn,
+            name,
+            {
+                "tenant_id": str(event.tenant_id),
+                "automation_id": str(automation["id"]),
+                "version": automation["version"],
+                "run_id": str(run_id),
+                "event": event.to_dict(),
+            },
+        )
+        uow.runs.set_execution_arn(run_id, execution_arn)
+        uow.commit()
+    logger.info(
+        "automation run started" if is_new else "automation run already existed",
+        extra={"run_id": str(run_id), "execution_name": name, "event_id": str(event.id)},
+    )
+    return execution_arn
+
+
+def execute_step(
+    payload: dict[str, Any], *, unit_of_work: UnitOfWorkFactory, webhooks: WebhookSender
+) -> dict[str, Any]:
+    """Run one action of one run, at most once per (run, step)."""
+    tenant_id = uuid.UUID(payload["tenant_id"])
+    run_id = uuid.UUID(payload["run_id"])
+    step_id: str = payload["step_id"]
+    action: dict[str, Any] = payload["action"]
+    key = f"{run_id}:{step_id}"
+    with unit_of_work(tenant_id) as uow:
+        earlier = uow.actions.claim(key, run_id, step_id, action["kind"])
+        if earlier is not None:
+            logger.info("step already executed", extra={"idempotency_key": key})
+            return {**earlier, "deduplicated": True}
+        result = _perform(action, payload, key, webhooks)
+        uow.actions.record_result(key, result)
+        uow.commit()
+    return {**result, "deduplicated": False}
+
+
+def _perform(
+    action: dict[str, Any], payload: dict[str, Any], key: str, webhooks: WebhookSender
+) -> dict[str, Any]:
+    kind = action["kind"]
+    if kind == "webhook":
+        status = webhooks.send(
+            action["url"],
+            {
+                "automation_id": payload["automation_id"],
+                "run_id": payload["run_id"],
+                "step_id": payload["step_id"],
+                "event": payload["event"],
+            },
+            message_id=key,
+            headers=dict(action.get("headers") or {}),
+        )
+        return {"kind": kind, "status": status}
+    raise UnsupportedAction(kind)
+
+
+class UnsupportedAction(Exception):
+    """An action kind the model accepts but this runtime cannot run yet; fails the step."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"action kind {kind!r} is not supported by automation_step yet")

@@ -1,0 +1,61 @@
+"""Automation definitions: validated, versioned, compiled on save so errors surface early."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from crm.automation.compiler import compile_workflow
+from crm.automation.model import Workflow
+from crm.domain.errors import NotFound
+from crm.domain.tenants import Principal
+from crm.ports import UnitOfWorkFactory
+
+
+def create_automation(
+    name: str,
+    workflow: Workflow,
+    principal: Principal,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    step_function_arn: str,
+) -> dict[str, Any]:
+    # Compiling here proves the workflow maps onto a state machine before anyone relies on it.
+    compile_workflow(workflow, step_function_arn=step_function_arn)
+    automation_id, version_id = uuid.uuid4(), uuid.uuid4()
+    definition = workflow.model_dump(mode="json")
+    with unit_of_work(principal.tenant_id) as uow:
+        uow.automations.add(
+            automation_id,
+            version_id,
+            name,
+            workflow.trigger.event,
+            definition,
+            created_by=principal.user_id,
+        )
+        created = uow.automations.get(automation_id)
+        uow.commit()
+    assert created is not None
+    return automation_view(created)
+
+
+def get_automation(
+    automation_id: uuid.UUID, principal: Principal, *, unit_of_work: UnitOfWorkFactory
+) -> dict[str, Any]:
+    with unit_of_work(principal.tenant_id) as uow:
+        found = uow.automations.get(automation_id)
+    if found is None:
+        raise NotFound(f"automation {automation_id} not found")
+    return automation_view(found)
+
+
+def automation_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "status": row["status"],
+        "version": row["version"],
+        "trigger": {"event": row["trigger_event"]},
+        "workflow": row["definition"],
+        "created_at": row["created_at"].isoformat(),
+    }

@@ -1,0 +1,85 @@
+"""Configuration, validated at the edge: each function module builds the settings it needs
+from its environment once, at import. Domain and services never read the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SettingsError(RuntimeError):
+    """A missing or malformed variable; the message names every one of them."""
+
+
+class _EnvSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        source = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            name: source[name.upper()] for name in cls.model_fields if name.upper() in source
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+            )
+            raise SettingsError(f"{cls.__name__}: {problems}") from error
+
+
+class DatabaseSettings(_EnvSettings):
+    database_url: str = Field(pattern=r"^postgres(ql)?://")
+    database_pool_size: int = Field(default=4, ge=1, le=32)
+
+
+class BrokerSettings(_EnvSettings):
+    amqp_url: str = Field(pattern=r"^amqps?://")
+
+
+class SearchSettings(_EnvSettings):
+    opensearch_url: str = Field(pattern=r"^https?://")
+
+
+class JwtSettings(_EnvSettings):
+    jwt_signing_secret_arn: str = Field(min_length=1)
+    jwt_issuer: str = Field(min_length=1)
+    jwt_audience: str = Field(min_length=1)
+
+
+class ApiSettings(DatabaseSettings, BrokerSettings):
+    """API functions that write: database plus the broker for the post-commit publish."""
+
+
+class AuthApiSettings(DatabaseSettings, JwtSettings):
+    pass
+
+
+class AutomationsApiSettings(DatabaseSettings):
+    automation_step_function_arn: str = Field(min_length=1)
+
+
+class ReportsSettings(SearchSettings):
+    pass
+
+
+class RelaySettings(DatabaseSettings, BrokerSettings):
+    relay_database_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
+    relay_min_age_seconds: float = Field(default=5.0, ge=0)
+
+    @property
+    def relay_url(self) -> str:
+        return self.relay_database_url or self.database_url
+
+
+class RouterSettings(DatabaseSettings):
+    automation_step_function_arn: str = Field(min_length=1)
+    state_machine_role_arn: str = Field(min_length=1)
+
+
+class StepSettings(DatabaseSettings):
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
