@@ -32,7 +32,7 @@ TENANT_TABLES = [
 
 @pytest.fixture()
 def two_tenants_with_data(db: PostgresDatabase):
-    tenant_a, owner_a = make_tenant(db, "rls-a")
+    tenant_a, _ = make_tenant(db, "rls-a")
     tenant_b, _ = make_tenant(db, "rls-b")
     with db.unit_of_work(tenant_a.id) as uow:
         lead = Lead(tenant_id=tenant_a.id, name="Only A sees me", email="a@example.com")
@@ -113,9 +113,11 @@ def test_tenant_setting_does_not_outlive_its_transaction(
 
 def test_writing_a_row_for_another_tenant_is_rejected(two_tenants_with_data, db) -> None:
     tenant_a, tenant_b, _ = two_tenants_with_data
-    with pytest.raises(pg8000.native.DatabaseError, match="row-level security"):
-        with db.unit_of_work(tenant_b.id) as uow:
-            uow.leads.add(Lead(tenant_id=tenant_a.id, name="smuggled"))
+    with (
+        pytest.raises(pg8000.native.DatabaseError, match="row-level security"),
+        db.unit_of_work(tenant_b.id) as uow,
+    ):
+        uow.leads.add(Lead(tenant_id=tenant_a.id, name="smuggled"))
 
 
 def test_app_role_cannot_disable_rls_or_read_the_login_directory(migrated: MigrationResult) -> None:
@@ -132,7 +134,7 @@ def test_app_role_cannot_disable_rls_or_read_the_login_directory(migrated: Migra
 def test_relay_role_reads_every_tenants_outbox_but_no_tenant_data(
     two_tenants_with_data, migrated: MigrationResult
 ) -> None:
-    tenant_a, _, lead = two_tenants_with_data
+    tenant_a, _, _ = two_tenants_with_data
     conn = connect(migrated.relay_url)
     try:
         tenants_in_outbox = _rows_visible(conn, "outbox", "tenant_id")
