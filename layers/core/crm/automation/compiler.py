@@ -1,0 +1,269 @@
+"""Workflow -> Amazon States Language, as a pure function.
+
+One Standard state machine per automation version. The execution input is
+`{"tenant_id", "automation_id", "version", "run_id", "event"}` where `event` is the CloudEvent
+(with `data`) that triggered the run; condition fields are paths under `$.event.data`.
+
+Mapping:
+- condition -> `Choice` with one rule; `Default` is the else branch, and both branches continue
+  with the step after the condition. Every comparison is guarded by `IsPresent` and a type test,
+  so a missing or differently typed field makes the comparison false instead of failing the
+  state; `ne` is the negation of `eq` and therefore true for a missing field.
+- delay -> `Wait` with `Seconds`.
+- action -> `Task` on `arn:aws:states:::lambda:invoke` calling the automation step function with
+  the action inlined, its result stored at `$.steps.<id>`. Errors are retried, then caught by a
+  `Pass` state that records which step failed and hands over to the single `Fail` state, whose
+  cause is that record as JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+from crm.automation.model import (
+    ActionStep,
+    AllOf,
+    AnyOf,
+    Comparison,
+    ConditionStep,
+    DelayStep,
+    Exists,
+    GroupMember,
+    Step,
+    WhenAll,
+    WhenAny,
+    Workflow,
+)
+
+LAMBDA_INVOKE_RESOURCE: Final = "arn:aws:states:::lambda:invoke"
+RETRYABLE_ERRORS: Final = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "States.TaskFailed",
+)
+DONE_STATE: Final = "Done"
+FAILED_STATE: Final = "StepFailed"
+FAILED_ERROR: Final = "StepFailed"
+EVENT_DATA_PATH: Final = "$.event.data"
+
+# Step Functions names: 1..80 characters; this subset also keeps CloudWatch logging happy.
+MAX_NAME_LENGTH: Final = 80
+_NAME_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,80}")
+# Bounds the `-v<version>` suffix so that every version of an automation gets a name of the
+# same form.
+MAX_VERSION: Final = 2**31 - 1
+
+_ORDER_SUFFIX: Final = {
+    "eq": "Equals",
+    "gt": "GreaterThan",
+    "gte": "GreaterThanEquals",
+    "lt": "LessThan",
+    "lte": "LessThanEquals",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retry of a failed action before it is caught; the defaults are what production runs."""
+
+    interval_seconds: int = 2
+    max_attempts: int = 3
+    backoff_rate: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.interval_seconds < 1 or self.max_attempts < 0 or self.backoff_rate < 1.0:
+            raise ValueError(f"invalid retry policy: {self}")
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def compile_workflow(
+    workflow: Workflow, *, step_function_arn: str, retry: RetryPolicy = DEFAULT_RETRY
+) -> dict[str, Any]:
+    """The ASL definition of `workflow`; same input, same output (byte for byte once dumped)."""
+    if not step_function_arn:
+        raise ValueError("step_function_arn is required")
+    compiler = _Compiler(step_function_arn, retry)
+    start = compiler.steps(workflow.steps, then=DONE_STATE)
+    compiler.states[DONE_STATE] = {"Type": "Succeed"}
+    compiler.states[FAILED_STATE] = {
+        "Type": "Fail",
+        "Error": FAILED_ERROR,
+        "CausePath": "States.JsonToString($.failure)",
+    }
+    return {
+        "Comment": f"CRM automation triggered by {workflow.trigger.event}",
+        "StartAt": start,
+        "States": compiler.states,
+    }
+
+
+def state_name(step: Step) -> str:
+    prefix = {"condition": "Condition", "delay": "Delay", "action": "Action"}[step.type]
+    return f"{prefix}_{step.id}"
+
+
+def failed_state_name(step: ActionStep) -> str:
+    return f"Failed_{step.id}"
+
+
+class _Compiler:
+    def __init__(self, step_function_arn: str, retry: RetryPolicy) -> None:
+        self.step_function_arn = step_function_arn
+        self.retry = retry
+        self.states: dict[str, dict[str, Any]] = {}
+
+    def steps(self, steps: tuple[Step, ...], *, then: str) -> str:
+        """Adds the states of `steps`, the last one continuing at `then`; returns the first."""
+        for index, step in enumerate(steps):
+            following = state_name(steps[index + 1]) if index + 1 < len(steps) else then
+            if isinstance(step, ConditionStep):
+                self.condition(step, following)
+            elif isinstance(step, DelayStep):
+                self.states[state_name(step)] = {
+                    "Type": "Wait",
+                    "Seconds": step.seconds,
+                    "Next": following,
+                }
+            else:
+                self.action(step, following)
+        return state_name(steps[0]) if steps else then
+
+    def condition(self, step: ConditionStep, following: str) -> None:
+        name = state_name(step)
+        # Reserve the slot first so states read in document order.
+        self.states[name] = {}
+        rule = _rule(step.when)
+        rule["Next"] = self.steps(step.then, then=following)
+        default = self.steps(step.else_, then=following)
+        self.states[name] = {"Type": "Choice", "Choices": [rule], "Default": default}
+
+    def action(self, step: ActionStep, following: str) -> None:
+        failed = failed_state_name(step)
+        self.states[state_name(step)] = {
+            "Type": "Task",
+            "Resource": LAMBDA_INVOKE_RESOURCE,
+            "Parameters": {
+                "FunctionName": self.step_function_arn,
+                "Payload": {
+                    "tenant_id.$": "$.tenant_id",
+                    "automation_id.$": "$.automation_id",
+                    "version.$": "$.version",
+                    "run_id.$": "$.run_id",
+                    "event.$": "$.event",
+                    "step_id": step.id,
+                    "action": step.action.model_dump(mode="json"),
+                },
+            },
+            "ResultSelector": {"result.$": "$.Payload"},
+            "ResultPath": f"$.steps.{step.id}",
+            "Retry": [
+                {
+                    "ErrorEquals": list(RETRYABLE_ERRORS),
+                    "IntervalSeconds": self.retry.interval_seconds,
+                    "MaxAttempts": self.retry.max_attempts,
+                    "BackoffRate": self.retry.backoff_rate,
+                }
+            ],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}],
+            "Next": following,
+        }
+        # A Fail state has no ResultPath and cannot know which Task sent it there: this Pass
+        # state writes the step id next to the caught error for the Fail state's cause.
+        self.states[failed] = {
+            "Type": "Pass",
+            "Parameters": {"step_id": step.id, "error.$": "$.error"},
+            "ResultPath": "$.failure",
+            "Next": FAILED_STATE,
+        }
+
+
+def _rule(member: GroupMember | WhenAll | WhenAny) -> dict[str, Any]:
+    if isinstance(member, WhenAll | AllOf):
+        return {"And": [_rule(item) for item in member.all]}
+    if isinstance(member, WhenAny | AnyOf):
+        return {"Or": [_rule(item) for item in member.any]}
+    if isinstance(member, Exists):
+        return {"Variable": _variable(member.field), "IsPresent": True}
+    return _comparison(member)
+
+
+def _variable(field: str) -> str:
+    return f"{EVENT_DATA_PATH}.{field}"
+
+
+def _comparison(comparison: Comparison) -> dict[str, Any]:
+    variable = _variable(comparison.field)
+    value = comparison.value
+    op = "eq" if comparison.op == "ne" else comparison.op
+    tests: list[dict[str, Any]] = [{"Variable": variable, "IsPresent": True}]
+    if value is None:
+        tests.append({"Variable": variable, "IsNull": True})
+    elif isinstance(value, bool):
+        tests.append({"Variable": variable, "IsBoolean": True})
+        tests.append({"Variable": variable, "BooleanEquals": value})
+    elif isinstance(value, int | float):
+        tests.append({"Variable": variable, "IsNumeric": True})
+        tests.append({"Variable": variable, f"Numeric{_ORDER_SUFFIX[op]}": value})
+    else:
+        tests.append({"Variable": variable, "IsString": True})
+        if op == "contains":
+            tests.append({"Variable": variable, "StringMatches": f"*{_escape_matches(value)}*"})
+        else:
+            tests.append({"Variable": variable, f"String{_ORDER_SUFFIX[op]}": value})
+    rule: dict[str, Any] = {"And": tests}
+    return {"Not": rule} if comparison.op == "ne" else rule
+
+
+def _escape_matches(value: str) -> str:
+    """Literal text for `StringMatches`, where `*` is the only wildcard and `\\` escapes."""
+    return value.replace("\\", "\\\\").replace("*", "\\*")
+
+
+def execution_name(automation_version_id: str, event_id: str) -> str:
+    """The execution name of the run of one automation version for one event.
+
+    Step Functions refuses a second execution with the same name on a state machine, so an
+    event delivered twice cannot start two runs. Readable `<version id>-<event id>` when that is
+    a valid name, otherwise a digest of both.
+    """
+    if not automation_version_id or not event_id:
+        raise ValueError("automation_version_id and event_id are required")
+    plain = f"{automation_version_id}-{event_id}"
+    if _NAME_RE.fullmatch(plain):
+        return plain
+    return "run-" + _digest(automation_version_id, event_id)
+
+
+def state_machine_name(
+    tenant_id: str, automation_id: str, version: int, *, prefix: str = "crm"
+) -> str:
+    """The state machine name of one automation version: `<prefix>-<stem>-v<version>`.
+
+    `prefix` keeps stages that share an account apart. The stem is `<tenant_id>-<automation_id>`
+    when that leaves room for any version in 80 characters of the allowed set, otherwise a
+    digest of both; it depends on the ids only, so all versions of an automation share it.
+    """
+    if not tenant_id or not automation_id:
+        raise ValueError("tenant_id and automation_id are required")
+    if isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
+        raise ValueError(f"version must be an integer in 1..{MAX_VERSION}, got {version!r}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,24}", prefix):
+        raise ValueError(f"invalid prefix {prefix!r}")
+    stem = f"{tenant_id}-{automation_id}"
+    longest = f"{prefix}-{stem}-v{MAX_VERSION}"
+    if not _NAME_RE.fullmatch(longest):
+        stem = _digest(tenant_id, automation_id)[:32]
+    return f"{prefix}-{stem}-v{version}"
+
+
+def _digest(*parts: str) -> str:
+    # JSON keeps the parts apart: ("a-b", "c") and ("a", "b-c") hash differently.
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
