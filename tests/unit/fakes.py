@@ -1,0 +1,159 @@
+"""In-memory fakes of the ports, for unit tests of services (pure logic, no I/O).
+Integration tests run the same services on the real adapters."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm.domain.events import CloudEvent
+from crm.domain.leads import Lead
+
+
+@dataclass
+class FakeStore:
+    leads: dict[uuid.UUID, Lead] = field(default_factory=dict)
+    automations: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[tuple[uuid.UUID, uuid.UUID], uuid.UUID] = field(default_factory=dict)
+    actions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
+    outbox: list[CloudEvent] = field(default_factory=list)
+
+
+class _Leads:
+    def __init__(self, staged: FakeStore, tenant_id: uuid.UUID) -> None:
+        self._s, self._t = staged, tenant_id
+
+    def add(self, lead: Lead) -> None:
+        self._s.leads[lead.id] = lead
+
+    def get(self, lead_id: uuid.UUID) -> Lead | None:
+        lead = self._s.leads.get(lead_id)
+        return lead if lead and lead.tenant_id == self._t else None
+
+
+class _Automations:
+    def __init__(self, staged: FakeStore, tenant_id: uuid.UUID) -> None:
+        self._s, self._t = staged, tenant_id
+
+    def add(self, automation_id, version_id, name, trigger_event, definition, created_by) -> None:  # type: ignore[no-untyped-def]
+        self._s.automations[automation_id] = {
+            "id": automation_id, "tenant_id": self._t, "name": name, "trigger_event": trigger_event,
+            "status": "active", "version": 1, "version_id": version_id, "definition": definition,
+            "state_machine_arn": None, "created_at": __import__("datetime").datetime.now(),
+        }  # fmt: skip
+
+    def get(self, automation_id: uuid.UUID) -> dict[str, Any] | None:
+        found = self._s.automations.get(automation_id)
+        return found if found and found["tenant_id"] == self._t else None
+
+    def active_for_trigger(self, trigger_event: str) -> list[dict[str, Any]]:
+        return [
+            a
+            for a in self._s.automations.values()
+            if a["tenant_id"] == self._t and a["trigger_event"] == trigger_event
+        ]
+
+    def set_state_machine_arn(self, version_id: uuid.UUID, arn: str) -> None:
+        for automation in self._s.automations.values():
+            if automation["version_id"] == version_id:
+                automation["state_machine_arn"] = arn
+
+
+class _Runs:
+    def __init__(self, staged: FakeStore) -> None:
+        self._s = staged
+
+    def add_if_absent(self, run_id, automation_id, version_id, event_id, execution_name) -> bool:  # type: ignore[no-untyped-def]
+        if (version_id, event_id) in self._s.runs:
+            return False
+        self._s.runs[(version_id, event_id)] = run_id
+        return True
+
+    def set_execution_arn(self, run_id: uuid.UUID, arn: str) -> None:
+        return None
+
+
+class _Actions:
+    def __init__(self, staged: FakeStore) -> None:
+        self._s = staged
+
+    def claim(self, key: str, run_id: uuid.UUID, step_id: str, kind: str) -> dict[str, Any] | None:
+        if key in self._s.actions:
+            return self._s.actions[key]
+        self._s.actions[key] = {}
+        return None
+
+    def record_result(self, key: str, result: dict[str, Any]) -> None:
+        self._s.actions[key] = result
+
+
+class _Idempotency:
+    def __init__(self, staged: FakeStore) -> None:
+        self._s = staged
+
+    def get(self, key: str) -> tuple[str, int, dict[str, Any]] | None:
+        return self._s.idempotency.get(key)
+
+    def put(self, key: str, request_hash: str, status_code: int, response: dict[str, Any]) -> None:
+        self._s.idempotency[key] = (request_hash, status_code, response)
+
+
+class FakeUnitOfWork:
+    """Stages writes on a copy and applies them on commit, so a rollback loses them."""
+
+    def __init__(self, store: FakeStore, tenant_id: uuid.UUID) -> None:
+        self._store = store
+        self.tenant_id = tenant_id
+        self.committed = False
+
+    def __enter__(self) -> FakeUnitOfWork:
+        import copy
+
+        self._staged = copy.deepcopy(self._store)
+        self.leads = _Leads(self._staged, self.tenant_id)
+        self.automations = _Automations(self._staged, self.tenant_id)
+        self.runs = _Runs(self._staged)
+        self.actions = _Actions(self._staged)
+        self.idempotency = _Idempotency(self._staged)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_event(self, event: CloudEvent) -> None:
+        self._staged.outbox.append(event)
+
+    def commit(self) -> None:
+        self._store.__dict__.update(self._staged.__dict__)
+        self.committed = True
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.machines: dict[str, dict[str, Any]] = {}
+        self.executions: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def ensure_state_machine(self, name: str, definition: dict[str, Any]) -> str:
+        self.machines[name] = definition
+        return f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
+
+    def start(self, state_machine_arn: str, execution_name: str, payload: dict[str, Any]) -> str:
+        self.executions.setdefault((state_machine_arn, execution_name), payload)
+        return f"{state_machine_arn}:{execution_name}"
+
+
+class FakeWebhooks:
+    def __init__(self, fail_times: int = 0) -> None:
+        self.sent: list[tuple[str, dict[str, Any], str]] = []
+        self._fail_times = fail_times
+
+    def send(
+        self, url: str, body: dict[str, Any], *, message_id: str, headers: dict[str, str]
+    ) -> int:
+        if self._fail_times:
+            self._fail_times -= 1
+            raise ConnectionError("receiver down")
+        self.sent.append((url, body, message_id))
+        return 204

@@ -1,0 +1,131 @@
+"""Services on in-memory fakes: the rules (events with writes, idempotency, exactly-once)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from crm.automation.model import Workflow
+from crm.domain.errors import Conflict, NotFound
+from crm.domain.tenants import Principal, Role
+from crm.services.automation_runtime import execute_step, route_event
+from crm.services.automations import create_automation
+from crm.services.leads import NewLead, create_lead, get_lead
+
+from tests.unit.fakes import FakeEngine, FakeStore, FakeUnitOfWork, FakeWebhooks
+
+STEP_ARN = "arn:aws:lambda:us-east-1:123456789012:function:AutomationStepFunction"
+
+
+@pytest.fixture()
+def store() -> FakeStore:
+    return FakeStore()
+
+
+def uow_factory(store: FakeStore):  # type: ignore[no-untyped-def]
+    return lambda tenant_id: FakeUnitOfWork(store, tenant_id)
+
+
+def principal(tenant_id: uuid.UUID | None = None) -> Principal:
+    return Principal(tenant_id=tenant_id or uuid.uuid4(), user_id=uuid.uuid4(), role=Role.SELLER)
+
+
+def test_creating_a_lead_writes_its_event_in_the_same_unit_of_work(store: FakeStore) -> None:
+    caller = principal()
+    lead, replayed = create_lead(
+        NewLead(name="Ana", email="ANA@x.io"), caller, unit_of_work=uow_factory(store)
+    )
+    assert not replayed and lead["email"] == "ana@x.io" and lead["owner_id"] == str(caller.user_id)
+    assert [e.type for e in store.outbox] == ["crm.lead.created"]
+    assert store.outbox[0].data["lead"]["id"] == lead["id"]
+
+
+def test_another_tenant_cannot_read_the_lead(store: FakeStore) -> None:
+    lead, _ = create_lead(NewLead(name="Ana"), principal(), unit_of_work=uow_factory(store))
+    with pytest.raises(NotFound):
+        get_lead(uuid.UUID(lead["id"]), principal(), unit_of_work=uow_factory(store))
+
+
+def test_idempotency_key_replays_and_refuses_a_different_body(store: FakeStore) -> None:
+    caller = principal()
+    first, _ = create_lead(
+        NewLead(name="A"), caller, unit_of_work=uow_factory(store), idempotency_key="k"
+    )
+    again, replayed = create_lead(
+        NewLead(name="A"), caller, unit_of_work=uow_factory(store), idempotency_key="k"
+    )
+    assert replayed and again == first and len(store.leads) == 1 and len(store.outbox) == 1
+    with pytest.raises(Conflict):
+        create_lead(NewLead(name="B"), caller, unit_of_work=uow_factory(store), idempotency_key="k")
+
+
+def _automation(store: FakeStore, caller: Principal) -> None:
+    workflow = Workflow.model_validate(
+        {
+            "trigger": {"event": "crm.lead.created"},
+            "steps": [
+                {
+                    "id": "notify",
+                    "type": "action",
+                    "action": {"kind": "webhook", "url": "https://h.example/x"},
+                }
+            ],
+        }
+    )
+    create_automation(
+        "hook", workflow, caller, unit_of_work=uow_factory(store), step_function_arn=STEP_ARN
+    )
+
+
+def test_a_redelivered_event_maps_onto_the_same_execution(store: FakeStore) -> None:
+    caller = principal()
+    _automation(store, caller)
+    create_lead(NewLead(name="Ana"), caller, unit_of_work=uow_factory(store))
+    event, engine = store.outbox[0], FakeEngine()
+    first = route_event(
+        event, unit_of_work=uow_factory(store), engine=engine, step_function_arn=STEP_ARN
+    )
+    second = route_event(
+        event, unit_of_work=uow_factory(store), engine=engine, step_function_arn=STEP_ARN
+    )
+    assert first == second and len(engine.executions) == 1 and len(store.runs) == 1
+
+
+def test_events_of_a_tenant_without_automations_start_nothing(store: FakeStore) -> None:
+    _automation(store, principal())
+    create_lead(NewLead(name="Ana"), principal(), unit_of_work=uow_factory(store))
+    engine = FakeEngine()
+    assert (
+        route_event(
+            store.outbox[0],
+            unit_of_work=uow_factory(store),
+            engine=engine,
+            step_function_arn=STEP_ARN,
+        )
+        == []
+    )
+
+
+def _step_payload(tenant_id: uuid.UUID) -> dict:
+    return {
+        "tenant_id": str(tenant_id), "automation_id": str(uuid.uuid4()), "version": 1,
+        "run_id": str(uuid.uuid4()), "step_id": "notify", "event": {"id": "e1"},
+        "action": {"kind": "webhook", "url": "https://h.example/x", "headers": {}},
+    }  # fmt: skip
+
+
+def test_a_step_runs_its_side_effect_once(store: FakeStore) -> None:
+    payload, webhooks = _step_payload(uuid.uuid4()), FakeWebhooks()
+    first = execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks)
+    second = execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks)
+    assert len(webhooks.sent) == 1
+    assert first["deduplicated"] is False and second["deduplicated"] is True
+    assert webhooks.sent[0][2] == f"{payload['run_id']}:notify"
+
+
+def test_a_failed_delivery_leaves_no_ledger_row_so_the_retry_sends(store: FakeStore) -> None:
+    payload, webhooks = _step_payload(uuid.uuid4()), FakeWebhooks(fail_times=1)
+    with pytest.raises(ConnectionError):
+        execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks)
+    execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks)
+    assert len(webhooks.sent) == 1
