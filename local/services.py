@@ -1,0 +1,1113 @@
+"""Supervisor for the project-owned servers: PostgreSQL, RabbitMQ and OpenSearch.
+
+Used by ``make dev`` (profile ``dev``) and by the test fixtures (profile ``test``, through
+:func:`ensure_test_services`). Each server runs as a child process in its own process group,
+with its data under ``<root>/.local/<profile>/`` and on the profile's own ports; the supervisor
+owns their lifetimes. ``DATABASE_URL`` / ``AMQP_URL`` / ``OPENSEARCH_URL`` replace the matching
+server with an external one.
+
+When run as root, PostgreSQL and OpenSearch (which refuse to run as root) run as the
+unprivileged user ``crm`` (created by ``scripts/setup.sh``; override with ``CRM_SERVICE_USER``).
+RabbitMQ runs as the calling user, with its own node name, epmd port and distribution port; the
+supervisor starts that epmd itself so it never outlives the broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import fcntl
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+OPENSEARCH_VERSION = "2.19.6"
+MARKER_ENV = "CRM_LOCAL_SERVICES_DIR"  # set on every child: lets stop() find stragglers
+SERVICES = ("postgres", "rabbitmq", "opensearch")
+URL_ENV = {"postgres": "DATABASE_URL", "rabbitmq": "AMQP_URL", "opensearch": "OPENSEARCH_URL"}
+START_TIMEOUT = {"postgres": 60.0, "rabbitmq": 90.0, "opensearch": 180.0}
+STOP_TIMEOUT = 20.0
+# C1 only: ~1.5 s faster start-up on 2 cores; plenty for development and test loads.
+# Override with CRM_OPENSEARCH_JAVA_OPTS.
+OPENSEARCH_JAVA_OPTS = "-Xms384m -Xmx512m -XX:TieredStopAtLevel=1"
+
+
+class ServiceError(RuntimeError):
+    """A server could not be started or reached. The message is one line, with a hint."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    admin_database_url: str  # postgresql://postgres:postgres@127.0.0.1:PORT/crm
+    amqp_url: str  # amqp://guest:guest@127.0.0.1:PORT/%2F
+    opensearch_url: str  # http://127.0.0.1:PORT
+
+
+@dataclass(frozen=True)
+class Ports:
+    postgres: int
+    amqp: int
+    opensearch: int
+    amqp_dist: int  # Erlang distribution port of the RabbitMQ node
+    epmd: int  # Erlang port mapper daemon (ERL_EPMD_PORT)
+    opensearch_transport: int
+
+
+PROFILES: dict[str, Ports] = {
+    "dev": Ports(
+        postgres=55432,
+        amqp=55672,
+        opensearch=59200,
+        amqp_dist=55673,
+        epmd=55369,
+        opensearch_transport=59300,
+    ),
+    "test": Ports(
+        postgres=56432,
+        amqp=56672,
+        opensearch=59210,
+        amqp_dist=56673,
+        epmd=56369,
+        opensearch_transport=59310,
+    ),
+    "bench": Ports(
+        postgres=57432,
+        amqp=57672,
+        opensearch=59220,
+        amqp_dist=57673,
+        epmd=57369,
+        opensearch_transport=59320,
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# small process helpers
+
+
+def _listening(port: int) -> bool:
+    """Someone listens on this TCP port (any address), per /proc/net/tcp{,6}.
+
+    Never probe our ports with connect(): they lie in Linux's ephemeral range (32768-60999),
+    and a connect() to a port nobody listens on can pick that same port as its source port and
+    connect to itself, which then blocks the server's bind() for a minute (TIME-WAIT).
+    """
+    want = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A" and fields[1].endswith(want):
+                return True
+    return False
+
+
+def _port_busy(port: int) -> bool:
+    """Listening, or not bindable on 127.0.0.1 (held by a live connection)."""
+    if _listening(port):
+        return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _proc_state(pid: int) -> str | None:
+    """'R', 'S', 'Z', ... or None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()[0]
+
+
+def _alive(pid: int) -> bool:
+    state = _proc_state(pid)
+    return state is not None and state not in ("Z", "X")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
+def _all_pids() -> Iterator[int]:
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            yield int(entry.name)
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for pid in _all_pids():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            members.append(pid)
+    return members
+
+
+def _marked_pids(marker: str) -> list[int]:
+    """Live processes whose environment carries MARKER_ENV=marker (our children's offspring)."""
+    needle = f"{MARKER_ENV}={marker}".encode()
+    me = os.getpid()
+    found = []
+    for pid in _all_pids():
+        if pid == me:
+            continue
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env.split(b"\0") and _alive(pid):
+            found.append(pid)
+    return found
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _signal_pid(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _wait_gone(pred: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pred():
+            return True
+        time.sleep(0.05)
+    return not pred()
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [ln for ln in lines if ln]
+    return lines[-1][:240] if lines else ""
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------------------------
+# health checks (also used for external URLs)
+
+
+def _check_postgres(url: str) -> None:
+    from urllib.parse import unquote, urlsplit
+
+    import pg8000.dbapi
+
+    u = urlsplit(url)
+    conn = pg8000.dbapi.connect(
+        user=unquote(u.username or "postgres"),
+        password=unquote(u.password or "") or None,
+        host=u.hostname or "127.0.0.1",
+        port=u.port or 5432,
+        database=unquote(u.path.lstrip("/")) or "postgres",
+        timeout=5,
+    )
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT 1")
+        cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _check_amqp(url: str) -> None:
+    import pika
+
+    params = pika.URLParameters(url)
+    params.connection_attempts = 1
+    params.socket_timeout = 3
+    params.blocked_connection_timeout = 3
+    params.stack_timeout = 5
+    conn = pika.BlockingConnection(params)
+    conn.close()
+
+
+def _check_opensearch(url: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url}")
+    req = urllib.request.Request(url.rstrip("/") + "/_cluster/health", method="GET")  # noqa: S310
+    with urllib.request.urlopen(req, timeout=3) as resp:  # noqa: S310 (scheme checked above)
+        status = json.loads(resp.read())["status"]
+    if status not in ("yellow", "green"):
+        raise RuntimeError(f"cluster health is {status}")
+
+
+CHECKS: dict[str, Callable[[str], None]] = {
+    "postgres": _check_postgres,
+    "rabbitmq": _check_amqp,
+    "opensearch": _check_opensearch,
+}
+
+
+def _healthy(service: str, url: str) -> bool:
+    try:
+        CHECKS[service](url)
+        return True
+    except Exception:
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# the supervisor
+
+
+@dataclass
+class _Child:
+    service: str  # postgres | rabbitmq | epmd | opensearch
+    pid: int
+    popen: subprocess.Popen[bytes] | None  # None when adopted from a pid file
+    stop_signal: int
+    pidfile: Path
+
+
+@dataclass
+class _RunAs:
+    user: str | None  # None: the calling user
+    uid: int = field(default_factory=os.getuid)
+    gid: int = field(default_factory=os.getgid)
+    home: str = ""
+
+
+class Supervisor:
+    """Starts (or adopts, or uses external) PostgreSQL, RabbitMQ and OpenSearch for a profile.
+
+    ``detached=True`` (used by :func:`ensure_test_services`) leaves the servers running when
+    this process exits, so later runs reuse them; ``stop()`` still stops them.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        profile: str = "dev",
+        env: Mapping[str, str] = os.environ,
+        *,
+        ports: Ports | None = None,
+        detached: bool = False,
+    ) -> None:
+        if ports is None:
+            if profile not in PROFILES:
+                raise ServiceError(f"unknown profile {profile!r}: use one of {sorted(PROFILES)}")
+            ports = PROFILES[profile]
+        self.root = Path(root).resolve()
+        self.profile = profile
+        self.ports = ports
+        self.env = dict(env)
+        self.detached = detached
+        self.dir = self.root / ".local" / profile
+        self.log_dir = self.dir / "logs"
+        self.timings: dict[str, float] = {}  # seconds from start() to healthy, per service
+        self.adopted: set[str] = set()
+        self._children: list[_Child] = []
+        self._closed = False
+        self._atexit = False
+
+    # -- public API -----------------------------------------------------------------------
+
+    def external(self, service: str) -> str | None:
+        return self.env.get(URL_ENV[service]) or None
+
+    def endpoints(self) -> Endpoints:
+        p = self.ports
+        return Endpoints(
+            admin_database_url=self.external("postgres")
+            or f"postgresql://postgres:postgres@127.0.0.1:{p.postgres}/crm",
+            amqp_url=self.external("rabbitmq") or f"amqp://guest:guest@127.0.0.1:{p.amqp}/%2F",
+            opensearch_url=self.external("opensearch") or f"http://127.0.0.1:{p.opensearch}",
+        )
+
+    def start(self) -> Endpoints:
+        self._closed = False
+        t0 = time.monotonic()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
+        if not self.detached and not self._atexit:
+            atexit.register(self.stop)
+            self._atexit = True
+        errors: dict[str, BaseException] = {}
+
+        def run(service: str, fn: Callable[[], None]) -> None:
+            try:
+                fn()
+                self.timings[service] = time.monotonic() - t0
+            except BaseException as e:
+                errors[service] = e
+
+        with self._lock():
+            threads = []
+            for service in SERVICES:
+                if self.external(service):
+                    fn = self._external_starter(service)
+                else:
+                    fn = getattr(self, f"_start_{service}")
+                th = threading.Thread(target=run, args=(service, fn), name=f"start-{service}")
+                th.start()
+                threads.append(th)
+            for th in threads:
+                th.join()
+        self.timings["total"] = time.monotonic() - t0
+        if errors:
+            if not self.detached:
+                self.stop()
+            else:  # keep what came up (it is reused next time), stop only the failed ones
+                for service in errors:
+                    self._stop_service(service)
+            msgs = [
+                str(e) if isinstance(e, ServiceError) else f"{s}: {type(e).__name__}: {e}"
+                for s, e in errors.items()
+            ]
+            raise ServiceError("; ".join(m.replace("\n", " ") for m in msgs))
+        return self.endpoints()
+
+    def stop(self) -> None:
+        """Stops every server this supervisor started or adopted. Idempotent, no orphans."""
+        self._closed = True
+        children, self._children = self._children, []
+        services = {c.service for c in children}
+        if not children:
+            return
+        threads = [
+            threading.Thread(
+                target=self._stop_children, args=([c for c in children if c.service == s],)
+            )
+            for s in services
+            if s != "epmd"
+        ]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self._stop_children([c for c in children if c.service == "epmd"])
+        self._sweep()
+        self.adopted.clear()
+
+    def stop_detached(self) -> list[str]:
+        """Stops the servers recorded in this profile's pid files (e.g. detached test servers)."""
+        stopped = []
+        for service in ("postgres", "rabbitmq", "opensearch", "epmd"):
+            child = self._adoptable(service)
+            if child is not None:
+                self._children.append(child)
+                stopped.append(service)
+        self.stop()
+        self._sweep()
+        for service in ("postgres", "rabbitmq", "opensearch", "epmd"):
+            self._pidfile(service).unlink(missing_ok=True)
+        return stopped
+
+    def __enter__(self) -> Endpoints:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        with (self.dir / ".lock").open("w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _pidfile(self, service: str) -> Path:
+        return self.dir / f"{service}.pid"
+
+    def _adoptable(self, service: str) -> _Child | None:
+        """A live process recorded in our pid file, started from this profile dir."""
+        pf = self._pidfile(service)
+        try:
+            data = json.loads(pf.read_text())
+            pid = int(data["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if _alive(pid) and str(self.dir) in data.get("marker", "") and self._is_ours(pid):
+            return _Child(service, pid, None, int(data["stop_signal"]), pf)
+        pf.unlink(missing_ok=True)
+        return None
+
+    def _is_ours(self, pid: int) -> bool:
+        if str(self.dir) in _cmdline(pid):
+            return True
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return f"{MARKER_ENV}={self.dir}".encode() in env
+
+    def _run_as(self, service: str) -> _RunAs:
+        if service in ("postgres", "opensearch") and os.geteuid() == 0:
+            name = self.env.get("CRM_SERVICE_USER", "crm")
+            try:
+                pw = pwd.getpwnam(name)
+            except KeyError:
+                raise ServiceError(
+                    f"user {name} does not exist ({service} refuses to run as root): "
+                    "run `make setup` or set CRM_SERVICE_USER"
+                ) from None
+            self._check_reachable(name, pw.pw_uid, pw.pw_gid)
+            return _RunAs(name, pw.pw_uid, pw.pw_gid, pw.pw_dir)
+        return _RunAs(None, home=str(Path.home()))
+
+    def _check_reachable(self, user: str, uid: int, gid: int) -> None:
+        d = self.dir.parent
+        for p in [d, *d.parents]:
+            st = p.stat()
+            mode = st.st_mode
+            ok = (
+                (st.st_uid == uid and mode & 0o100)
+                or (st.st_gid == gid and mode & 0o010)
+                or mode & 0o001
+            )
+            if not ok:
+                raise ServiceError(
+                    f"user {user} cannot enter {p} (PostgreSQL/OpenSearch run as {user}): "
+                    f"chmod o+x {p} or put the repo elsewhere"
+                )
+
+    def _mkdir(self, path: Path, run_as: _RunAs, mode: int = 0o755) -> Path:
+        """Creates path (owned by the user the server runs as)."""
+        path.mkdir(parents=True, exist_ok=True)
+        self._chown(path, run_as)
+        path.chmod(mode)
+        return path
+
+    def _chown(self, path: Path, run_as: _RunAs, recursive: bool = False) -> None:
+        if run_as.user is None:
+            return
+        paths = [path]
+        if recursive:
+            paths += list(path.rglob("*"))
+        for q in paths:
+            if q.lstat().st_uid != run_as.uid:
+                os.lchown(q, run_as.uid, run_as.gid)
+
+    def _child_env(self, run_as: _RunAs, home: Path | None = None, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in self.env.items() if k not in URL_ENV.values()}
+        env["HOME"] = str(home) if home else (run_as.home or str(self.dir))
+        env.setdefault("LANG", "C.UTF-8")
+        env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        env[MARKER_ENV] = str(self.dir)
+        if run_as.user is not None:
+            env["USER"] = env["LOGNAME"] = run_as.user
+        env.update(extra)
+        return env
+
+    def _spawn(
+        self,
+        service: str,
+        argv: list[str],
+        run_as: _RunAs,
+        env: dict[str, str],
+        cwd: Path,
+        stop_signal: int = signal.SIGTERM,
+    ) -> _Child:
+        if self._closed:
+            raise ServiceError(f"{service}: supervisor was stopped during start-up")
+        log_path = self.log_dir / f"{service}.log"
+        with log_path.open("ab") as log:
+            log.write(f"\n=== {time.strftime('%F %T')} starting: {' '.join(argv)}\n".encode())
+            log.flush()
+            kwargs: dict[str, Any] = {}
+            if run_as.user is not None:
+                kwargs.update(user=run_as.uid, group=run_as.gid, extra_groups=[])
+            popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,  # own process group: stop() kills the whole tree
+                close_fds=True,
+                **kwargs,
+            )
+        pf = self._pidfile(service)
+        _write_json(
+            pf,
+            {
+                "pid": popen.pid,
+                "stop_signal": int(stop_signal),
+                "marker": str(self.dir),
+                "argv": argv,
+            },
+        )
+        child = _Child(service, popen.pid, popen, int(stop_signal), pf)
+        self._children.append(child)
+        if self._closed:  # stop() ran while we were spawning
+            self._stop_children([child])
+            raise ServiceError(f"{service}: supervisor was stopped during start-up")
+        return child
+
+    def _wait_healthy(
+        self, service: str, url: str, port: int, child: _Child | None, log: Path
+    ) -> None:
+        timeout = float(self.env.get("CRM_SERVICES_TIMEOUT", START_TIMEOUT[service]))
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._closed:
+                raise ServiceError(f"{service}: supervisor was stopped during start-up")
+            if child is not None:
+                rc = child.popen.poll() if child.popen else (None if _alive(child.pid) else -1)
+                if rc is not None:
+                    raise ServiceError(
+                        f"{service} exited with code {rc} during start-up: see {log}"
+                        f" (last line: {_last_line(log)!r})"
+                    )
+            if _listening(port) and _healthy(service, url):
+                return
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"{service} did not become healthy within {timeout:.0f} s: see {log}"
+                    f" (last line: {_last_line(log)!r})"
+                )
+            time.sleep(0.25)
+
+    def _busy(self, service: str, ports: list[tuple[int, str]]) -> None:
+        for port, what in ports:
+            if _port_busy(port):
+                raise ServiceError(
+                    f"port {port} ({what}) is busy: set {URL_ENV[service]} to use your own "
+                    "server or free the port"
+                )
+
+    def _adopt(self, service: str, url: str, port: int, extra: tuple[str, ...] = ()) -> bool:
+        """Reuses our own server of this profile left running (detached, or by a crash)."""
+        child = self._adoptable(service)
+        if child is None:
+            return False
+        children = [child]
+        for name in extra:
+            c = self._adoptable(name)
+            if c is not None:
+                children.append(c)
+        self._children.extend(children)
+        self.adopted.add(service)
+        self._wait_healthy(service, url, port, child, self.log_dir / f"{service}.log")
+        return True
+
+    def _external_starter(self, service: str) -> Callable[[], None]:
+        url = self.external(service)
+        assert url is not None
+
+        def check() -> None:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    CHECKS[service](url)
+                    return
+                except Exception as e:
+                    if time.monotonic() > deadline:
+                        raise ServiceError(
+                            f"{URL_ENV[service]} is set but {service} is not reachable there: "
+                            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                        ) from None
+                    time.sleep(0.5)
+
+        return check
+
+    def _stop_service(self, service: str) -> None:
+        names = {service, "epmd"} if service == "rabbitmq" else {service}
+        mine = [c for c in self._children if c.service in names]
+        self._children = [c for c in self._children if c.service not in names]
+        order = sorted(mine, key=lambda c: c.service == "epmd")
+        for c in order:
+            self._stop_children([c])
+
+    def _stop_children(self, children: list[_Child]) -> None:
+        for c in children:
+            pgid = c.pid  # the leader of its own session / process group
+            _signal_pid(c.pid, c.stop_signal)
+
+            def leader_alive(c: _Child = c) -> bool:
+                if c.popen is not None:
+                    return c.popen.poll() is None
+                return _alive(c.pid)
+
+            if not _wait_gone(leader_alive, STOP_TIMEOUT):
+                _signal_group(pgid, signal.SIGKILL)
+                _wait_gone(leader_alive, 5)
+
+            # stragglers of the group (backends, erl_child_setup, ...)
+            def group_alive(pgid: int = pgid) -> bool:
+                return bool(_group_members(pgid))
+
+            if group_alive():
+                _signal_group(pgid, signal.SIGTERM)
+                if not _wait_gone(group_alive, 5):
+                    _signal_group(pgid, signal.SIGKILL)
+                    _wait_gone(group_alive, 5)
+            if c.popen is not None:
+                with contextlib.suppress(Exception):
+                    c.popen.wait(timeout=1)
+            with contextlib.suppress(OSError):
+                data = json.loads(c.pidfile.read_text())
+                if int(data["pid"]) == c.pid:
+                    c.pidfile.unlink()
+
+    def _sweep(self) -> None:
+        """Kills anything left that carries our marker (e.g. an epmd -daemon some erl spawned)."""
+        pids = _marked_pids(str(self.dir))
+        for pid in pids:
+            _signal_pid(pid, signal.SIGTERM)
+        if pids and not _wait_gone(lambda: any(_alive(p) for p in pids), 5):
+            for pid in pids:
+                _signal_pid(pid, signal.SIGKILL)
+
+    # -- PostgreSQL -----------------------------------------------------------------------
+
+    def _pg_bindir(self) -> Path:
+        if self.env.get("PG_BINDIR"):
+            return Path(self.env["PG_BINDIR"])
+        candidates = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+            key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+        )
+        if candidates:
+            return candidates[-1].parent
+        found = shutil.which("postgres")
+        if found:
+            return Path(found).parent
+        raise ServiceError(
+            "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin or PATH): "
+            "run `make setup` or set DATABASE_URL"
+        )
+
+    def _start_postgres(self) -> None:
+        port = self.ports.postgres
+        url = self.endpoints().admin_database_url
+        if self._adopt("postgres", url, port):
+            return
+        self._busy("postgres", [(port, "postgres")])
+        bindir = self._pg_bindir()
+        run_as = self._run_as("postgres")
+        data = self.dir / "pg"
+        run = self._mkdir(self.dir / "run", run_as)
+        log = self.log_dir / "postgres.log"
+        marker = self.dir / "pg.initialised"
+        env = self._child_env(run_as, home=self.dir)
+        if not marker.exists():
+            if data.exists():
+                shutil.rmtree(data)  # an interrupted initdb: start over
+            self._mkdir(data, run_as, 0o700)
+            pwfile = run / "initdb.pw"
+            pwfile.write_text("postgres\n")
+            if run_as.user is not None:
+                os.chown(pwfile, run_as.uid, run_as.gid)
+            pwfile.chmod(0o600)
+            try:
+                argv = [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ]
+                kwargs: dict[str, Any] = {}
+                if run_as.user is not None:
+                    kwargs.update(user=run_as.uid, group=run_as.gid, extra_groups=[])
+                with log.open("ab") as f:
+                    f.write(f"\n=== {time.strftime('%F %T')} {' '.join(argv)}\n".encode())
+                    f.flush()
+                    rc = subprocess.run(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=f,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        cwd=self.dir,
+                        check=False,
+                        **kwargs,
+                    ).returncode
+            finally:
+                pwfile.unlink(missing_ok=True)
+            if rc != 0:
+                raise ServiceError(
+                    f"postgres initdb failed (exit {rc}): see {log}"
+                    f" (last line: {_last_line(log)!r})"
+                )
+        sock = str(run)
+        if len(sock) + len(f"/.s.PGSQL.{port}") > 100:  # sun_path limit: TCP only then
+            sock = ""
+        durable = self.profile == "dev"
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": sock,
+            "max_connections": "200",
+            "logging_collector": "off",
+            "synchronous_commit": "off",
+            "fsync": "on" if durable else "off",
+            "full_page_writes": "on" if durable else "off",
+        }
+        argv = [str(bindir / "postgres"), "-D", str(data), "-p", str(port)]
+        for k, v in settings.items():
+            argv += ["-c", f"{k}={v}"]
+        child = self._spawn("postgres", argv, run_as, env, self.dir, signal.SIGINT)
+        # the crm database is created once, right after the first start
+        self._wait_healthy("postgres", url.rsplit("/", 1)[0] + "/postgres", port, child, log)
+        if not marker.exists():
+            self._create_database(url)
+            marker.write_text("ok\n")
+        self._wait_healthy("postgres", url, port, child, log)
+
+    def _create_database(self, url: str) -> None:
+        import pg8000.dbapi
+
+        conn = pg8000.dbapi.connect(
+            user="postgres",
+            password="postgres",  # noqa: S106 (local development server)
+            host="127.0.0.1",
+            port=self.ports.postgres,
+            database="postgres",
+            timeout=10,
+        )
+        try:
+            conn.autocommit = True
+            cur = conn.cursor()
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = 'crm'")
+            if not cur.fetchall():
+                cur.execute("CREATE DATABASE crm")
+        finally:
+            conn.close()
+
+    # -- RabbitMQ -------------------------------------------------------------------------
+
+    def _rabbit_paths(self) -> tuple[Path, Path]:
+        server = Path(self.env.get("RABBITMQ_SERVER", "/usr/lib/rabbitmq/bin/rabbitmq-server"))
+        epmd = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
+        if not server.exists() or not Path(epmd).exists():
+            raise ServiceError(
+                f"RabbitMQ not found ({server}, epmd): run `make setup` (apt rabbitmq-server) "
+                "or set AMQP_URL"
+            )
+        return server, Path(epmd)
+
+    def _start_rabbitmq(self) -> None:
+        p = self.ports
+        url = self.endpoints().amqp_url
+        if self._adopt("rabbitmq", url, p.amqp, extra=("epmd",)):
+            return
+        self._busy(
+            "rabbitmq",
+            [(p.amqp, "rabbitmq"), (p.amqp_dist, "rabbitmq distribution"), (p.epmd, "epmd")],
+        )
+        server, epmd_bin = self._rabbit_paths()
+        run_as = self._run_as("rabbitmq")
+        base = self._mkdir(self.dir / "rabbitmq", run_as)
+        home = self._mkdir(base / "home", run_as, 0o700)
+        log = self.log_dir / "rabbitmq.log"
+        node = f"crm-{self.profile}@localhost"
+        conf = base / "rabbitmq.conf"
+        conf.write_text(
+            "loopback_users.guest = true\n"
+            "log.file = false\n"
+            "log.console = true\n"
+            "log.console.level = info\n"
+            "disk_free_limit.absolute = 50MB\n"
+        )
+        (base / "enabled_plugins").write_text("[].\n")
+        (base / "rabbitmq-env.conf").write_text("")
+        env = self._child_env(
+            run_as,
+            home=home,  # the Erlang cookie lives in $HOME/.erlang.cookie
+            ERL_EPMD_PORT=str(p.epmd),
+            ERL_EPMD_ADDRESS="127.0.0.1",
+            RABBITMQ_NODENAME=node,
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(p.amqp),
+            RABBITMQ_DIST_PORT=str(p.amqp_dist),
+            RABBITMQ_CONF_ENV_FILE=str(base / "rabbitmq-env.conf"),
+            RABBITMQ_CONFIG_FILE=str(conf),
+            RABBITMQ_ADVANCED_CONFIG_FILE=str(base / "advanced.config"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(base / "enabled_plugins"),
+            RABBITMQ_MNESIA_BASE=str(base / "mnesia"),
+            RABBITMQ_LOG_BASE=str(self.log_dir),
+            RABBITMQ_LOGS="-",
+            RABBITMQ_PID_FILE=str(base / "rabbitmq.pid"),
+            ERL_CRASH_DUMP=str(self.log_dir / "erl_crash.dump"),
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=(
+                "-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}"
+            ),
+        )
+        for k in [k for k in env if k.startswith("RABBITMQ_") and k not in _RABBIT_KEYS]:
+            del env[k]
+        # our own epmd, as a child in its own process group: it never outlives the broker
+        epmd = self._spawn(
+            "epmd",
+            [str(epmd_bin), "-port", str(p.epmd), "-address", "127.0.0.1"],
+            run_as,
+            env,
+            base,
+        )
+        deadline = time.monotonic() + 10
+        while not _listening(p.epmd):
+            if epmd.popen is not None and epmd.popen.poll() is not None:
+                raise ServiceError(f"epmd exited during start-up: see {self.log_dir / 'epmd.log'}")
+            if time.monotonic() > deadline:
+                raise ServiceError(f"epmd did not listen on port {p.epmd}: see {self.log_dir}")
+            time.sleep(0.05)
+        child = self._spawn("rabbitmq", [str(server)], run_as, env, base, signal.SIGTERM)
+        self._wait_healthy("rabbitmq", url, p.amqp, child, log)
+
+    # -- OpenSearch -----------------------------------------------------------------------
+
+    def _java_home(self) -> str:
+        for key in ("OPENSEARCH_JAVA_HOME", "JAVA_HOME"):
+            if self.env.get(key):
+                return self.env[key]
+        java = shutil.which("java")
+        if not java:
+            raise ServiceError(
+                "java not found (OpenSearch needs Java 17): run `make setup` or set OPENSEARCH_URL"
+            )
+        return str(Path(java).resolve().parent.parent)
+
+    def _start_opensearch(self) -> None:
+        p = self.ports
+        url = self.endpoints().opensearch_url
+        if self._adopt("opensearch", url, p.opensearch):
+            return
+        self._busy(
+            "opensearch",
+            [(p.opensearch, "opensearch"), (p.opensearch_transport, "opensearch transport")],
+        )
+        home = self.root / ".local" / f"opensearch-{OPENSEARCH_VERSION}"
+        binary = home / "bin" / "opensearch"
+        if not binary.exists():
+            raise ServiceError(
+                f"OpenSearch not found at {binary}: run `make setup` or set OPENSEARCH_URL"
+            )
+        java_home = self._java_home()
+        run_as = self._run_as("opensearch")
+        base = self._mkdir(self.dir / "opensearch", run_as)
+        conf = base / "config"
+        if not (conf / "log4j2.properties").exists():
+            shutil.copytree(home / "config", conf, dirs_exist_ok=True)
+        logs = self._mkdir(base / "logs", run_as)
+        self._mkdir(base / "data", run_as)
+        self._mkdir(base / "tmp", run_as)
+        (conf / "jvm.options").write_text(
+            "\n".join(
+                [
+                    "-XX:+UseG1GC",
+                    "-Djava.io.tmpdir=${OPENSEARCH_TMPDIR}",
+                    f"-XX:ErrorFile={logs}/hs_err_pid%p.log",
+                    "18-:-Djava.security.manager=allow",
+                    "20-:--add-modules=jdk.incubator.vector",
+                    "-Djava.util.concurrent.ForkJoinPool.common.threadFactory="
+                    "org.opensearch.secure_sm.SecuredForkJoinWorkerThreadFactory",
+                    "",
+                ]
+            )
+        )
+        (conf / "opensearch.yml").write_text(f"cluster.name: crm-{self.profile}\n")
+        self._chown(conf, run_as, recursive=True)
+        log = self.log_dir / "opensearch.log"
+        env = self._child_env(
+            run_as,
+            home=base,
+            OPENSEARCH_JAVA_HOME=java_home,
+            OPENSEARCH_PATH_CONF=str(conf),
+            OPENSEARCH_TMPDIR=str(base / "tmp"),
+            OPENSEARCH_JAVA_OPTS=self.env.get("CRM_OPENSEARCH_JAVA_OPTS", OPENSEARCH_JAVA_OPTS),
+        )
+        env.pop("JAVA_TOOL_OPTIONS", None)
+        env.pop("JAVA_OPTS", None)
+        settings = {
+            "node.name": f"crm-{self.profile}",
+            "http.port": str(p.opensearch),
+            "transport.port": str(p.opensearch_transport),
+            "network.host": "127.0.0.1",
+            "discovery.type": "single-node",
+            "path.data": str(base / "data"),
+            "path.logs": str(logs),
+            "node.store.allow_mmap": "false",  # no vm.max_map_count requirement
+            "bootstrap.memory_lock": "false",
+            "cluster.routing.allocation.disk.threshold_enabled": "false",
+            "action.destructive_requires_name": "false",
+        }
+        argv = [str(binary)] + [f"-E{k}={v}" for k, v in settings.items()]
+        child = self._spawn("opensearch", argv, run_as, env, base, signal.SIGTERM)
+        self._wait_healthy("opensearch", url, p.opensearch, child, log)
+
+
+_RABBIT_KEYS = {
+    "RABBITMQ_NODENAME",
+    "RABBITMQ_NODE_IP_ADDRESS",
+    "RABBITMQ_NODE_PORT",
+    "RABBITMQ_DIST_PORT",
+    "RABBITMQ_CONF_ENV_FILE",
+    "RABBITMQ_CONFIG_FILE",
+    "RABBITMQ_ADVANCED_CONFIG_FILE",
+    "RABBITMQ_ENABLED_PLUGINS_FILE",
+    "RABBITMQ_MNESIA_BASE",
+    "RABBITMQ_LOG_BASE",
+    "RABBITMQ_LOGS",
+    "RABBITMQ_PID_FILE",
+    "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+}
+
+
+def ensure_test_services(root: Path) -> Endpoints:
+    """Endpoints for pytest: reuses the running `test` servers, or starts them detached.
+
+    Honours DATABASE_URL / AMQP_URL / OPENSEARCH_URL. Detached servers stay up after pytest
+    exits so the next run starts in well under a second; `make stop` stops them.
+    """
+    return Supervisor(root, "test", detached=True).start()
+
+
+# --------------------------------------------------------------------------------------------
+# command line (wired as `python -m local services ...`)
+
+
+def _print_endpoints(sup: Supervisor, ep: Endpoints, out: TextIO) -> None:
+    for service in SERVICES:
+        how = (
+            "external"
+            if sup.external(service)
+            else "reused"
+            if service in sup.adopted
+            else f"started in {sup.timings.get(service, 0):.1f} s"
+        )
+        out.write(f"{service:<10} {how}\n")
+    out.write(f"DATABASE_URL={ep.admin_database_url}\n")
+    out.write(f"AMQP_URL={ep.amqp_url}\n")
+    out.write(f"OPENSEARCH_URL={ep.opensearch_url}\n")
+    out.flush()
+
+
+def main(argv: list[str] | None = None, root: Path | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local services")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    for name, text in (
+        ("start", "start the servers in the foreground (Ctrl-C stops them)"),
+        ("stop", "stop servers left running (e.g. the detached test servers)"),
+        ("status", "show which servers of the profile are running"),
+    ):
+        sp = sub.add_parser(name, help=text)
+        sp.add_argument("--profile", default="dev", choices=sorted(PROFILES))
+    sub.choices["start"].add_argument(
+        "--detach", action="store_true", help="start, print endpoints and leave them running"
+    )
+    args = parser.parse_args(argv)
+    root = root or Path(__file__).resolve().parent.parent
+    out = sys.stdout
+
+    if args.cmd == "stop":
+        stopped = Supervisor(root, args.profile).stop_detached()
+        out.write(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}\n")
+        return 0
+
+    if args.cmd == "status":
+        sup = Supervisor(root, args.profile)
+        ep = sup.endpoints()
+        urls = {
+            "postgres": ep.admin_database_url,
+            "rabbitmq": ep.amqp_url,
+            "opensearch": ep.opensearch_url,
+        }
+        rc = 0
+        for service in SERVICES:
+            port = {"postgres": sup.ports.postgres, "rabbitmq": sup.ports.amqp}.get(
+                service, sup.ports.opensearch
+            )
+            up = (sup.external(service) is not None or _listening(port)) and _healthy(
+                service, urls[service]
+            )
+            rc |= 0 if up else 1
+            out.write(f"{service:<10} {'up' if up else 'down'}  {urls[service]}\n")
+        return rc
+
+    sup = Supervisor(root, args.profile, detached=args.detach)
+    try:
+        ep = sup.start()
+    except ServiceError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 1
+    _print_endpoints(sup, ep, out)
+    if args.detach:
+        return 0
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    out.write("servers running; Ctrl-C stops them\n")
+    out.flush()
+    rc = 0
+    try:
+        while True:
+            time.sleep(1)
+            dead = [
+                c
+                for c in sup._children
+                if (c.popen.poll() is not None if c.popen else not _alive(c.pid))
+            ]
+            if dead:
+                log = sup.log_dir / f"{dead[0].service}.log"
+                sys.stderr.write(f"error: {dead[0].service} exited unexpectedly: see {log}\n")
+                rc = 1
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        out.write("stopping servers ...\n")
+        out.flush()
+        sup.stop()
+        signal.signal(signal.SIGTERM, previous)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) machine + repo set-up for the local cloud and the tests.
+#
+#   bash scripts/setup.sh        (also run by `make setup`, `make dev`, `make test`, .ci/run)
+#
+# - apt packages: PostgreSQL server, RabbitMQ, Java 17, Maven, unzip, curl (only when missing)
+# - system user `crm`: initdb/pg_ctl and OpenSearch refuse to run as root, so when the
+#   supervisor (local/services.py) runs as root it runs those servers as `crm`
+# - .venv with Python >= 3.11 and the project's dependencies (re-installed only when
+#   pyproject.toml changed; the stamp lives in .venv/.crm-setup-stamp)
+# - OpenSearch 2.19.6 (integ-test zip from Maven Central) unpacked into .local/opensearch-2.19.6
+#
+# Works as root on a fresh Debian 12 with CI=true and no stdin. Prints one line per step and is
+# fast (well under 3 s) when everything is already in place.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+OPENSEARCH_VERSION="2.19.6"
+OPENSEARCH_ARTIFACT="org.opensearch.distribution.integ-test-zip:opensearch:${OPENSEARCH_VERSION}:zip"
+SERVICE_USER="${CRM_SERVICE_USER:-crm}"
+APT_PACKAGES=(postgresql rabbitmq-server openjdk-17-jre-headless maven unzip curl)
+export DEBIAN_FRONTEND=noninteractive
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO=(sudo -n); fi
+fi
+
+is_installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+
+apt_install() {
+    # Do not let the packages start their system-wide services (system PostgreSQL on 5432,
+    # RabbitMQ + epmd on 5672/4369): the project runs its own instances on its own ports.
+    local policy=/usr/sbin/policy-rc.d created_policy=0
+    if [ ! -e "$policy" ] && [ "$(id -u)" -eq 0 ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && created_policy=1
+    fi
+    local rc=0
+    {
+        "${SUDO[@]}" apt-get update -qq &&
+            "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@" </dev/null
+    } >/tmp/crm-setup-apt.log 2>&1 || rc=$?
+    if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi
+    [ "$rc" -eq 0 ] || { tail -n 20 /tmp/crm-setup-apt.log >&2; die "apt-get install $* failed (log: /tmp/crm-setup-apt.log)"; }
+}
+
+# --- 1. apt packages ----------------------------------------------------------------------
+missing=()
+for p in "${APT_PACKAGES[@]}"; do is_installed "$p" || missing+=("$p"); done
+
+# Python >= 3.11 with venv support (pyenv's python3 is fine; Debian 12's python3 is 3.11).
+find_python() {
+    local c
+    for c in python3.11 python3.12 python3.13 python3; do
+        if command -v "$c" >/dev/null 2>&1 &&
+            "$c" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$c"
+            return 0
+        fi
+    done
+    return 1
+}
+PYTHON="$(find_python || true)"
+if [ -z "$PYTHON" ] && [ ! -x .venv/bin/python ]; then missing+=(python3 python3-venv); fi
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    say "apt packages: ok (already installed)"
+else
+    say "apt packages: installing ${missing[*]} ..."
+    if [ "$(id -u)" -ne 0 ] && [ "${#SUDO[@]}" -eq 0 ]; then
+        die "missing packages ${missing[*]} and not root (no sudo): install them yourself"
+    fi
+    apt_install "${missing[@]}"
+    say "apt packages: installed ${missing[*]}"
+    [ -n "$PYTHON" ] || PYTHON="$(find_python || true)"
+fi
+
+# --- 2. unprivileged service user --------------------------------------------------------
+if [ "$(id -u)" -ne 0 ]; then
+    say "service user: not root, servers will run as $(id -un)"
+elif id -u "$SERVICE_USER" >/dev/null 2>&1; then
+    say "service user: ok ($SERVICE_USER exists)"
+else
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin "$SERVICE_USER"
+    say "service user: created $SERVICE_USER"
+fi
+if [ "$(id -u)" -eq 0 ]; then
+    # The servers run as $SERVICE_USER with their data under $ROOT/.local: every directory
+    # above it must be searchable by that user (a clone under /root is not: /root is 0700).
+    d="$ROOT"
+    while [ "$d" != "/" ]; do
+        if ! runuser -u "$SERVICE_USER" -- test -x "$d" 2>/dev/null; then
+            die "user $SERVICE_USER cannot enter $d (PostgreSQL/OpenSearch run as $SERVICE_USER): chmod o+x $d or clone the repo elsewhere"
+        fi
+        d="$(dirname "$d")"
+    done
+fi
+mkdir -p .local
+
+# --- 3. Python virtualenv ---------------------------------------------------------------
+stamp=.venv/.crm-setup-stamp
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ -x .venv/bin/python ] && ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    say "venv: .venv is broken or older than Python 3.11, recreating"
+    rm -rf .venv
+fi
+if [ ! -x .venv/bin/python ]; then
+    [ -n "$PYTHON" ] || die "no Python >= 3.11 with the venv module found"
+    "$PYTHON" -m venv .venv
+    say "venv: created .venv with $("$PYTHON" -V 2>&1)"
+fi
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    say "venv: ok (dependencies up to date with pyproject.toml)"
+else
+    say "venv: installing dependencies from pyproject.toml ..."
+    log=.venv/.crm-pip.log
+    export PIP_DISABLE_PIP_VERSION_CHECK=1
+    if .venv/bin/python -m pip install -q -e '.[dev]' >"$log" 2>&1; then
+        say "venv: installed (editable project + [dev])"
+    else
+        # pyproject.toml configures no package discovery (layers/core layout): install the
+        # dependency lists instead; the code is found through PYTHONPATH / pytest's pythonpath.
+        .venv/bin/python - >"$log.deps" <<'PY'
+import tomllib
+
+with open("pyproject.toml", "rb") as f:
+    project = tomllib.load(f)["project"]
+for dep in project.get("dependencies", []) + project.get("optional-dependencies", {}).get("dev", []):
+    print(dep)
+PY
+        mapfile -t deps <"$log.deps"
+        .venv/bin/python -m pip install -q "${deps[@]}" >>"$log" 2>&1 ||
+            { tail -n 20 "$log" >&2; die "pip install failed (log: $log)"; }
+        say "venv: installed ${#deps[@]} dependencies (editable install not possible, see $log)"
+    fi
+    echo "$want" >"$stamp"
+fi
+
+# --- 4. OpenSearch --------------------------------------------------------------------
+osdir=".local/opensearch-${OPENSEARCH_VERSION}"
+if [ -x "$osdir/bin/opensearch" ] && [ -f "$osdir/.crm-complete" ]; then
+    say "opensearch: ok ($osdir)"
+else
+    m2="${MAVEN_REPO:-$HOME/.m2/repository}"
+    zip="$m2/org/opensearch/distribution/integ-test-zip/opensearch/${OPENSEARCH_VERSION}/opensearch-${OPENSEARCH_VERSION}.zip"
+    if [ ! -f "$zip" ]; then
+        say "opensearch: fetching $OPENSEARCH_ARTIFACT from Maven Central ..."
+        mvn -B -q dependency:get -Dartifact="$OPENSEARCH_ARTIFACT" -Dtransitive=false </dev/null \
+            >/tmp/crm-setup-mvn.log 2>&1 ||
+            { tail -n 20 /tmp/crm-setup-mvn.log >&2; die "mvn dependency:get failed (log: /tmp/crm-setup-mvn.log)"; }
+    fi
+    tmp="$(mktemp -d .local/opensearch-unzip.XXXXXX)"
+    unzip -q "$zip" -d "$tmp"
+    rm -rf "$osdir"
+    mv "$tmp/opensearch-${OPENSEARCH_VERSION}" "$osdir"
+    rm -rf "$tmp"
+    touch "$osdir/.crm-complete"
+    say "opensearch: unpacked into $osdir"
+fi
+if [ "$(id -u)" -eq 0 ] && [ "$(stat -c %U "$osdir")" != "$SERVICE_USER" ]; then
+    chown -R "$SERVICE_USER:" "$osdir"
+    say "opensearch: chowned $osdir to $SERVICE_USER"
+fi
+
+say "done"
