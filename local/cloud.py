@@ -1,0 +1,186 @@
+"""The local cloud: embedded moto, the handlers' environment, the function registry, the API
+gateway, the MQ event sources and the scheduler, started and stopped together."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+from local.aws import (
+    DEFAULT_SENDERS,
+    EmbeddedMoto,
+    SecretSeeder,
+    SecretStore,
+    create_template_secrets,
+    verify_senders,
+)
+from local.environment import (
+    LOCAL_STAGE,
+    IntrinsicResolver,
+    apply_environment,
+    build_environment,
+)
+from local.gateway import ApiGateway
+from local.mq import MqEventSources
+from local.registry import FunctionRegistry, add_layer_paths
+from local.scheduler import Scheduler
+from local.template import Template, read_template
+
+log = logging.getLogger(__name__)
+
+
+class ServiceEndpoints(Protocol):
+    """What the local cloud needs from ``local.services.Endpoints``."""
+
+    @property
+    def amqp_url(self) -> str: ...
+
+    @property
+    def opensearch_url(self) -> str: ...
+
+
+class LocalCloud:
+    """Runs the template's functions on this machine as AWS would.
+
+    ``serve=False`` starts only what invoking a handler needs (moto, secrets, environment,
+    registry): no gateway, MQ pollers or scheduler. That is what ``python -m local invoke`` uses.
+
+    ``extra_environment`` replaces more infrastructure variables of the template (for
+    instance ``RELAY_DATABASE_URL``), like ``app_database_url`` replaces ``DATABASE_URL``.
+
+    The handlers' environment is set into ``os.environ`` at start and restored at stop.
+    """
+
+    def __init__(
+        self,
+        template_path: Path,
+        *,
+        endpoints: ServiceEndpoints,
+        app_database_url: str,
+        profile_dir: Path,
+        gateway_port: int = 0,
+        moto_port: int = 0,
+        secret_seeders: Mapping[str, SecretSeeder] | None = None,
+        schedule_interval: float | None = None,
+        mq_failure_backoff: Callable[[int], float] | None = None,
+        extra_environment: Mapping[str, str] | None = None,
+        stage: str = LOCAL_STAGE,
+        serve: bool = True,
+    ) -> None:
+        self.template: Template = read_template(template_path)
+        self.registry = FunctionRegistry(self.template.functions)
+        self._endpoints = endpoints
+        self._app_database_url = app_database_url
+        self._profile_dir = profile_dir
+        self._gateway_port = gateway_port
+        self._secret_seeders = dict(secret_seeders or {})
+        self._schedule_interval = schedule_interval
+        self._mq_failure_backoff = mq_failure_backoff
+        self._extra_environment = dict(extra_environment or {})
+        self._stage = stage
+        self._serve = serve
+        self.moto = EmbeddedMoto(self.registry.invoke, moto_port)
+        self.environment: dict[str, str] = {}
+        self.gateway: ApiGateway | None = None
+        self.event_sources: MqEventSources | None = None
+        self.scheduler: Scheduler | None = None
+        self._saved_environ: dict[str, str] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.gateway is None:
+            raise RuntimeError("the local cloud is not serving HTTP")
+        return self.gateway.url
+
+    def start(self) -> LocalCloud:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self._saved_environ = dict(os.environ)
+        self.moto.start()
+        secret_arns = create_template_secrets(
+            self.moto,
+            self.template,
+            SecretStore(self._profile_dir / "secrets.json"),
+            self._secret_seeders,
+        )
+        verify_senders(self.moto, DEFAULT_SENDERS)
+        self.environment = build_environment(
+            self.template,
+            endpoints={
+                "DATABASE_URL": self._app_database_url,
+                "AMQP_URL": self._endpoints.amqp_url,
+                "OPENSEARCH_URL": self._endpoints.opensearch_url,
+                **self._extra_environment,
+            },
+            moto_port=self.moto.port,
+            secret_arns=secret_arns,
+            stage=self._stage,
+        )
+        apply_environment(self.environment)
+        add_layer_paths(self.template.layer_dirs)
+        if not self._serve:
+            return
+        resolver = IntrinsicResolver(self.template, secret_arns, {"Stage": self._stage})
+        stages = {
+            api_id: str(resolver.resolve(api.stage_name) or self._stage)
+            for api_id, api in self.template.apis.items()
+        }
+        self.gateway = ApiGateway(
+            self.template.routes,
+            self.template.apis,
+            stages,
+            self.registry.invoke,
+            port=self._gateway_port,
+        )
+        self.gateway.start()
+        self.event_sources = MqEventSources(
+            self._endpoints.amqp_url,
+            self.template.mq_sources,
+            self.registry.invoke,
+            failure_backoff=self._mq_failure_backoff,
+        )
+        self.event_sources.start()
+        self.scheduler = Scheduler(
+            self.template.schedules,
+            self.registry.invoke,
+            interval_override=self._schedule_interval,
+        )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        """Stops everything that was started, newest first; safe to call twice."""
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+        if self.event_sources is not None:
+            self.event_sources.stop()
+            self.event_sources = None
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
+        self.moto.stop()
+        if self._saved_environ is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+            self._saved_environ = None
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,212 @@
+"""The environment variables every in-process handler sees, resolved from the template.
+
+Locally all handlers share ONE process and so ONE ``os.environ``: the variables of every
+function are merged and set once before any handler is imported. A literal variable that
+differs per function in the template (``POWERTOOLS_SERVICE_NAME`` is the usual one) cannot be
+per-function here; the local cloud sets it to one value for all (``crm``), and any other
+conflict keeps the first function's value and is logged.
+
+Intrinsics are resolved the way CloudFormation would, with local values: parameters take
+their defaults (``Stage`` is ``local``), ``!GetAtt <Function>.Arn`` and ``!GetAtt <Role>.Arn``
+become ARNs in the fake account, ``!Ref <Secret>`` becomes the secret's ARN in embedded moto.
+The variables that point at infrastructure (``DATABASE_URL``, ``AMQP_URL``,
+``OPENSEARCH_URL``) are replaced by the local endpoints instead of being resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.template import FUNCTION_TYPE, ROLE_TYPE, SECRET_TYPE, Template
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+LOCAL_STAGE = "local"
+SERVICE_NAME = "crm"
+
+log = logging.getLogger(__name__)
+
+_SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+class UnresolvableError(ValueError):
+    """A template value refers to something that has no local counterpart."""
+
+
+def function_arn(logical_id: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{logical_id}"
+
+
+def role_arn(logical_id: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT_ID}:role/{logical_id}"
+
+
+@dataclass
+class IntrinsicResolver:
+    """Resolves CloudFormation intrinsics in template values to local strings."""
+
+    template: Template
+    secret_arns: Mapping[str, str] = field(default_factory=dict)
+    parameter_overrides: Mapping[str, str] = field(default_factory=lambda: {"Stage": LOCAL_STAGE})
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, str | int | float | bool) or value is None:
+            return value
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            raise UnresolvableError(f"unexpected template value {value!r}")
+        if len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "Ref":
+                return self.ref(str(argument))
+            if key == "Fn::GetAtt":
+                return self.get_att(str(argument[0]), str(argument[1]))
+            if key == "Fn::Sub":
+                return self._sub(argument)
+            if key == "Fn::Join":
+                separator, items = argument
+                return str(separator).join(str(i) for i in self.resolve(items))
+            if key == "Fn::Select":
+                index, items = argument
+                return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Split":
+                separator, text = argument
+                return str(self.resolve(text)).split(str(separator))
+            if key.startswith("Fn::"):
+                raise UnresolvableError(f"{key} is not supported by the local cloud")
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def ref(self, name: str) -> str:
+        if name == "AWS::Region":
+            return REGION
+        if name == "AWS::AccountId":
+            return ACCOUNT_ID
+        if name == "AWS::StackName":
+            return "crm-local"
+        if name == "AWS::Partition":
+            return "aws"
+        if name in self.parameter_overrides:
+            return self.parameter_overrides[name]
+        parameter = self.template.parameters.get(name)
+        if parameter is not None:
+            if parameter.default is None:
+                raise UnresolvableError(f"parameter {name} has no default; pass an override")
+            return str(parameter.default)
+        resource = self.template.resources.get(name)
+        if resource is None:
+            raise UnresolvableError(f"!Ref {name}: no such parameter or resource")
+        if resource.type == SECRET_TYPE:
+            if name not in self.secret_arns:
+                raise UnresolvableError(f"!Ref {name}: secret not created in moto")
+            return self.secret_arns[name]
+        if resource.type == FUNCTION_TYPE:
+            return name
+        raise UnresolvableError(f"!Ref {name} ({resource.type}) has no local value")
+
+    def get_att(self, name: str, attribute: str) -> str:
+        resource = self.template.resources.get(name)
+        if resource is not None and attribute == "Arn":
+            if resource.type == FUNCTION_TYPE:
+                return function_arn(name)
+            if resource.type == ROLE_TYPE:
+                return role_arn(name)
+            if resource.type == SECRET_TYPE and name in self.secret_arns:
+                return self.secret_arns[name]
+        raise UnresolvableError(f"!GetAtt {name}.{attribute} has no local value")
+
+    def _sub(self, argument: Any) -> str:
+        if isinstance(argument, str):
+            text, variables = argument, {}
+        else:
+            text, variables = argument[0], dict(argument[1])
+
+        def substitute(match: re.Match[str]) -> str:
+            expression = match.group(1)
+            if expression.startswith("!"):
+                return "${" + expression[1:] + "}"
+            if expression in variables:
+                return str(self.resolve(variables[expression]))
+            if "." in expression:
+                name, _, attribute = expression.partition(".")
+                return self.get_att(name, attribute)
+            return self.ref(expression)
+
+        return _SUB_VARIABLE.sub(substitute, text)
+
+
+def build_environment(
+    template: Template,
+    *,
+    endpoints: Mapping[str, str],
+    moto_port: int,
+    secret_arns: Mapping[str, str],
+    stage: str = LOCAL_STAGE,
+) -> dict[str, str]:
+    """Every environment variable named in the template, resolved locally, plus AWS settings.
+
+    ``endpoints`` replaces variables that point at infrastructure (``DATABASE_URL``,
+    ``AMQP_URL``, ``OPENSEARCH_URL``, ...) instead of resolving them. A variable that has no
+    local value and no replacement is left unset, with a warning naming it.
+    """
+    resolver = IntrinsicResolver(template, secret_arns, {"Stage": stage})
+    fixed = {**endpoints, "POWERTOOLS_SERVICE_NAME": SERVICE_NAME}
+    environment: dict[str, str] = {}
+    chosen_by: dict[str, str] = {}
+    for function in template.functions.values():
+        for name, raw in function.environment.items():
+            if name in fixed:
+                continue
+            try:
+                value = str(resolver.resolve(raw))
+            except UnresolvableError as error:
+                if name not in chosen_by:
+                    log.warning("%s is left unset locally: %s", name, error)
+                    chosen_by[name] = function.logical_id
+                continue
+            if name in environment and environment[name] != value:
+                log.warning(
+                    "%s differs between %s and %s; locally every handler sees %s's value",
+                    name,
+                    chosen_by[name],
+                    function.logical_id,
+                    chosen_by[name],
+                )
+                continue
+            environment.setdefault(name, value)
+            chosen_by.setdefault(name, function.logical_id)
+    environment.update(fixed)
+    environment.update(aws_environment(moto_port))
+    return environment
+
+
+def aws_environment(moto_port: int) -> dict[str, str]:
+    """Points boto3 (and the Step Functions interpreter) at embedded moto."""
+    return {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "MOTO_PORT": str(moto_port),
+    }
+
+
+_REAL_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")
+
+
+def apply_environment(environment: Mapping[str, str]) -> None:
+    """Sets the handlers' environment into this process, before any handler is imported.
+
+    A developer's real AWS profile or session token is dropped so that no boto3 client in the
+    process can reach real AWS with it.
+    """
+    for name in _REAL_AWS_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update(environment)

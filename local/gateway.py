@@ -1,0 +1,608 @@
+"""A local API Gateway (REST, Lambda proxy integration v1) for every ``Api`` route of the template.
+
+One HTTP port serves all routes at the root (``/leads``, not ``/<stage>/leads``). Requests are
+turned into the proxy event API Gateway sends, the route's Lambda authorizer runs first when
+the route has one (with API Gateway's result cache), and the handler runs in-process.
+
+Where API Gateway has a documented behaviour, this follows it: an unknown route or method is
+403 ``Missing Authentication Token``; a missing identity source is 401 without calling the
+authorizer; an authorizer raising ``Unauthorized`` is 401; a policy that does not allow the
+method ARN is 403; a malformed authorizer answer is 500; a handler exception or a malformed
+proxy response is 502. Authorizer ``context`` values reach the handler stringified, as there.
+
+Local conveniences that API Gateway does not have: ``GET /_local/health``, and CORS for
+``http://localhost`` / ``http://127.0.0.1`` origins (preflight answered with 204, and the
+allow-origin header added to responses that lack it) so a dashboard dev server can call the API.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local.environment import ACCOUNT_ID, REGION
+from local.template import Api, ApiRoute, Authorizer
+
+log = logging.getLogger(__name__)
+
+LOCAL_API_ID = "local"
+HEALTH_PATH = "/_local/health"
+_LOCAL_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$")
+
+Invoke = Callable[[str, Any], Any]
+
+
+# ------------------------------------------------------------------ routing
+
+
+_STATIC, _PARAMETER, _GREEDY = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    route: ApiRoute
+    path_parameters: dict[str, str]
+
+
+def _segments(path: str) -> list[str]:
+    return [segment for segment in path.split("/") if segment]
+
+
+class RouteTable:
+    """Finds the route of a request as API Gateway does.
+
+    The resource is chosen first, most specific wins segment by segment (a static segment beats
+    ``{param}``, which beats ``{proxy+}``); then the method (exact beats ``ANY``). A resource
+    that matches without the method is no match, as in API Gateway.
+    """
+
+    def __init__(self, routes: Iterable[ApiRoute]) -> None:
+        self._by_resource: dict[str, list[ApiRoute]] = {}
+        for route in routes:
+            resource_routes = self._by_resource.setdefault(route.path, [])
+            if any(r.method == route.method for r in resource_routes):
+                raise ValueError(f"two routes for {route.method} {route.path}")
+            resource_routes.append(route)
+
+    def __len__(self) -> int:
+        return sum(len(routes) for routes in self._by_resource.values())
+
+    def match(self, method: str, path: str) -> RouteMatch | None:
+        segments = [unquote(s) for s in _segments(path)]
+        best: tuple[tuple[int, ...], str, dict[str, str]] | None = None
+        for resource in self._by_resource:
+            matched = _match_resource(_segments(resource), segments)
+            if matched is not None and (best is None or matched[0] < best[0]):
+                best = (matched[0], resource, matched[1])
+        if best is None:
+            return None
+        _, resource, parameters = best
+        routes = self._by_resource[resource]
+        for wanted in (method.upper(), "ANY"):
+            for route in routes:
+                if route.method == wanted:
+                    return RouteMatch(route, parameters)
+        return None
+
+
+def _match_resource(
+    pattern: list[str], segments: list[str]
+) -> tuple[tuple[int, ...], dict[str, str]] | None:
+    parameters: dict[str, str] = {}
+    rank: list[int] = []
+    for index, part in enumerate(pattern):
+        if part.startswith("{") and part.endswith("+}"):
+            rest = segments[index:]
+            if not rest or index != len(pattern) - 1:
+                return None
+            parameters[part[1:-2]] = "/".join(rest)
+            rank.append(_GREEDY)
+            return tuple(rank), parameters
+        if index >= len(segments):
+            return None
+        if part.startswith("{") and part.endswith("}"):
+            parameters[part[1:-1]] = segments[index]
+            rank.append(_PARAMETER)
+        elif part == segments[index]:
+            rank.append(_STATIC)
+        else:
+            return None
+    if len(segments) != len(pattern):
+        return None
+    return tuple(rank), parameters
+
+
+# ------------------------------------------------------------------ IAM policy of an authorizer
+
+
+def method_arn(stage: str, method: str, path: str, api_id: str = LOCAL_API_ID) -> str:
+    """``arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path>``."""
+    return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api_id}/{stage}/{method.upper()}{path}"
+
+
+def _wildcard(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
+    translated = "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
+    )
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.compile(f"^{translated}$", flags)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def policy_allows(policy_document: Mapping[str, Any], arn: str) -> bool:
+    """True when an ``execute-api:Invoke`` statement allows ``arn`` and none denies it."""
+    allowed = False
+    for statement in _as_list(policy_document.get("Statement")):
+        actions = _as_list(statement.get("Action"))
+        if not any(
+            _wildcard(str(a), ignore_case=True).match("execute-api:Invoke") for a in actions
+        ):
+            continue
+        if not any(_wildcard(str(r)).match(arn) for r in _as_list(statement.get("Resource"))):
+            continue
+        effect = str(statement.get("Effect", "")).lower()
+        if effect == "deny":
+            return False
+        allowed = allowed or effect == "allow"
+    return allowed
+
+
+# ------------------------------------------------------------------ requests and responses
+
+
+@dataclass
+class GatewayRequest:
+    method: str
+    path: str
+    raw_query: str
+    header_items: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    host: str
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        found = [value for key, value in self.header_items if key.lower() == lowered]
+        return found[-1] if found else None
+
+    def query(self, name: str) -> str | None:
+        found = [value for key, value in self.query_items if key == name]
+        return found[-1] if found else None
+
+    @property
+    def query_items(self) -> list[tuple[str, str]]:
+        return parse_qsl(self.raw_query, keep_blank_values=True)
+
+
+@dataclass
+class GatewayResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @classmethod
+    def message(
+        cls, status: int, message: str | None, error_type: str | None = None
+    ) -> GatewayResponse:
+        headers = [("Content-Type", "application/json")]
+        if error_type:
+            headers.append(("x-amzn-ErrorType", error_type))
+        return cls(status, headers, json.dumps({"message": message}).encode())
+
+
+def _single_and_multi(items: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for key, value in items:
+        single[key] = value
+        multi.setdefault(key, []).append(value)
+    return single, multi
+
+
+def build_request_context(
+    request: GatewayRequest, route: ApiRoute, stage: str, api_id: str = LOCAL_API_ID
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "accountId": ACCOUNT_ID,
+        "apiId": api_id,
+        "domainName": request.host,
+        "domainPrefix": request.host.split(".")[0].split(":")[0],
+        "extendedRequestId": request.request_id,
+        "httpMethod": request.method,
+        "identity": {
+            "accessKey": None,
+            "accountId": None,
+            "caller": None,
+            "cognitoAuthenticationProvider": None,
+            "cognitoAuthenticationType": None,
+            "cognitoIdentityId": None,
+            "cognitoIdentityPoolId": None,
+            "principalOrgId": None,
+            "sourceIp": request.source_ip,
+            "user": None,
+            "userAgent": request.header("User-Agent"),
+            "userArn": None,
+        },
+        "path": f"/{stage}{request.path}",
+        "protocol": "HTTP/1.1",
+        "requestId": request.request_id,
+        "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "requestTimeEpoch": int(now.timestamp() * 1000),
+        "resourceId": f"{route.method}:{route.path}",
+        "resourcePath": route.path,
+        "stage": stage,
+    }
+
+
+def build_proxy_event(
+    request: GatewayRequest,
+    match: RouteMatch,
+    stage: str,
+    authorizer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Lambda proxy integration event (payload format 1.0) of a REST API."""
+    headers, multi_headers = _single_and_multi(request.header_items)
+    query, multi_query = _single_and_multi(request.query_items)
+    context = build_request_context(request, match.route, stage)
+    if authorizer is not None:
+        context["authorizer"] = authorizer
+    body: str | None = None
+    is_base64 = False
+    if request.body:
+        try:
+            body = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            body = base64.b64encode(request.body).decode("ascii")
+            is_base64 = True
+    return {
+        "resource": match.route.path,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": match.path_parameters or None,
+        "stageVariables": None,
+        "requestContext": context,
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+class MalformedProxyResponse(ValueError):
+    pass
+
+
+def proxy_response(result: Any) -> GatewayResponse:
+    """Turns a handler's proxy result into the HTTP response API Gateway would send."""
+    if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
+        raise MalformedProxyResponse(f"not a proxy response: {str(result)[:200]}")
+    headers: list[tuple[str, str]] = []
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.extend((name, str(value)) for value in values)
+    for name, value in (result.get("headers") or {}).items():
+        if (name, str(value)) not in headers:
+            headers.append((name, str(value)))
+    body = result.get("body") or ""
+    if not isinstance(body, str):
+        raise MalformedProxyResponse("body must be a string")
+    try:
+        payload = base64.b64decode(body, validate=True) if result.get("isBase64Encoded") else None
+    except binascii.Error as error:
+        raise MalformedProxyResponse("isBase64Encoded body is not base64") from error
+    return GatewayResponse(result["statusCode"], headers, payload or body.encode("utf-8"))
+
+
+# ------------------------------------------------------------------ Lambda authorizers
+
+
+@dataclass(frozen=True)
+class AuthorizerOutput:
+    principal_id: str
+    policy_document: Mapping[str, Any]
+    context: dict[str, str]
+
+
+class AuthorizerConfigurationError(ValueError):
+    """The authorizer answered something API Gateway rejects (500 AuthorizerConfiguration)."""
+
+
+def parse_authorizer_output(output: Any) -> AuthorizerOutput:
+    if not isinstance(output, dict) or "principalId" not in output:
+        raise AuthorizerConfigurationError("authorizer output has no principalId")
+    policy = output.get("policyDocument")
+    if not isinstance(policy, dict):
+        raise AuthorizerConfigurationError("authorizer output has no policyDocument")
+    context: dict[str, str] = {}
+    for key, value in (output.get("context") or {}).items():
+        if isinstance(value, bool):
+            context[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            context[key] = str(value)
+        elif value is not None:
+            raise AuthorizerConfigurationError(f"context.{key} is not a string, number or bool")
+    return AuthorizerOutput(str(output["principalId"]), policy, context)
+
+
+class AuthorizerCache:
+    """API Gateway's authorizer result cache: per authorizer and identity, ReauthorizeEvery s."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._entries: dict[tuple[str, tuple[str, ...]], tuple[float, AuthorizerOutput]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, authorizer: Authorizer, identity: tuple[str, ...]) -> AuthorizerOutput | None:
+        with self._lock:
+            entry = self._entries.get((authorizer.name, identity))
+            if entry is None or entry[0] <= self._clock():
+                return None
+            return entry[1]
+
+    def put(
+        self, authorizer: Authorizer, identity: tuple[str, ...], output: AuthorizerOutput
+    ) -> None:
+        if authorizer.reauthorize_every <= 0:
+            return
+        with self._lock:
+            expires = self._clock() + authorizer.reauthorize_every
+            self._entries[(authorizer.name, identity)] = (expires, output)
+
+
+def _identity(authorizer: Authorizer, request: GatewayRequest) -> tuple[str, ...] | None:
+    values = [request.header(h) for h in authorizer.identity_headers]
+    values += [request.query(q) for q in authorizer.identity_query_strings]
+    if not values or any(not v for v in values):
+        return None
+    return tuple(v for v in values if v)
+
+
+def build_authorizer_event(
+    authorizer: Authorizer,
+    request: GatewayRequest,
+    match: RouteMatch,
+    stage: str,
+    arn: str,
+    identity: tuple[str, ...],
+) -> dict[str, Any]:
+    if authorizer.payload_type == "TOKEN":
+        return {"type": "TOKEN", "authorizationToken": identity[0], "methodArn": arn}
+    proxy = build_proxy_event(request, match, stage)
+    return {
+        "type": "REQUEST",
+        "methodArn": arn,
+        "resource": proxy["resource"],
+        "path": proxy["path"],
+        "httpMethod": proxy["httpMethod"],
+        "headers": proxy["headers"] or {},
+        "multiValueHeaders": proxy["multiValueHeaders"] or {},
+        "queryStringParameters": proxy["queryStringParameters"] or {},
+        "multiValueQueryStringParameters": proxy["multiValueQueryStringParameters"] or {},
+        "pathParameters": proxy["pathParameters"] or {},
+        "stageVariables": {},
+        "requestContext": proxy["requestContext"],
+    }
+
+
+# ------------------------------------------------------------------ the gateway
+
+
+UNAUTHORIZED = ("Unauthorized", "UnauthorizedException")
+FORBIDDEN = ("User is not authorized to access this resource", "AccessDeniedException")
+MISSING_TOKEN = ("Missing Authentication Token", "MissingAuthenticationTokenException")
+
+
+class ApiGateway:
+    """Serves the template's REST routes on one port, invoking handlers through ``invoke``."""
+
+    def __init__(
+        self,
+        routes: Iterable[ApiRoute],
+        apis: Mapping[str, Api],
+        stages: Mapping[str, str],
+        invoke: Invoke,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cache: AuthorizerCache | None = None,
+    ) -> None:
+        self.routes = RouteTable(routes)
+        self._apis = apis
+        self._stages = stages
+        self._invoke = invoke
+        self._cache = cache or AuthorizerCache()
+        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="api-gateway", daemon=True
+        )
+        self._thread.start()
+        log.info("API gateway on %s (%d routes)", self.url, len(self.routes))
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    # -------------------------------------------------------------- request pipeline
+
+    def handle(self, request: GatewayRequest) -> GatewayResponse:
+        if request.method == "GET" and request.path == HEALTH_PATH:
+            body = {"status": "ok", "routes": len(self.routes)}
+            return GatewayResponse(
+                200, [("Content-Type", "application/json")], json.dumps(body).encode()
+            )
+        match = self.routes.match(request.method, request.path)
+        if match is None:
+            if request.method == "OPTIONS" and request.header("Access-Control-Request-Method"):
+                return _preflight(request)
+            return GatewayResponse.message(403, *MISSING_TOKEN)
+        stage = self._stages[match.route.api_id]
+        authorizer_context: dict[str, Any] | None = None
+        if match.route.authorizer is not None:
+            authorizer = self._apis[match.route.api_id].authorizers[match.route.authorizer]
+            outcome = self._authorize(authorizer, request, match, stage)
+            if isinstance(outcome, GatewayResponse):
+                return outcome
+            authorizer_context = outcome
+        event = build_proxy_event(request, match, stage, authorizer_context)
+        try:
+            result = self._invoke(match.route.function_id, event)
+            return proxy_response(result)
+        except MalformedProxyResponse as error:
+            log.error("%s: malformed Lambda proxy response: %s", match.route.function_id, error)
+        except Exception:
+            log.error("%s raised:\n%s", match.route.function_id, traceback.format_exc())
+        return GatewayResponse.message(502, "Internal server error")
+
+    def _authorize(
+        self, authorizer: Authorizer, request: GatewayRequest, match: RouteMatch, stage: str
+    ) -> dict[str, Any] | GatewayResponse:
+        identity = _identity(authorizer, request)
+        if identity is None:
+            return GatewayResponse.message(401, *UNAUTHORIZED)
+        arn = method_arn(stage, request.method, request.path)
+        output = self._cache.get(authorizer, identity)
+        started = time.monotonic()
+        if output is None:
+            event = build_authorizer_event(authorizer, request, match, stage, arn, identity)
+            try:
+                output = parse_authorizer_output(self._invoke(authorizer.function_id, event))
+            except AuthorizerConfigurationError as error:
+                log.error("authorizer %s: %s", authorizer.name, error)
+                return GatewayResponse.message(500, None, "AuthorizerConfigurationException")
+            except Exception as error:
+                if str(error) == "Unauthorized":
+                    return GatewayResponse.message(401, *UNAUTHORIZED)
+                log.error("authorizer %s raised:\n%s", authorizer.name, traceback.format_exc())
+                return GatewayResponse.message(500, None, "AuthorizerConfigurationException")
+            self._cache.put(authorizer, identity, output)
+        if not policy_allows(output.policy_document, arn):
+            return GatewayResponse.message(403, *FORBIDDEN)
+        latency_ms = int((time.monotonic() - started) * 1000)
+        return {
+            **output.context,
+            "principalId": output.principal_id,
+            "integrationLatency": latency_ms,
+        }
+
+
+def _preflight(request: GatewayRequest) -> GatewayResponse:
+    origin = request.header("Origin") or ""
+    if not _LOCAL_ORIGIN.match(origin):
+        return GatewayResponse(204, [], b"")
+    headers = [
+        ("Access-Control-Allow-Origin", origin),
+        ("Access-Control-Allow-Methods", "GET,POST,PUT,PATCH,DELETE,OPTIONS"),
+        (
+            "Access-Control-Allow-Headers",
+            request.header("Access-Control-Request-Headers")
+            or "Authorization,Content-Type,Idempotency-Key,If-Match",
+        ),
+        ("Access-Control-Allow-Credentials", "true"),
+        ("Access-Control-Expose-Headers", "ETag,Location"),
+        ("Access-Control-Max-Age", "600"),
+        ("Vary", "Origin"),
+    ]
+    return GatewayResponse(204, headers, b"")
+
+
+def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
+    class _RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "local-api-gateway"
+
+        def _serve(self) -> None:
+            started = time.monotonic()
+            url = urlsplit(self.path)
+            request = GatewayRequest(
+                method=self.command,
+                path=url.path or "/",
+                raw_query=url.query,
+                header_items=list(self.headers.items()),
+                body=self._read_body(),
+                source_ip=self.client_address[0],
+                host=self.headers.get("Host", "localhost"),
+            )
+            try:
+                response = gateway.handle(request)
+            except Exception:
+                log.error("gateway error:\n%s", traceback.format_exc())
+                response = GatewayResponse.message(500, "Internal server error")
+            self._write(request, response)
+            log.info(
+                "%s %s %d %.1fms",
+                request.method,
+                self.path,
+                response.status,
+                (time.monotonic() - started) * 1000,
+            )
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+        def _read_body(self) -> bytes:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                chunks: list[bytes] = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _write(self, request: GatewayRequest, response: GatewayResponse) -> None:
+            self.send_response(response.status)
+            names = {name.lower() for name, _ in response.headers}
+            for name, value in response.headers:
+                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(name, value)
+            origin = request.header("Origin") or ""
+            if _LOCAL_ORIGIN.match(origin) and "access-control-allow-origin" not in names:
+                self.send_header("Access-Control-Allow-Origin", origin)
+                self.send_header("Access-Control-Allow-Credentials", "true")
+                self.send_header("Vary", "Origin")
+            self.send_header("x-amzn-RequestId", request.request_id)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if request.method != "HEAD":
+                self.wfile.write(response.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Requests are logged once, with their duration, by ``_serve``."""
+
+    return _RequestHandler
