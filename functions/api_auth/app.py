@@ -6,9 +6,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.resolver import build_resolver
 from crm.api.schemas import LoginIn
-from crm.observability import bind_api_event, logger, tracer
+from crm.observability import bind_api_event, logger
 from crm.services.accounts import log_in
 from crm.settings import AuthApiSettings
+from crm.tracing import tracer
 
 settings = AuthApiSettings.from_env()
 app = build_resolver()

@@ -8,9 +8,10 @@ from crm import bootstrap
 from crm.api.context import path_uuid, principal
 from crm.api.resolver import build_resolver
 from crm.api.schemas import AutomationIn
-from crm.observability import bind_api_event, logger, tracer
+from crm.observability import bind_api_event, logger
 from crm.services.automations import create_automation, get_automation
 from crm.settings import AutomationsApiSettings
+from crm.tracing import tracer
 
 settings = AutomationsApiSettings.from_env()
 app = build_resolver()

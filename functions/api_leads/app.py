@@ -8,9 +8,10 @@ from crm import bootstrap
 from crm.api.context import correlation_id, header, path_uuid, principal
 from crm.api.resolver import build_resolver
 from crm.api.schemas import LeadIn
-from crm.observability import bind_api_event, logger, tracer
+from crm.observability import bind_api_event, logger
 from crm.services.leads import NewLead, create_lead, get_lead
 from crm.settings import ApiSettings
+from crm.tracing import tracer
 
 settings = ApiSettings.from_env()
 app = build_resolver()

@@ -6,9 +6,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import principal
 from crm.api.resolver import build_resolver
-from crm.observability import bind_api_event, logger, tracer
+from crm.observability import bind_api_event, logger
 from crm.services.analytics import leads_report
 from crm.settings import ReportsSettings
+from crm.tracing import tracer
 
 settings = ReportsSettings.from_env()
 app = build_resolver()

@@ -7,9 +7,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.resolver import build_resolver
 from crm.api.schemas import SignUpIn
-from crm.observability import bind_api_event, logger, tracer
+from crm.observability import bind_api_event, logger
 from crm.services.accounts import SignUp, sign_up
 from crm.settings import DatabaseSettings
+from crm.tracing import tracer
 
 settings = DatabaseSettings.from_env()
 app = build_resolver()
