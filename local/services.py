@@ -703,7 +703,13 @@ class Supervisor:
 
     def _pg_bindir(self) -> Path:
         if self.env.get("PG_BINDIR"):
-            return Path(self.env["PG_BINDIR"])
+            bindir = Path(self.env["PG_BINDIR"])
+            if not (bindir / "postgres").exists():
+                raise ServiceError(
+                    f"PostgreSQL server binaries not found in PG_BINDIR={bindir}: "
+                    "fix PG_BINDIR or set DATABASE_URL"
+                )
+            return bindir
         candidates = sorted(
             Path("/usr/lib/postgresql").glob("*/bin/postgres"),
             key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,

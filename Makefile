@@ -1,0 +1,54 @@
+# Entry points. Every target that needs the tool chain runs `setup` first (fast when done).
+#   make setup | dev | test | lint | bench | requirements | stop | clean | distclean
+
+SHELL := /bin/bash
+PY := .venv/bin/python
+PYANY := $(shell [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)
+export PYTHONPATH := $(CURDIR)/layers/core:$(CURDIR)
+
+.PHONY: setup dev test lint bench requirements stop clean distclean
+
+setup:
+	@bash scripts/setup.sh
+
+dev: setup
+	$(PY) -m local dev
+
+test: setup
+	$(PY) -m pytest tests
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+bench: setup
+	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(PY) "$$f"; done
+
+requirements:
+	@$(PYANY) -c 'import tomllib, pathlib; \
+	deps = tomllib.loads(pathlib.Path("pyproject.toml").read_text())["project"]["dependencies"]; \
+	pathlib.Path("layers/core/requirements.txt").write_text( \
+	    "# Generated from pyproject.toml by `make requirements`; do not edit.\n" \
+	    + "".join(d + "\n" for d in deps))'
+	@echo "wrote layers/core/requirements.txt"
+
+# Stops the detached servers of the "test" profile (left running between pytest runs so the
+# next run reuses them) and of the "bench" profile.
+stop:
+	@if [ -x $(PY) ]; then \
+	    $(PY) -c 'import sys; from local.services import main; sys.exit(main(["stop", "--profile", "test"]))'; \
+	    $(PY) -c 'import sys; from local.services import main; sys.exit(main(["stop", "--profile", "bench"]))'; \
+	fi
+
+# Removes caches and the servers' data (.local/<profile>); keeps .venv and the OpenSearch
+# distribution. distclean removes those too.
+clean:
+	@if [ -x $(PY) ]; then for p in dev test bench; do \
+	    $(PY) -c "import sys; from local.services import main; sys.exit(main(['stop', '--profile', '$$p']))"; \
+	done; fi
+	rm -rf .local/dev .local/test .local/bench .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf .venv .local
