@@ -34,7 +34,7 @@ def import_ms(code: str) -> float:
     for line in result.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+        _, cumulative, _name = (part.strip() for part in line.removeprefix("import time:").split("|"))
         name_field = line.rsplit("|", 1)[1]
         if not name_field.startswith("  "):  # top level: one space after the bar
             total_us += int(cumulative)
