@@ -405,6 +405,9 @@ class Supervisor:
     def stop(self) -> None:
         """Stops every server this supervisor started or adopted. Idempotent, no orphans."""
         self._closed = True
+        if self._atexit:
+            atexit.unregister(self.stop)
+            self._atexit = False
         children, self._children = self._children, []
         services = {c.service for c in children}
         if not children:

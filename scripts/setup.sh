@@ -95,13 +95,15 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
     # The servers run as $SERVICE_USER with their data under $ROOT/.local: every directory
     # above it must be searchable by that user (a clone under /root is not: /root is 0700).
-    d="$ROOT"
-    while [ "$d" != "/" ]; do
-        if ! runuser -u "$SERVICE_USER" -- test -x "$d" 2>/dev/null; then
-            die "user $SERVICE_USER cannot enter $d (PostgreSQL/OpenSearch run as $SERVICE_USER): chmod o+x $d or clone the repo elsewhere"
-        fi
-        d="$(dirname "$d")"
-    done
+    if ! runuser -u "$SERVICE_USER" -- test -x "$ROOT" 2>/dev/null; then
+        d="" blocked="/"
+        IFS=/ read -ra parts <<<"${ROOT#/}"
+        for part in "${parts[@]}"; do
+            d="$d/$part"
+            if ! runuser -u "$SERVICE_USER" -- test -x "$d" 2>/dev/null; then blocked="$d"; break; fi
+        done
+        die "user $SERVICE_USER cannot enter $blocked (PostgreSQL/OpenSearch run as $SERVICE_USER): chmod o+x $blocked or clone the repo elsewhere"
+    fi
 fi
 mkdir -p .local
 
