@@ -17,10 +17,13 @@ dev: setup
 test: setup
 	$(PY) -m pytest tests
 
+# runs all three checks, fails if any failed
 lint: setup
-	.venv/bin/ruff check .
-	.venv/bin/ruff format --check .
-	.venv/bin/mypy
+	@rc=0; \
+	.venv/bin/ruff check . || rc=1; \
+	.venv/bin/ruff format --check . || rc=1; \
+	.venv/bin/mypy || rc=1; \
+	exit $$rc
 
 bench: setup
 	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(PY) "$$f"; done
@@ -47,7 +50,7 @@ clean:
 	@if [ -x $(PY) ]; then for p in dev test bench; do \
 	    $(PY) -c "import sys; from local.services import main; sys.exit(main(['stop', '--profile', '$$p']))"; \
 	done; fi
-	rm -rf .local/dev .local/test .local/bench .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf .local/dev .local/test .local/bench .local/itest-* .pytest_cache .mypy_cache .ruff_cache .aws-sam
 	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
