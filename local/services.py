@@ -99,8 +99,9 @@ PROFILES: dict[str, Ports] = {
 # small process helpers
 
 
-def _listening(port: int) -> bool:
-    """Someone listens on this TCP port (any address), per /proc/net/tcp{,6}.
+def listening(port: int) -> bool:
+    """Someone listens on this TCP port (any address), per /proc/net/tcp{,6}. Use this, not a
+    connect(), to ask whether a server is up on one of the profile ports.
 
     Never probe our ports with connect(): they lie in Linux's ephemeral range (32768-60999),
     and a connect() to a port nobody listens on can pick that same port as its source port and
@@ -119,17 +120,14 @@ def _listening(port: int) -> bool:
     return False
 
 
-def _port_busy(port: int) -> bool:
-    """Listening, or not bindable on 127.0.0.1 (held by a live connection)."""
-    if _listening(port):
-        return True
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            return True
-    return False
+            return False
+    return True
 
 
 def _proc_state(pid: int) -> str | None:
@@ -602,7 +600,7 @@ class Supervisor:
                         f"{service} exited with code {rc} during start-up: see {log}"
                         f" (last line: {_last_line(log)!r})"
                     )
-            if _listening(port) and _healthy(service, url):
+            if listening(port) and _healthy(service, url):
                 return
             if time.monotonic() > deadline:
                 raise ServiceError(
@@ -613,10 +611,16 @@ class Supervisor:
 
     def _busy(self, service: str, ports: list[tuple[int, str]]) -> None:
         for port, what in ports:
-            if _port_busy(port):
+            if listening(port):
                 raise ServiceError(
                     f"port {port} ({what}) is busy: set {URL_ENV[service]} to use your own "
                     "server or free the port"
+                )
+            if not _bindable(port):
+                raise ServiceError(
+                    f"port {port} ({what}) is held by a TCP connection (nothing listens; often a "
+                    "TIME-WAIT left by connect() to the closed port, gone within 60 s): retry "
+                    f"shortly, or set {URL_ENV[service]} to use your own server"
                 )
 
     def _adopt(self, service: str, url: str, port: int, extra: tuple[str, ...] = ()) -> bool:
@@ -899,7 +903,7 @@ class Supervisor:
             base,
         )
         deadline = time.monotonic() + 10
-        while not _listening(p.epmd):
+        while not listening(p.epmd):
             if epmd.popen is not None and epmd.popen.poll() is not None:
                 raise ServiceError(f"epmd exited during start-up: see {self.log_dir / 'epmd.log'}")
             if time.monotonic() > deadline:
@@ -1071,7 +1075,7 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
             port = {"postgres": sup.ports.postgres, "rabbitmq": sup.ports.amqp}.get(
                 service, sup.ports.opensearch
             )
-            up = (sup.external(service) is not None or _listening(port)) and _healthy(
+            up = (sup.external(service) is not None or listening(port)) and _healthy(
                 service, urls[service]
             )
             rc |= 0 if up else 1
