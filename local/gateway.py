@@ -431,12 +431,14 @@ class ApiGateway:
         self._stages = stages
         self._invoke = invoke
         self._cache = cache or AuthorizerCache()
-        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
-        self._server.daemon_threads = True
+        self._address = (host, port)
+        self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the gateway is not started")
         return int(self._server.server_address[1])
 
     @property
@@ -444,6 +446,8 @@ class ApiGateway:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self._server = ThreadingHTTPServer(self._address, _handler_class(self))
+        self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="api-gateway", daemon=True
         )
@@ -451,10 +455,14 @@ class ApiGateway:
         log.info("API gateway on %s (%d routes)", self.url, len(self.routes))
 
     def stop(self) -> None:
+        if self._server is None:
+            return
         self._server.shutdown()
         self._server.server_close()
+        self._server = None
         if self._thread is not None:
             self._thread.join()
+            self._thread = None
 
     # -------------------------------------------------------------- request pipeline
 

@@ -12,6 +12,7 @@ import pika
 import pytest
 
 from local.gateway import (
+    ApiGateway,
     AuthorizerCache,
     AuthorizerConfigurationError,
     GatewayRequest,
@@ -31,7 +32,7 @@ from local.scheduler import (
     ScheduleExpressionError,
     parse_schedule_expression,
 )
-from local.template import ApiRoute, Authorizer, Function
+from local.template import Api, ApiRoute, Authorizer, Function
 
 
 def route(method: str, path: str, function_id: str = "Fn") -> ApiRoute:
@@ -345,3 +346,59 @@ def test_at_expression() -> None:
     assert at.next_after(datetime(2029, 1, 1, tzinfo=UTC)) == datetime(
         2030, 1, 2, 3, 4, 5, tzinfo=UTC
     )
+
+
+# ------------------------------------------------------------------ the gateway pipeline, no HTTP
+
+
+class FakeFunctions:
+    """Stands in for the registry: a TOKEN authorizer and an API handler."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+        self.calls.append((function_id, event))
+        if function_id == "Auth":
+            if event["authorizationToken"] != "good":
+                raise Exception("Unauthorized")  # what API Gateway matches on
+            arn_prefix = event["methodArn"].split("/", 1)[0]
+            return {"principalId": "p", "policyDocument": allow(f"{arn_prefix}/*/GET/*")}
+        return {"statusCode": 200, "body": event["requestContext"]["authorizer"]["principalId"]}
+
+
+def token_gateway(functions: FakeFunctions, cache: AuthorizerCache) -> ApiGateway:
+    authorizer = Authorizer("Tok", "Auth", "TOKEN", ("X-Token",), (), 60)
+    api = Api("Api", "v1", "Tok", {"Tok": authorizer})
+    routes = [
+        ApiRoute("Fn", "Get", "Api", "/items/{id}", "GET", "Tok"),
+        ApiRoute("Fn", "Post", "Api", "/items", "POST", "Tok"),
+    ]
+    return ApiGateway(routes, {"Api": api}, {"Api": "v1"}, functions.invoke, cache=cache)
+
+
+def request(method: str, path: str, token: str | None) -> GatewayRequest:
+    headers = [("x-token", token)] if token else []
+    return GatewayRequest(method, path, "", headers, b"", "127.0.0.1", "localhost")
+
+
+def test_token_authorizer_pipeline_and_cache_expiry() -> None:
+    now = [0.0]
+    functions = FakeFunctions()
+    gateway = token_gateway(functions, AuthorizerCache(clock=lambda: now[0]))
+    assert gateway.handle(request("GET", "/items/1", None)).status == 401
+    assert functions.calls == []
+    assert gateway.handle(request("GET", "/items/1", "bad")).status == 401
+    ok = gateway.handle(request("GET", "/items/1", "good"))
+    assert (ok.status, ok.body) == (200, b"p")
+    assert gateway.handle(request("POST", "/items", "good")).status == 403  # cached policy
+    token_event = functions.calls[0][1]
+    assert token_event == {
+        "type": "TOKEN",
+        "authorizationToken": "bad",
+        "methodArn": method_arn("v1", "GET", "/items/1"),
+    }
+    assert [fid for fid, _ in functions.calls] == ["Auth", "Auth", "Fn"]
+    now[0] += 61
+    assert gateway.handle(request("GET", "/items/2", "good")).status == 200
+    assert [fid for fid, _ in functions.calls] == ["Auth", "Auth", "Fn", "Auth", "Fn"]
