@@ -95,15 +95,17 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
     # The servers run as $SERVICE_USER with their data under $ROOT/.local: every directory
     # above it must be searchable by that user (a clone under /root is not: /root is 0700).
-    if ! runuser -u "$SERVICE_USER" -- test -x "$ROOT" 2>/dev/null; then
-        d="" blocked="/"
-        IFS=/ read -ra parts <<<"${ROOT#/}"
-        for part in "${parts[@]}"; do
-            d="$d/$part"
-            if ! runuser -u "$SERVICE_USER" -- test -x "$d" 2>/dev/null; then blocked="$d"; break; fi
-        done
-        die "user $SERVICE_USER cannot enter $blocked (PostgreSQL/OpenSearch run as $SERVICE_USER): chmod o+x $blocked or clone the repo elsewhere"
-    fi
+    # Only the search bit (o+x) is added, never read: the directory's listing stays private.
+    # Granting it here keeps the one-command contract for clones in 0700 places (mktemp -d).
+    d=""
+    IFS=/ read -ra parts <<<"${ROOT#/}"
+    for part in "${parts[@]}"; do
+        d="$d/$part"
+        if ! runuser -u "$SERVICE_USER" -- test -x "$d" 2>/dev/null; then
+            chmod o+x "$d" || die "user $SERVICE_USER cannot enter $d and chmod o+x failed: clone the repo elsewhere"
+            say "granted search (o+x) on $d so $SERVICE_USER can reach .local"
+        fi
+    done
 fi
 mkdir -p .local
 
