@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import path_uuid, principal
 from crm.api.resolver import build_resolver
+from crm.api.responses import json_response
 from crm.api.schemas import AutomationIn
 from crm.observability import bind_api_event, logger
 from crm.services.automations import create_automation, get_automation
@@ -31,9 +32,7 @@ def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
         unit_of_work=_db().unit_of_work,
         step_function_arn=settings.automation_step_function_arn,
     )
-    return Response(
-        status_code=201, body=automation, headers={"Location": f"/automations/{automation['id']}"}
-    )
+    return json_response(201, automation, Location=f"/automations/{automation['id']}")
 
 
 @app.get("/automations/<automation_id>")

@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import correlation_id, header, path_uuid, principal
 from crm.api.resolver import build_resolver
+from crm.api.responses import json_response
 from crm.api.schemas import LeadIn
 from crm.observability import bind_api_event, logger
 from crm.services.leads import NewLead, create_lead, get_lead
@@ -34,14 +35,14 @@ def post_lead(body: LeadIn) -> Response[dict[str, Any]]:
     headers = {"Location": f"/leads/{lead['id']}", "ETag": f'"{lead["version"]}"'}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return Response(status_code=201, body=lead, headers=headers)
+    return json_response(201, lead, **headers)
 
 
 @app.get("/leads/<lead_id>")
 @tracer.capture_method
 def read_lead(lead_id: str) -> Response[dict[str, Any]]:
     lead = get_lead(path_uuid(lead_id, "lead"), principal(app), unit_of_work=_db().unit_of_work)
-    return Response(status_code=200, body=lead, headers={"ETag": f'"{lead["version"]}"'})
+    return json_response(200, lead, ETag=f'"{lead["version"]}"')
 
 
 @logger.inject_lambda_context

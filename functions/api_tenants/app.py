@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.resolver import build_resolver
+from crm.api.responses import json_response
 from crm.api.schemas import SignUpIn
 from crm.observability import bind_api_event, logger
 from crm.services.accounts import SignUp, sign_up
@@ -25,16 +26,16 @@ def create_tenant(body: SignUpIn) -> Response[dict[str, Any]]:
         unit_of_work=db.unit_of_work,
         hasher=bootstrap.password_hasher(),
     )
-    return Response(
-        status_code=201,
-        body={
+    return json_response(
+        201,
+        {
             "id": str(tenant.id),
             "name": tenant.name,
             "slug": tenant.slug,
             "plan": tenant.plan,
             "owner": {"id": str(owner.id), "email": owner.email, "role": owner.role.value},
         },
-        headers={"Location": f"/tenants/{tenant.id}"},
+        Location=f"/tenants/{tenant.id}",
     )
 
 
