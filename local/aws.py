@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import traceback
 from collections.abc import Callable, Mapping
@@ -62,6 +63,9 @@ class EmbeddedMoto:
 
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        if self._requested_port:
+            # ThreadedMotoServer waits forever when its port is taken: fail fast instead.
+            _check_port_free(self._requested_port)
         server = ThreadedMotoServer(
             ip_address="127.0.0.1", port=self._requested_port, verbose=False
         )
@@ -109,6 +113,15 @@ class EmbeddedMoto:
             return dispatch_invocation(invoke, function_name, body, headers, response_headers)
 
         LambdaSimpleBackend.invoke = routed_invoke  # type: ignore[assignment,method-assign]
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise OSError(error.errno, f"moto port {port} is in use") from error
 
 
 def dispatch_invocation(
