@@ -34,9 +34,8 @@ def import_ms(code: str) -> float:
     for line in result.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, cumulative, _name = (part.strip() for part in line.removeprefix("import time:").split("|"))
-        name_field = line.rsplit("|", 1)[1]
-        if not name_field.startswith("  "):  # top level: one space after the bar
+        _, cumulative, name_field = line.removeprefix("import time:").split("|")
+        if not name_field.startswith("  "):  # top level: a single space after the bar
             total_us += int(cumulative)
     return total_us / 1000
 

@@ -71,7 +71,7 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def _domain_error(error: DomainError) -> Response[str]:
         for error_class in type(error).__mro__:
             if error_class in STATUS_BY_ERROR:
-                status, slug = STATUS_BY_ERROR[error_class]  # type: ignore[index]
+                status, slug = STATUS_BY_ERROR[error_class]
                 break
         else:
             status, slug = 400, "bad-request"
