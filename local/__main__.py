@@ -33,7 +33,7 @@ from local.template import read_template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
-DEMO_OWNER = {"email": "demo@crm.local", "password": "demo-password-123", "name": "Demo Owner"}
+DEMO_OWNER = {"email": "demo@crm.example.com", "password": "demo-password-123", "name": "Demo Owner"}
 DEMO_TENANT: dict[str, Any] = {"name": "Demo Co", "slug": "demo", "owner": DEMO_OWNER}
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "pika", "werkzeug", "opensearch")
 
