@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm.domain.audit import AuditEntry
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
 
@@ -19,6 +20,7 @@ class FakeStore:
     actions: dict[str, dict[str, Any]] = field(default_factory=dict)
     idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     outbox: list[CloudEvent] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
 
 
 class _Leads:
@@ -100,6 +102,14 @@ class _Idempotency:
         self._s.idempotency[key] = (request_hash, status_code, response)
 
 
+class _Audit:
+    def __init__(self, staged: FakeStore) -> None:
+        self._s = staged
+
+    def record(self, entry: AuditEntry) -> None:
+        self._s.audit.append(entry)
+
+
 class FakeUnitOfWork:
     """Stages writes on a copy and applies them on commit, so a rollback loses them."""
 
@@ -117,6 +127,7 @@ class FakeUnitOfWork:
         self.runs = _Runs(self._staged)
         self.actions = _Actions(self._staged)
         self.idempotency = _Idempotency(self._staged)
+        self.audit = _Audit(self._staged)
         return self
 
     def __exit__(self, *exc: object) -> None:

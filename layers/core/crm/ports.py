@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from crm.domain.audit import AuditEntry
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
 from crm.domain.tenants import Tenant, User
@@ -68,6 +69,10 @@ class IdempotencyStore(Protocol):
     ) -> None: ...
 
 
+class AuditLog(Protocol):
+    def record(self, entry: AuditEntry) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction scoped to one tenant. Events added here reach the outbox atomically."""
 
@@ -78,6 +83,7 @@ class UnitOfWork(Protocol):
     runs: AutomationRunRepository
     actions: ActionLedger
     idempotency: IdempotencyStore
+    audit: AuditLog
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -36,8 +36,22 @@ class User:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling, as the authorizer established it."""
+    """Who is calling, as the authorizer established it.
+
+    For an API key, `user_id` is the user who created the key (accountability), `api_key_id`
+    names the key and `scopes` bound what it may do.
+    """
 
     tenant_id: uuid.UUID
     user_id: uuid.UUID
     role: Role
+    api_key_id: uuid.UUID | None = None
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def actor_type(self) -> str:
+        return "api_key" if self.api_key_id else "user"
+
+    @property
+    def actor_id(self) -> uuid.UUID:
+        return self.api_key_id or self.user_id

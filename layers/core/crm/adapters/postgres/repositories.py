@@ -8,6 +8,7 @@ from typing import Any
 
 import pg8000.native
 
+from crm.domain.audit import AuditEntry
 from crm.domain.errors import Conflict
 from crm.domain.leads import Lead, LeadStatus
 from crm.domain.tenants import Role, Tenant, User
@@ -359,4 +360,29 @@ class PostgresOutbox:
             " WHERE id = ANY(CAST(:ids AS uuid[]))",
             error=error[:2000],
             ids=[str(i) for i in event_ids],
+        )
+
+
+class PostgresAuditLog:
+    """Append-only: the app role has no UPDATE or DELETE on audit_log."""
+
+    def __init__(self, conn: pg8000.native.Connection) -> None:
+        self._conn = conn
+
+    def record(self, entry: AuditEntry) -> None:
+        self._conn.run(
+            "INSERT INTO audit_log (tenant_id, actor_type, actor_id, action, entity_type,"
+            " entity_id, changes, ip, user_agent, request_id) VALUES (:tenant_id, :actor_type,"
+            " :actor_id, :action, :entity_type, :entity_id, CAST(:changes AS jsonb),"
+            " CAST(:ip AS inet), :user_agent, :request_id)",
+            tenant_id=entry.tenant_id,
+            actor_type=entry.actor_type,
+            actor_id=entry.actor_id,
+            action=entry.action,
+            entity_type=entry.entity_type,
+            entity_id=entry.entity_id,
+            changes=json.dumps(entry.changes, default=str),
+            ip=entry.meta.ip,
+            user_agent=entry.meta.user_agent,
+            request_id=entry.meta.request_id,
         )

@@ -19,6 +19,7 @@ import pg8000.native
 from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.repositories import (
     PostgresActionLedger,
+    PostgresAuditLog,
     PostgresAutomationRepository,
     PostgresAutomationRunRepository,
     PostgresIdempotencyStore,
@@ -81,6 +82,7 @@ class PostgresUnitOfWork:
         self.runs = PostgresAutomationRunRepository(conn, self.tenant_id)
         self.actions = PostgresActionLedger(conn, self.tenant_id)
         self.idempotency = PostgresIdempotencyStore(conn, self.tenant_id)
+        self.audit = PostgresAuditLog(conn)
         return self
 
     def add_event(self, event: CloudEvent) -> None:
