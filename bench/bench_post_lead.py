@@ -24,11 +24,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers/core")]
 
 from crm.adapters.postgres.connection import connect  # noqa: E402
 from crm.adapters.postgres.migrations import run_migrations  # noqa: E402
-from crm.adapters.rabbitmq.topology import declare_topology  # noqa: E402
-from crm.adapters.secrets.jwt_keys import new_keyset_json  # noqa: E402
 from crm.domain.leads import Lead  # noqa: E402
 
-from local.cloud import LocalCloud  # noqa: E402
+from local.project import project_cloud  # noqa: E402
 from local.services import ensure_test_services  # noqa: E402
 
 
@@ -84,15 +82,7 @@ def summary(samples: list[float]) -> tuple[float, float]:
 def main(n: int) -> None:
     endpoints = ensure_test_services(ROOT)
     migrated = run_migrations(endpoints.admin_database_url)
-    declare_topology(endpoints.amqp_url)
-    cloud = LocalCloud(
-        ROOT / "template.yaml",
-        endpoints=endpoints,
-        app_database_url=migrated.app_url,
-        profile_dir=ROOT / ".local" / "bench",
-        secret_seeders={"JwtSigningKeySecret": new_keyset_json},
-        extra_environment={"RELAY_DATABASE_URL": migrated.relay_url},
-    )
+    cloud = project_cloud(endpoints, profile="bench")
     with cloud:
         slug = f"bench-{uuid.uuid4().hex[:8]}"
         owner = {

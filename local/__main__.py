@@ -28,12 +28,15 @@ from urllib.parse import urlsplit
 import requests
 
 from local.cloud import LocalCloud
+from local.project import ROOT, TEMPLATE, project_cloud
 from local.registry import UnknownFunctionError, add_layer_paths
 from local.template import read_template
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "template.yaml"
-DEMO_OWNER = {"email": "demo@crm.example.com", "password": "demo-password-123", "name": "Demo Owner"}
+DEMO_OWNER = {
+    "email": "demo@crm.example.com",
+    "password": "demo-password-123",
+    "name": "Demo Owner",
+}
 DEMO_TENANT: dict[str, Any] = {"name": "Demo Co", "slug": "demo", "owner": DEMO_OWNER}
 QUIET_LOGGERS = ("botocore", "boto3", "urllib3", "pika", "werkzeug", "opensearch")
 
@@ -126,21 +129,11 @@ def run_dev(args: argparse.Namespace) -> int:
     with _stop_on_signals():
         try:
             endpoints = supervisor.start()
-            from crm.adapters.postgres.migrations import run_migrations
-            from crm.adapters.rabbitmq.topology import declare_topology
-            from crm.adapters.secrets.jwt_keys import new_keyset_json
-
-            migrated = run_migrations(endpoints.admin_database_url)
-            declare_topology(endpoints.amqp_url)
-            cloud = LocalCloud(
-                TEMPLATE,
-                endpoints=endpoints,
-                app_database_url=migrated.app_url,
-                extra_environment={"RELAY_DATABASE_URL": migrated.relay_url},
-                profile_dir=ROOT / ".local" / args.profile,
+            cloud = project_cloud(
+                endpoints,
+                profile=args.profile,
                 gateway_port=args.port,
                 moto_port=args.moto_port,
-                secret_seeders={"JwtSigningKeySecret": new_keyset_json},
                 schedule_interval=args.schedule_interval,
             ).start()
             demo = "" if args.no_demo else _create_demo_tenant(cloud.url)
@@ -198,19 +191,7 @@ def run_invoke(args: argparse.Namespace) -> int:
             "AMQP_URL and OPENSEARCH_URL"
         )
     add_layer_paths(template.layer_dirs)
-    from crm.adapters.postgres.migrations import run_migrations
-    from crm.adapters.secrets.jwt_keys import new_keyset_json
-
-    migrated = run_migrations(endpoints.admin_database_url)
-    cloud = LocalCloud(
-        TEMPLATE,
-        endpoints=endpoints,
-        app_database_url=migrated.app_url,
-        extra_environment={"RELAY_DATABASE_URL": migrated.relay_url},
-        profile_dir=ROOT / ".local" / args.profile,
-        secret_seeders={"JwtSigningKeySecret": new_keyset_json},
-        serve=False,
-    )
+    cloud = project_cloud(endpoints, profile=args.profile, declare_topology=False, serve=False)
     with cloud:
         return _invoke_once(lambda: cloud.registry.invoke(args.function, event))
 
