@@ -4,6 +4,7 @@ Used by `python -m local dev|invoke`, the benchmarks and the tests."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,27 @@ def project_cloud(
     from crm.adapters.postgres.migrations import run_migrations
     from crm.adapters.rabbitmq import topology
     from crm.adapters.secrets.jwt_keys import new_keyset_json
+    from crm.domain.messaging import RetrySchedule
 
     migrated = run_migrations(endpoints.admin_database_url)
+    environment = {"RELAY_DATABASE_URL": migrated.relay_url}
+    # RETRY_DELAYS_SECONDS (e.g. "1,2" in the fault tests) replaces the retry schedule for
+    # both the broker's delay queues and the consumers.
+    retry_delays = os.environ.get("RETRY_DELAYS_SECONDS")
+    if retry_delays:
+        environment["RETRY_DELAYS_SECONDS"] = retry_delays
     if declare_topology:
-        topology.declare_topology(endpoints.amqp_url)
+        topology.declare_topology(
+            endpoints.amqp_url,
+            retry_delays_seconds=RetrySchedule.parse(retry_delays).delays_seconds
+            if retry_delays
+            else None,
+        )
     return LocalCloud(
         TEMPLATE,
         endpoints=endpoints,
         app_database_url=migrated.app_url,
-        extra_environment={"RELAY_DATABASE_URL": migrated.relay_url},
+        extra_environment=environment,
         profile_dir=ROOT / ".local" / profile,
         secret_seeders={"JwtSigningKeySecret": new_keyset_json},
         **cloud_options,

@@ -23,20 +23,32 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from local.health import CHECKS, healthy
+from local.processes import (
+    MARKER_ENV,
+    alive,
+    bindable,
+    cmdline,
+    group_members,
+    last_line,
+    listening,
+    marked_pids,
+    signal_group,
+    signal_pid,
+    wait_gone,
+    write_json,
+)
+
 OPENSEARCH_VERSION = "2.19.6"
-MARKER_ENV = "CRM_LOCAL_SERVICES_DIR"  # set on every child: lets stop() find stragglers
 SERVICES = ("postgres", "rabbitmq", "opensearch")
 URL_ENV = {"postgres": "DATABASE_URL", "rabbitmq": "AMQP_URL", "opensearch": "OPENSEARCH_URL"}
 START_TIMEOUT = {"postgres": 60.0, "rabbitmq": 90.0, "opensearch": 180.0}
@@ -93,200 +105,6 @@ PROFILES: dict[str, Ports] = {
         opensearch_transport=59320,
     ),
 }
-
-
-# --------------------------------------------------------------------------------------------
-# small process helpers
-
-
-def listening(port: int) -> bool:
-    """Someone listens on this TCP port (any address), per /proc/net/tcp{,6}. Use this, not a
-    connect(), to ask whether a server is up on one of the profile ports.
-
-    Never probe our ports with connect(): they lie in Linux's ephemeral range (32768-60999),
-    and a connect() to a port nobody listens on can pick that same port as its source port and
-    connect to itself, which then blocks the server's bind() for a minute (TIME-WAIT).
-    """
-    want = f":{port:04X}"
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A" and fields[1].endswith(want):
-                return True
-    return False
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _proc_state(pid: int) -> str | None:
-    """'R', 'S', 'Z', ... or None when there is no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2 :].split()[0]
-
-
-def _alive(pid: int) -> bool:
-    state = _proc_state(pid)
-    return state is not None and state not in ("Z", "X")
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return (
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        )
-    except OSError:
-        return ""
-
-
-def _all_pids() -> Iterator[int]:
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            yield int(entry.name)
-
-
-def _group_members(pgid: int) -> list[int]:
-    members = []
-    for pid in _all_pids():
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
-            members.append(pid)
-    return members
-
-
-def _marked_pids(marker: str) -> list[int]:
-    """Live processes whose environment carries MARKER_ENV=marker (our children's offspring)."""
-    needle = f"{MARKER_ENV}={marker}".encode()
-    me = os.getpid()
-    found = []
-    for pid in _all_pids():
-        if pid == me:
-            continue
-        try:
-            env = Path(f"/proc/{pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if needle in env.split(b"\0") and _alive(pid):
-            found.append(pid)
-    return found
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _signal_pid(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
-
-
-def _wait_gone(pred: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pred():
-            return True
-        time.sleep(0.05)
-    return not pred()
-
-
-def _last_line(path: Path) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 8192))
-            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines()]
-    except OSError:
-        return ""
-    lines = [ln for ln in lines if ln]
-    return lines[-1][:240] if lines else ""
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
-
-
-# --------------------------------------------------------------------------------------------
-# health checks (also used for external URLs)
-
-
-def _check_postgres(url: str) -> None:
-    from urllib.parse import unquote, urlsplit
-
-    import pg8000.dbapi
-
-    u = urlsplit(url)
-    conn = pg8000.dbapi.connect(
-        user=unquote(u.username or "postgres"),
-        password=unquote(u.password or "") or None,
-        host=u.hostname or "127.0.0.1",
-        port=u.port or 5432,
-        database=unquote(u.path.lstrip("/")) or "postgres",
-        timeout=5,
-    )
-    try:
-        cur = conn.cursor()
-        cur.execute("SELECT 1")
-        cur.fetchall()
-    finally:
-        conn.close()
-
-
-def _check_amqp(url: str) -> None:
-    import pika
-
-    params = pika.URLParameters(url)
-    params.connection_attempts = 1
-    params.socket_timeout = 3
-    params.blocked_connection_timeout = 3
-    params.stack_timeout = 5
-    conn = pika.BlockingConnection(params)
-    conn.close()
-
-
-def _check_opensearch(url: str) -> None:
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"not an http(s) URL: {url}")
-    req = urllib.request.Request(url.rstrip("/") + "/_cluster/health", method="GET")  # noqa: S310
-    with urllib.request.urlopen(req, timeout=3) as resp:  # noqa: S310 (scheme checked above)
-        status = json.loads(resp.read())["status"]
-    if status not in ("yellow", "green"):
-        raise RuntimeError(f"cluster health is {status}")
-
-
-CHECKS: dict[str, Callable[[str], None]] = {
-    "postgres": _check_postgres,
-    "rabbitmq": _check_amqp,
-    "opensearch": _check_opensearch,
-}
-
-
-def _healthy(service: str, url: str) -> bool:
-    try:
-        CHECKS[service](url)
-        return True
-    except Exception:
-        return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,13 +285,13 @@ class Supervisor:
             pid = int(data["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if _alive(pid) and str(self.dir) in data.get("marker", "") and self._is_ours(pid):
+        if alive(pid) and str(self.dir) in data.get("marker", "") and self._is_ours(pid):
             return _Child(service, pid, None, int(data["stop_signal"]), pf)
         pf.unlink(missing_ok=True)
         return None
 
     def _is_ours(self, pid: int) -> bool:
-        if str(self.dir) in _cmdline(pid):
+        if str(self.dir) in cmdline(pid):
             return True
         try:
             env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -569,7 +387,7 @@ class Supervisor:
                 **kwargs,
             )
         pf = self._pidfile(service)
-        _write_json(
+        write_json(
             pf,
             {
                 "pid": popen.pid,
@@ -594,18 +412,18 @@ class Supervisor:
             if self._closed:
                 raise ServiceError(f"{service}: supervisor was stopped during start-up")
             if child is not None:
-                rc = child.popen.poll() if child.popen else (None if _alive(child.pid) else -1)
+                rc = child.popen.poll() if child.popen else (None if alive(child.pid) else -1)
                 if rc is not None:
                     raise ServiceError(
                         f"{service} exited with code {rc} during start-up: see {log}"
-                        f" (last line: {_last_line(log)!r})"
+                        f" (last line: {last_line(log)!r})"
                     )
-            if listening(port) and _healthy(service, url):
+            if listening(port) and healthy(service, url):
                 return
             if time.monotonic() > deadline:
                 raise ServiceError(
                     f"{service} did not become healthy within {timeout:.0f} s: see {log}"
-                    f" (last line: {_last_line(log)!r})"
+                    f" (last line: {last_line(log)!r})"
                 )
             time.sleep(0.25)
 
@@ -616,7 +434,7 @@ class Supervisor:
                     f"port {port} ({what}) is busy: set {URL_ENV[service]} to use your own "
                     "server or free the port"
                 )
-            if not _bindable(port):
+            if not bindable(port):
                 raise ServiceError(
                     f"port {port} ({what}) is held by a TCP connection (nothing listens; often a "
                     "TIME-WAIT left by connect() to the closed port, gone within 60 s): retry "
@@ -669,26 +487,26 @@ class Supervisor:
     def _stop_children(self, children: list[_Child]) -> None:
         for c in children:
             pgid = c.pid  # the leader of its own session / process group
-            _signal_pid(c.pid, c.stop_signal)
+            signal_pid(c.pid, c.stop_signal)
 
             def leader_alive(c: _Child = c) -> bool:
                 if c.popen is not None:
                     return c.popen.poll() is None
-                return _alive(c.pid)
+                return alive(c.pid)
 
-            if not _wait_gone(leader_alive, STOP_TIMEOUT):
-                _signal_group(pgid, signal.SIGKILL)
-                _wait_gone(leader_alive, 5)
+            if not wait_gone(leader_alive, STOP_TIMEOUT):
+                signal_group(pgid, signal.SIGKILL)
+                wait_gone(leader_alive, 5)
 
             # stragglers of the group (backends, erl_child_setup, ...)
             def group_alive(pgid: int = pgid) -> bool:
-                return bool(_group_members(pgid))
+                return bool(group_members(pgid))
 
             if group_alive():
-                _signal_group(pgid, signal.SIGTERM)
-                if not _wait_gone(group_alive, 5):
-                    _signal_group(pgid, signal.SIGKILL)
-                    _wait_gone(group_alive, 5)
+                signal_group(pgid, signal.SIGTERM)
+                if not wait_gone(group_alive, 5):
+                    signal_group(pgid, signal.SIGKILL)
+                    wait_gone(group_alive, 5)
             if c.popen is not None:
                 with contextlib.suppress(Exception):
                     c.popen.wait(timeout=1)
@@ -699,12 +517,12 @@ class Supervisor:
 
     def _sweep(self) -> None:
         """Kills anything left that carries our marker (e.g. an epmd -daemon some erl spawned)."""
-        pids = _marked_pids(str(self.dir))
+        pids = marked_pids(str(self.dir))
         for pid in pids:
-            _signal_pid(pid, signal.SIGTERM)
-        if pids and not _wait_gone(lambda: any(_alive(p) for p in pids), 5):
+            signal_pid(pid, signal.SIGTERM)
+        if pids and not wait_gone(lambda: any(alive(p) for p in pids), 5):
             for pid in pids:
-                _signal_pid(pid, signal.SIGKILL)
+                signal_pid(pid, signal.SIGKILL)
 
     # -- PostgreSQL -----------------------------------------------------------------------
 
@@ -786,8 +604,7 @@ class Supervisor:
                 pwfile.unlink(missing_ok=True)
             if rc != 0:
                 raise ServiceError(
-                    f"postgres initdb failed (exit {rc}): see {log}"
-                    f" (last line: {_last_line(log)!r})"
+                    f"postgres initdb failed (exit {rc}): see {log} (last line: {last_line(log)!r})"
                 )
         sock = str(run)
         if len(sock) + len(f"/.s.PGSQL.{port}") > 100:  # sun_path limit: TCP only then
@@ -1075,7 +892,7 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
             port = {"postgres": sup.ports.postgres, "rabbitmq": sup.ports.amqp}.get(
                 service, sup.ports.opensearch
             )
-            up = (sup.external(service) is not None or listening(port)) and _healthy(
+            up = (sup.external(service) is not None or listening(port)) and healthy(
                 service, urls[service]
             )
             rc |= 0 if up else 1
@@ -1105,7 +922,7 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
             dead = [
                 c
                 for c in sup._children
-                if (c.popen.poll() is not None if c.popen else not _alive(c.pid))
+                if (c.popen.poll() is not None if c.popen else not alive(c.pid))
             ]
             if dead:
                 log = sup.log_dir / f"{dead[0].service}.log"

@@ -35,7 +35,7 @@ def test_invoke_runs_the_scheduled_relay_once(
 ) -> None:
     result = invoke(endpoints, "OutboxRelayFunction", "events/outbox_relay/scheduled.json")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert set(json.loads(result.stdout)) == {"published"}
+    assert isinstance(json.loads(result.stdout)["published"], int)
 
 
 def test_invoke_exits_1_when_the_handler_raises(

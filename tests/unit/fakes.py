@@ -8,8 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm.domain.audit import AuditEntry
+from crm.domain.dead_letters import DeadLetter
+from crm.domain.event_catalog import validate_event
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
+
+from tests.unit.backbone_fakes import FakeDeadLetters, FakeProcessedEvents
 
 
 @dataclass
@@ -21,6 +25,8 @@ class FakeStore:
     idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     outbox: list[CloudEvent] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    processed: dict[tuple[uuid.UUID, str, uuid.UUID], int] = field(default_factory=dict)
+    dead_letters: dict[uuid.UUID, DeadLetter] = field(default_factory=dict)
 
 
 class _Leads:
@@ -128,12 +134,15 @@ class FakeUnitOfWork:
         self.actions = _Actions(self._staged)
         self.idempotency = _Idempotency(self._staged)
         self.audit = _Audit(self._staged)
+        self.processed_events = FakeProcessedEvents(self._staged, self.tenant_id)
+        self.dead_letters = FakeDeadLetters(self._staged, self.tenant_id)
         return self
 
     def __exit__(self, *exc: object) -> None:
         return None
 
     def add_event(self, event: CloudEvent) -> None:
+        validate_event(event)  # as the real unit of work does
         self._staged.outbox.append(event)
 
     def commit(self) -> None:

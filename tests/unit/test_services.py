@@ -82,28 +82,22 @@ def test_a_redelivered_event_maps_onto_the_same_execution(store: FakeStore) -> N
     _automation(store, caller)
     create_lead(NewLead(name="Ana"), caller, unit_of_work=uow_factory(store))
     event, engine = store.outbox[0], FakeEngine()
-    first = route_event(
-        event, unit_of_work=uow_factory(store), engine=engine, step_function_arn=STEP_ARN
-    )
-    second = route_event(
-        event, unit_of_work=uow_factory(store), engine=engine, step_function_arn=STEP_ARN
-    )
+    first = _route(store, event, engine)
+    second = _route(store, event, engine)
     assert first == second and len(engine.executions) == 1 and len(store.runs) == 1
+
+
+def _route(store: FakeStore, event, engine: FakeEngine) -> list[str]:  # type: ignore[no-untyped-def]
+    with FakeUnitOfWork(store, event.tenant_id) as uow:
+        started = route_event(event, uow, engine=engine, step_function_arn=STEP_ARN)
+        uow.commit()
+    return started
 
 
 def test_events_of_a_tenant_without_automations_start_nothing(store: FakeStore) -> None:
     _automation(store, principal())
     create_lead(NewLead(name="Ana"), principal(), unit_of_work=uow_factory(store))
-    engine = FakeEngine()
-    assert (
-        route_event(
-            store.outbox[0],
-            unit_of_work=uow_factory(store),
-            engine=engine,
-            step_function_arn=STEP_ARN,
-        )
-        == []
-    )
+    assert _route(store, store.outbox[0], FakeEngine()) == []
 
 
 def _step_payload(tenant_id: uuid.UUID) -> dict:

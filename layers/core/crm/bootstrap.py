@@ -8,7 +8,7 @@ it uses (boto3, opensearch-py, pika and argon2 each cost tens to hundreds of ms 
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from crm.adapters.opensearch.leads_index import OpenSearchLeadIndex
@@ -17,9 +17,13 @@ if TYPE_CHECKING:
     from crm.adapters.postgres.relay_store import PostgresOutboxRelayStore
     from crm.adapters.postgres.unit_of_work import PostgresDatabase
     from crm.adapters.rabbitmq.publisher import RabbitMqPublisher
+    from crm.adapters.rabbitmq.retry import RabbitMqFailedMessages, RabbitMqRedriver
     from crm.adapters.sfn.engine import StepFunctionsEngine
     from crm.adapters.webhooks.sender import Urllib3WebhookSender
+    from crm.ports import UnitOfWorkFactory
+    from crm.services.consuming import Consumer, EventHandler
     from crm.services.tokens import TokenService
+    from crm.settings import ConsumerSettings
 
 
 @cache
@@ -44,6 +48,41 @@ def database(
     return PostgresDatabase(
         connection_pool(database_url, pool_size),
         publisher(amqp_url) if amqp_url else None,
+    )
+
+
+@cache
+def failed_messages(amqp_url: str) -> RabbitMqFailedMessages:
+    from crm.adapters.rabbitmq.channel import ConfirmedChannel
+    from crm.adapters.rabbitmq.retry import RabbitMqFailedMessages
+
+    return RabbitMqFailedMessages(ConfirmedChannel(amqp_url))
+
+
+@cache
+def redriver(amqp_url: str) -> RabbitMqRedriver:
+    from crm.adapters.rabbitmq.channel import ConfirmedChannel
+    from crm.adapters.rabbitmq.retry import RabbitMqRedriver
+
+    return RabbitMqRedriver(ConfirmedChannel(amqp_url))
+
+
+def consumer(name: str, handle: EventHandler, settings: ConsumerSettings) -> Consumer:
+    """A queue worker on the consumer framework: ledger in the database, retries and dead
+    letters through the broker."""
+    from crm.adapters.transient import is_transient
+    from crm.services.consuming import Consumer
+
+    db = database(settings.database_url, pool_size=settings.database_pool_size)
+    return Consumer(
+        name=name,
+        handle=handle,
+        # The Postgres unit of work has the protocol's repositories as concrete classes,
+        # which mypy's invariant protocol attributes reject; it is one at runtime.
+        unit_of_work=cast("UnitOfWorkFactory", db.unit_of_work),
+        failures=failed_messages(settings.amqp_url),
+        schedule=settings.retry_schedule,
+        is_transient=is_transient,
     )
 
 

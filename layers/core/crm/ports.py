@@ -8,8 +8,10 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from crm.domain.audit import AuditEntry
+from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, PageCursor, RedriveSelection
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
+from crm.domain.messaging import FailureRecord, InboundMessage
 from crm.domain.tenants import Tenant, User
 
 
@@ -73,6 +75,32 @@ class AuditLog(Protocol):
     def record(self, entry: AuditEntry) -> None: ...
 
 
+class ProcessedEventLedger(Protocol):
+    def claim(self, consumer: str, event_id: uuid.UUID) -> bool:
+        """True the first time `consumer` handles the event in a committed transaction;
+        False for a duplicate (which is counted)."""
+        ...
+
+
+class DeadLetterRepository(Protocol):
+    def add(self, letter: DeadLetter) -> bool: ...
+    def get(self, letter_id: uuid.UUID) -> DeadLetter | None: ...
+    def page(
+        self,
+        *,
+        status: DeadLetterStatus,
+        consumer: str | None,
+        event_type: str | None,
+        limit: int,
+        after: PageCursor | None,
+    ) -> list[DeadLetter]: ...
+    def lock_for_redrive(self, selection: RedriveSelection, limit: int) -> list[DeadLetter]: ...
+    def count_open(self, selection: RedriveSelection) -> int: ...
+    def statuses(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, DeadLetterStatus]: ...
+    def mark_redriven(self, ids: list[uuid.UUID], by: uuid.UUID | None) -> None: ...
+    def delete(self, letter_id: uuid.UUID) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction scoped to one tenant. Events added here reach the outbox atomically."""
 
@@ -84,6 +112,8 @@ class UnitOfWork(Protocol):
     actions: ActionLedger
     idempotency: IdempotencyStore
     audit: AuditLog
+    processed_events: ProcessedEventLedger
+    dead_letters: DeadLetterRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -107,6 +137,26 @@ class LoginDirectory(Protocol):
 class EventPublisher(Protocol):
     def publish(self, events: Sequence[CloudEvent]) -> None:
         """Publish with broker confirms; raises if any event was not confirmed."""
+        ...
+
+
+class FailedMessagePublisher(Protocol):
+    """Where a consumer sends a message it failed on (publisher confirms; raises if not
+    confirmed)."""
+
+    def retry(self, message: InboundMessage, failure: FailureRecord, delay_seconds: float) -> None:
+        """Back to `message.queue` after `delay_seconds`, carrying `failure` in its headers."""
+        ...
+
+    def dead_letter(self, message: InboundMessage, failure: FailureRecord) -> None:
+        """To the dead-letter queue of `message.queue`, carrying `failure` in its headers."""
+        ...
+
+
+class Redriver(Protocol):
+    def redrive(self, deliveries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Publish each (queue, CloudEvent envelope) straight to that queue, as a first
+        delivery; raises unless the broker confirmed them all."""
         ...
 
 

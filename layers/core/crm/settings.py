@@ -7,7 +7,9 @@ import os
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from crm.domain.messaging import RetrySchedule
 
 
 class SettingsError(RuntimeError):
@@ -70,13 +72,36 @@ class ReportsSettings(SearchSettings):
 class RelaySettings(DatabaseSettings, BrokerSettings):
     relay_database_url: str | None = Field(default=None, pattern=r"^postgres(ql)?://")
     relay_min_age_seconds: float = Field(default=5.0, ge=0)
+    outbox_retention_hours: float = Field(default=168, gt=0)
+    # Must outlast every redelivery of an event (retries end ~71 minutes after the first).
+    processed_events_retention_hours: float = Field(default=336, ge=24)
 
     @property
     def relay_url(self) -> str:
         return self.relay_database_url or self.database_url
 
 
-class RouterSettings(DatabaseSettings):
+class ConsumerSettings(DatabaseSettings, BrokerSettings):
+    """Queue workers: the database for the processed-events ledger, the broker for retries."""
+
+    retry_delays_seconds: str = "10,60,600,3600"  # waits between attempts; "1,2" in tests
+
+    @field_validator("retry_delays_seconds")
+    @classmethod
+    def _a_schedule(cls, value: str) -> str:
+        RetrySchedule.parse(value)  # its ValueError names the problem
+        return value
+
+    @property
+    def retry_schedule(self) -> RetrySchedule:
+        return RetrySchedule.parse(self.retry_delays_seconds)
+
+
+class AnalyticsSettings(ConsumerSettings, SearchSettings):
+    pass
+
+
+class RouterSettings(ConsumerSettings):
     automation_step_function_arn: str = Field(min_length=1)
     state_machine_role_arn: str = Field(min_length=1)
 

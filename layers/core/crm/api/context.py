@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
+from crm.domain.audit import RequestMeta
 from crm.domain.errors import InvalidCredentials, NotFound
 from crm.domain.tenants import Principal, Role
 
@@ -42,4 +43,14 @@ def header(app: APIGatewayRestResolver, name: str) -> str | None:
 def correlation_id(app: APIGatewayRestResolver) -> str:
     return header(app, "X-Correlation-Id") or str(
         app.current_event.raw_event.get("requestContext", {}).get("requestId") or uuid.uuid4()
+    )
+
+
+def request_meta(app: APIGatewayRestResolver) -> RequestMeta:
+    """Where the request came from, for audit entries."""
+    context = app.current_event.raw_event.get("requestContext") or {}
+    return RequestMeta(
+        ip=(context.get("identity") or {}).get("sourceIp"),
+        user_agent=header(app, "User-Agent"),
+        request_id=context.get("requestId"),
     )

@@ -1,4 +1,10 @@
-"""CloudEvents 1.0 envelopes for domain events (JSON structured mode)."""
+"""CloudEvents 1.0 envelopes for domain events (JSON structured mode).
+
+Extension attributes: `tenantid`, `correlationid`, `causationid`, and `aggregatesequence`:
+the event's position among the events of its aggregate (its `subject`), 1, 2, 3, ... assigned
+by the outbox in the transaction that wrote the event. It is absent until the event is in the
+outbox. (Not the CloudEvents "sequence" extension: that one is a lexically ordered string.)
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ class CloudEvent:
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     correlation_id: str | None = None
     causation_id: str | None = None
+    sequence: int | None = None
 
     @property
     def routing_key(self) -> str:
@@ -42,6 +49,8 @@ class CloudEvent:
             envelope["correlationid"] = self.correlation_id
         if self.causation_id:
             envelope["causationid"] = self.causation_id
+        if self.sequence is not None:
+            envelope["aggregatesequence"] = self.sequence
         return envelope
 
     def to_json(self) -> bytes:
@@ -61,6 +70,7 @@ class CloudEvent:
             time=datetime.fromisoformat(envelope["time"].replace("Z", "+00:00")),
             correlation_id=envelope.get("correlationid"),
             causation_id=envelope.get("causationid"),
+            sequence=envelope.get("aggregatesequence"),
         )
 
     @classmethod

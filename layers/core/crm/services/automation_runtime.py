@@ -15,7 +15,7 @@ from crm.automation.compiler import compile_workflow, execution_name, state_mach
 from crm.automation.model import Workflow
 from crm.domain.events import CloudEvent
 from crm.observability import logger
-from crm.ports import UnitOfWorkFactory, WebhookSender, WorkflowEngine
+from crm.ports import UnitOfWork, UnitOfWorkFactory, WebhookSender, WorkflowEngine
 
 RUN_NAMESPACE = uuid.UUID("5c0c5a63-5c1b-4d8e-9a57-1f1f6a1d2b10")
 
@@ -26,28 +26,24 @@ def run_id_for(version_id: uuid.UUID, event_id: uuid.UUID) -> uuid.UUID:
 
 def route_event(
     event: CloudEvent,
+    uow: UnitOfWork,
     *,
-    unit_of_work: UnitOfWorkFactory,
     engine: WorkflowEngine,
     step_function_arn: str,
 ) -> list[str]:
-    """Start one execution per active automation of the event's tenant that it triggers."""
-    with unit_of_work(event.tenant_id) as uow:
-        automations = uow.automations.active_for_trigger(event.type)
-    started = []
-    for automation in automations:
-        started.append(
-            _start_run(event, automation, unit_of_work=unit_of_work, engine=engine,
-                       step_function_arn=step_function_arn)
-        )  # fmt: skip
-    return started
+    """Start one execution per active automation of the event's tenant that it triggers,
+    inside the consumer's transaction (the one that records the event as handled)."""
+    return [
+        _start_run(event, automation, uow, engine=engine, step_function_arn=step_function_arn)
+        for automation in uow.automations.active_for_trigger(event.type)
+    ]
 
 
 def _start_run(
     event: CloudEvent,
     automation: dict[str, Any],
+    uow: UnitOfWork,
     *,
-    unit_of_work: UnitOfWorkFactory,
     engine: WorkflowEngine,
     step_function_arn: str,
 ) -> str:
@@ -60,26 +56,24 @@ def _start_run(
             str(event.tenant_id), str(automation["id"]), automation["version"]
         )
         state_machine_arn = engine.ensure_state_machine(name, definition)
+        uow.automations.set_state_machine_arn(version_id, state_machine_arn)
     run_id = run_id_for(version_id, event.id)
     name = execution_name(str(version_id), str(event.id))
-    with unit_of_work(event.tenant_id) as uow:
-        uow.automations.set_state_machine_arn(version_id, state_machine_arn)
-        is_new = uow.runs.add_if_absent(run_id, automation["id"], version_id, event.id, name)
-        # Start inside the transaction: if it fails, the run row rolls back with it; if the
-        # commit fails after a start, the redelivered event finds the same execution name.
-        execution_arn = engine.start(
-            state_machine_arn,
-            name,
-            {
-                "tenant_id": str(event.tenant_id),
-                "automation_id": str(automation["id"]),
-                "version": automation["version"],
-                "run_id": str(run_id),
-                "event": event.to_dict(),
-            },
-        )
-        uow.runs.set_execution_arn(run_id, execution_arn)
-        uow.commit()
+    is_new = uow.runs.add_if_absent(run_id, automation["id"], version_id, event.id, name)
+    # Started inside the transaction: if the start fails, the run row rolls back with it; if
+    # the commit fails after a start, the redelivered event finds the same execution name.
+    execution_arn = engine.start(
+        state_machine_arn,
+        name,
+        {
+            "tenant_id": str(event.tenant_id),
+            "automation_id": str(automation["id"]),
+            "version": automation["version"],
+            "run_id": str(run_id),
+            "event": event.to_dict(),
+        },
+    )
+    uow.runs.set_execution_arn(run_id, execution_arn)
     logger.info(
         "automation run started" if is_new else "automation run already existed",
         extra={"run_id": str(run_id), "execution_name": name, "event_id": str(event.id)},

@@ -45,13 +45,14 @@ class OpenSearchLeadIndex:
         }
         try:
             # External versioning: a redelivered or out-of-order older event cannot overwrite
-            # a newer document, and the same version twice is a no-op (409, ignored).
+            # a newer document, and the same version twice is a no-op (409, ignored); so the
+            # index stays right even when the consumer's ledger commit was lost after a write.
             self._client.index(
                 index=self._index,
                 id=f"{tenant_id}:{lead['id']}",
                 body=document,
                 version=lead["version"],
-                version_type="external_gte",
+                version_type="external",
                 routing=str(tenant_id),
             )
         except ConflictError:

@@ -1,4 +1,5 @@
-"""The outbox as the relay sees it: every tenant's unpublished rows (crm_relay role only)."""
+"""The outbox as the relay sees it: every tenant's unpublished rows, and the retention
+pruning of published rows and of the consumers' processed-events ledger (crm_relay only)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,30 @@ class PostgresOutboxRelayStore:
                     conn.run("ROLLBACK")
                 raise
         return len(events)
+
+    def prune(self, *, outbox_older_than_seconds: float, processed_older_than_seconds: float,
+              limit: int) -> tuple[int, int]:  # fmt: skip
+        """Delete up to `limit` published outbox rows and `limit` ledger rows past their
+        retention; returns (outbox rows, ledger rows). Bounded so one sweep never holds
+        locks for long; the next sweep continues. (Ledger rows that old are touched only by
+        a very late duplicate, which a concurrent delete merely makes wait.)"""
+        with self._pool.connection() as conn:
+            conn.run(
+                "WITH doomed AS (SELECT id FROM outbox WHERE published_at"
+                "  < clock_timestamp() - make_interval(secs => :age)"
+                "  ORDER BY published_at LIMIT :limit FOR UPDATE SKIP LOCKED)"
+                " DELETE FROM outbox o USING doomed WHERE o.id = doomed.id",
+                age=outbox_older_than_seconds,
+                limit=limit,
+            )
+            outbox_count = conn.row_count
+            conn.run(
+                "WITH doomed AS (SELECT tenant_id, consumer, event_id FROM processed_events"
+                "  WHERE processed_at < clock_timestamp() - make_interval(secs => :age)"
+                "  ORDER BY processed_at LIMIT :limit)"
+                " DELETE FROM processed_events p USING doomed WHERE p.tenant_id = doomed.tenant_id"
+                " AND p.consumer = doomed.consumer AND p.event_id = doomed.event_id",
+                age=processed_older_than_seconds,
+                limit=limit,
+            )
+            return outbox_count, conn.row_count

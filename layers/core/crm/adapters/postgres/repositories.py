@@ -326,15 +326,29 @@ class PostgresOutbox:
     def __init__(self, conn: pg8000.native.Connection) -> None:
         self._conn = conn
 
-    def add(self, envelope: dict[str, Any]) -> None:
-        self._conn.run(
-            "INSERT INTO outbox (id, tenant_id, type, envelope)"
-            " VALUES (:id, :tenant_id, :type, CAST(:envelope AS jsonb))",
+    def add(self, envelope: dict[str, Any]) -> int:
+        """Write the event and return its sequence number within its aggregate (subject).
+        Bumping the aggregate's counter locks its row until commit, so concurrent writers of
+        one aggregate get consecutive numbers in commit order."""
+        rows = self._conn.run(
+            "WITH next AS ("
+            "  INSERT INTO aggregate_sequences AS s (tenant_id, aggregate, last_sequence)"
+            "  VALUES (:tenant_id, :aggregate, 1)"
+            "  ON CONFLICT (tenant_id, aggregate)"
+            "  DO UPDATE SET last_sequence = s.last_sequence + 1"
+            "  RETURNING last_sequence)"
+            " INSERT INTO outbox (id, tenant_id, type, aggregate, sequence, envelope)"
+            " SELECT :id, :tenant_id, :type, :aggregate, next.last_sequence,"
+            "   CAST(:envelope AS jsonb) || jsonb_build_object('aggregatesequence', next.last_sequence)"
+            " FROM next RETURNING sequence",
             id=uuid.UUID(envelope["id"]),
             tenant_id=uuid.UUID(envelope["tenantid"]),
             type=envelope["type"],
+            aggregate=envelope.get("subject") or "",
             envelope=json.dumps(envelope),
         )
+        sequence: int = rows[0][0]
+        return sequence
 
     def mark_published(self, event_ids: list[uuid.UUID]) -> None:
         self._conn.run(

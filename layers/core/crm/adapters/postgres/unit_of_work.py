@@ -8,6 +8,7 @@ whatever that misses, the outbox relay sweeps.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -17,6 +18,8 @@ from typing import Self
 import pg8000.native
 
 from crm.adapters.postgres.connection import ConnectionPool
+from crm.adapters.postgres.dead_letters import PostgresDeadLetters
+from crm.adapters.postgres.processed_events import PostgresProcessedEvents
 from crm.adapters.postgres.repositories import (
     PostgresActionLedger,
     PostgresAuditLog,
@@ -30,6 +33,7 @@ from crm.adapters.postgres.repositories import (
     PostgresUserRepository,
 )
 from crm.domain.errors import TenantNotSet
+from crm.domain.event_catalog import validate_event
 from crm.domain.events import CloudEvent
 from crm.observability import logger
 from crm.ports import EventPublisher
@@ -83,13 +87,16 @@ class PostgresUnitOfWork:
         self.actions = PostgresActionLedger(conn, self.tenant_id)
         self.idempotency = PostgresIdempotencyStore(conn, self.tenant_id)
         self.audit = PostgresAuditLog(conn)
+        self.processed_events = PostgresProcessedEvents(conn, self.tenant_id)
+        self.dead_letters = PostgresDeadLetters(conn)
         return self
 
     def add_event(self, event: CloudEvent) -> None:
         if event.tenant_id != self.tenant_id:
             raise TenantNotSet("an event of another tenant cannot join this transaction")
-        self._outbox.add(event.to_dict())
-        self._events.append(event)
+        validate_event(event)  # only catalogued types, with data matching their model
+        sequence = self._outbox.add(event.to_dict())
+        self._events.append(dataclasses.replace(event, sequence=sequence))
 
     def commit(self) -> None:
         assert self._conn is not None, "commit outside the unit of work"

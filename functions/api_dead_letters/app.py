@@ -1,0 +1,87 @@
+"""GET /admin/dead-letters, POST /admin/dead-letters/redrive, DELETE /admin/dead-letters/{id}:
+the tenant's dead letters (events a consumer gave up on). Owners and admins only; redrives and
+discards are audited."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from crm import bootstrap
+from crm.api.context import path_uuid, principal, request_meta
+from crm.api.guards import require
+from crm.api.resolver import build_resolver
+from crm.api.schemas import RedriveIn
+from crm.domain.dead_letters import DeadLetterStatus, RedriveSelection
+from crm.domain.messaging import ConsumerName
+from crm.observability import bind_api_event, logger
+from crm.services.dead_letters import (
+    discard_dead_letter,
+    list_dead_letters,
+    redrive_dead_letters,
+)
+from crm.settings import ApiSettings
+from crm.tracing import tracer
+
+settings = ApiSettings.from_env()
+app = build_resolver()
+
+
+def _db() -> Any:
+    return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
+
+
+@app.get("/admin/dead-letters")
+@tracer.capture_method
+def read_dead_letters(
+    consumer: Annotated[ConsumerName | None, Query()] = None,
+    status: Annotated[DeadLetterStatus, Query()] = DeadLetterStatus.DEAD,
+    event_type: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    return list_dead_letters(
+        require(principal(app), "dead_letters:read"),
+        unit_of_work=_db().unit_of_work,
+        status=status,
+        consumer=consumer,
+        event_type=event_type,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@app.post("/admin/dead-letters/redrive")
+@tracer.capture_method
+def redrive(body: RedriveIn) -> dict[str, Any]:
+    selection = RedriveSelection(
+        ids=tuple(body.ids) if body.ids is not None else None,
+        consumer=body.filter.consumer if body.filter else None,
+        event_type=body.filter.event_type if body.filter else None,
+    )
+    return redrive_dead_letters(
+        require(principal(app), "dead_letters:update"),
+        selection,
+        unit_of_work=_db().unit_of_work,
+        redriver=bootstrap.redriver(settings.amqp_url),
+        meta=request_meta(app),
+    )
+
+
+@app.delete("/admin/dead-letters/<letter_id>")
+@tracer.capture_method
+def discard(letter_id: str) -> Response[None]:
+    discard_dead_letter(
+        require(principal(app), "dead_letters:delete"),
+        path_uuid(letter_id, "dead letter"),
+        unit_of_work=_db().unit_of_work,
+        meta=request_meta(app),
+    )
+    return Response(status_code=204, body=None)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_api_event(event)
+    return app.resolve(event, context)

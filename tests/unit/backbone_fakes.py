@@ -1,0 +1,134 @@
+"""In-memory fakes of the event backbone's ports: the processed-events ledger, dead letters,
+the failed-message publisher and the redriver. Wired into FakeUnitOfWork by fakes.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, PageCursor, RedriveSelection
+from crm.domain.messaging import FailureRecord, InboundMessage
+
+if TYPE_CHECKING:
+    from tests.unit.fakes import FakeStore
+
+
+class FakeProcessedEvents:
+    def __init__(self, staged: FakeStore, tenant_id: uuid.UUID) -> None:
+        self._s, self._t = staged, tenant_id
+
+    def claim(self, consumer: str, event_id: uuid.UUID) -> bool:
+        key = (self._t, consumer, event_id)
+        if key in self._s.processed:
+            self._s.processed[key] += 1
+            return False
+        self._s.processed[key] = 0
+        return True
+
+
+class FakeDeadLetters:
+    def __init__(self, staged: FakeStore, tenant_id: uuid.UUID) -> None:
+        self._s, self._t = staged, tenant_id
+
+    def _mine(self) -> list[DeadLetter]:
+        return [d for d in self._s.dead_letters.values() if d.tenant_id == self._t]
+
+    def add(self, letter: DeadLetter) -> bool:
+        for existing in self._mine():
+            if (existing.consumer, existing.event_id, existing.status) == (
+                letter.consumer, letter.event_id, DeadLetterStatus.DEAD,
+            ):  # fmt: skip
+                self._s.dead_letters[existing.id] = dataclasses.replace(
+                    existing, error=letter.error, attempts=max(existing.attempts, letter.attempts)
+                )
+                return False
+        self._s.dead_letters[letter.id] = dataclasses.replace(
+            letter, dead_lettered_at=datetime.now(UTC)
+        )
+        return True
+
+    def get(self, letter_id: uuid.UUID) -> DeadLetter | None:
+        found = self._s.dead_letters.get(letter_id)
+        return found if found and found.tenant_id == self._t else None
+
+    def _matching(self, status: DeadLetterStatus, consumer: str | None,
+                  event_type: str | None) -> list[DeadLetter]:  # fmt: skip
+        return [
+            d
+            for d in self._mine()
+            if d.status is status
+            and (consumer is None or d.consumer == consumer)
+            and (event_type is None or d.event_type == event_type)
+        ]
+
+    def page(self, *, status: DeadLetterStatus, consumer: str | None, event_type: str | None,
+             limit: int, after: PageCursor | None) -> list[DeadLetter]:  # fmt: skip
+        ordered = sorted(
+            self._matching(status, consumer, event_type),
+            key=lambda d: (d.dead_lettered_at, str(d.id)),
+            reverse=True,
+        )
+        if after is not None:
+            ordered = [
+                d for d in ordered
+                if (d.dead_lettered_at, str(d.id)) < (after.dead_lettered_at, str(after.id))
+            ]  # fmt: skip
+        return ordered[:limit]
+
+    def lock_for_redrive(self, selection: RedriveSelection, limit: int) -> list[DeadLetter]:
+        if selection.ids is not None:
+            return [d for d in self._matching(DeadLetterStatus.DEAD, None, None)
+                    if d.id in selection.ids]  # fmt: skip
+        found = self._matching(DeadLetterStatus.DEAD, selection.consumer, selection.event_type)
+        return sorted(found, key=lambda d: (d.dead_lettered_at, str(d.id)))[:limit]
+
+    def count_open(self, selection: RedriveSelection) -> int:
+        return len(self._matching(DeadLetterStatus.DEAD, selection.consumer, selection.event_type))
+
+    def statuses(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, DeadLetterStatus]:
+        return {d.id: d.status for d in self._mine() if d.id in ids}
+
+    def mark_redriven(self, ids: list[uuid.UUID], by: uuid.UUID | None) -> None:
+        for letter_id in ids:
+            letter = self._s.dead_letters[letter_id]
+            self._s.dead_letters[letter_id] = dataclasses.replace(
+                letter, status=DeadLetterStatus.REDRIVEN, redriven_at=datetime.now(UTC),
+                redriven_by=by,
+            )  # fmt: skip
+
+    def delete(self, letter_id: uuid.UUID) -> None:
+        del self._s.dead_letters[letter_id]
+
+
+class FakeFailedMessages:
+    """Records what a consumer republished; `broken` makes every publish fail like a broker
+    that is down."""
+
+    def __init__(self, broken: bool = False) -> None:
+        self.retried: list[tuple[InboundMessage, FailureRecord, float]] = []
+        self.dead: list[tuple[InboundMessage, FailureRecord]] = []
+        self.broken = broken
+
+    def retry(self, message: InboundMessage, failure: FailureRecord, delay_seconds: float) -> None:
+        if self.broken:
+            raise ConnectionError("broker unreachable")
+        self.retried.append((message, failure, delay_seconds))
+
+    def dead_letter(self, message: InboundMessage, failure: FailureRecord) -> None:
+        if self.broken:
+            raise ConnectionError("broker unreachable")
+        self.dead.append((message, failure))
+
+
+class FakeRedriver:
+    def __init__(self, broken: bool = False) -> None:
+        self.published: list[tuple[str, dict[str, Any]]] = []
+        self.broken = broken
+
+    def redrive(self, deliveries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        if self.broken:
+            raise ConnectionError("broker unreachable")
+        self.published.extend(deliveries)
