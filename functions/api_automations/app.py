@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
-from crm.api.context import path_uuid, principal
+from crm.api.context import path_uuid, principal, request_meta
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AutomationIn
@@ -31,6 +31,7 @@ def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
         principal(app),
         unit_of_work=_db().unit_of_work,
         step_function_arn=settings.automation_step_function_arn,
+        meta=request_meta(app),
     )
     return json_response(201, automation, Location=f"/automations/{automation['id']}")
 

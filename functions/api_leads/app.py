@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
-from crm.api.context import correlation_id, header, path_uuid, principal
+from crm.api.context import correlation_id, header, path_uuid, principal, request_meta
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import LeadIn
@@ -31,6 +31,7 @@ def post_lead(body: LeadIn) -> Response[dict[str, Any]]:
         unit_of_work=_db().unit_of_work,
         idempotency_key=header(app, "Idempotency-Key"),
         correlation_id=correlation_id(app),
+        meta=request_meta(app),
     )
     headers = {"Location": f"/leads/{lead['id']}", "ETag": f'"{lead["version"]}"'}
     if replayed:

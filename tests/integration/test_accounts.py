@@ -55,7 +55,7 @@ def test_sign_up_then_log_in_yields_a_token_for_the_owner(
     )
     session = _login(db, hasher, tokens, email.upper(), PASSWORD)
     principal = tokens.verify(session["access_token"])
-    assert (principal.tenant_id, principal.user_id, principal.role.value) == (
+    assert (principal.tenant_id, principal.user_id, str(principal.role)) == (
         tenant.id,
         owner.id,
         "owner",

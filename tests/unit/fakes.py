@@ -14,6 +14,8 @@ from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
 
 from tests.unit.backbone_fakes import FakeDeadLetters, FakeProcessedEvents
+from tests.unit.tenancy_fakes import TenancyState
+from tests.unit.tenancy_fakes import attach as attach_tenancy_fakes
 
 
 @dataclass
@@ -27,6 +29,7 @@ class FakeStore:
     audit: list[AuditEntry] = field(default_factory=list)
     processed: dict[tuple[uuid.UUID, str, uuid.UUID], int] = field(default_factory=dict)
     dead_letters: dict[uuid.UUID, DeadLetter] = field(default_factory=dict)
+    tenancy: TenancyState = field(default_factory=TenancyState)
 
 
 class _Leads:
@@ -107,6 +110,15 @@ class _Idempotency:
     def put(self, key: str, request_hash: str, status_code: int, response: dict[str, Any]) -> None:
         self._s.idempotency[key] = (request_hash, status_code, response)
 
+    def claim(self, key: str, request_hash: str) -> tuple[str, int, dict[str, Any]] | None:
+        if key in self._s.idempotency:
+            return self._s.idempotency[key]
+        self._s.idempotency[key] = (request_hash, 0, {})
+        return None
+
+    def complete(self, key: str, status_code: int, response: dict[str, Any]) -> None:
+        self._s.idempotency[key] = (self._s.idempotency[key][0], status_code, response)
+
 
 class _Audit:
     def __init__(self, staged: FakeStore) -> None:
@@ -136,6 +148,7 @@ class FakeUnitOfWork:
         self.audit = _Audit(self._staged)
         self.processed_events = FakeProcessedEvents(self._staged, self.tenant_id)
         self.dead_letters = FakeDeadLetters(self._staged, self.tenant_id)
+        attach_tenancy_fakes(self, self._staged, self.tenant_id)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -30,6 +30,8 @@ DUMMY_ENV = {
     "STATE_MACHINE_ROLE_ARN": "arn:aws:iam::123456789012:role/sfn",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "AWS_DEFAULT_REGION": "us-east-1",
+    "MAIL_FROM": "no-reply@crm.local",
+    "APP_BASE_URL": "https://app.crm.test",
 }
 
 

@@ -15,9 +15,11 @@ if TYPE_CHECKING:
     from crm.adapters.passwords import Argon2PasswordHasher
     from crm.adapters.postgres.connection import ConnectionPool
     from crm.adapters.postgres.relay_store import PostgresOutboxRelayStore
+    from crm.adapters.postgres.tenancy import PostgresRequestAdmission
     from crm.adapters.postgres.unit_of_work import PostgresDatabase
     from crm.adapters.rabbitmq.publisher import RabbitMqPublisher
     from crm.adapters.rabbitmq.retry import RabbitMqFailedMessages, RabbitMqRedriver
+    from crm.adapters.ses.mailer import SesMailer
     from crm.adapters.sfn.engine import StepFunctionsEngine
     from crm.adapters.webhooks.sender import Urllib3WebhookSender
     from crm.ports import UnitOfWorkFactory
@@ -84,6 +86,21 @@ def consumer(name: str, handle: EventHandler, settings: ConsumerSettings) -> Con
         schedule=settings.retry_schedule,
         is_transient=is_transient,
     )
+
+
+def request_admission(database_url: str, pool_size: int = 4) -> PostgresRequestAdmission:
+    from crm.adapters.postgres.tenancy import PostgresRequestAdmission
+
+    return PostgresRequestAdmission(connection_pool(database_url, pool_size))
+
+
+@cache
+def mailer(sender: str) -> SesMailer:
+    import boto3
+
+    from crm.adapters.ses.mailer import SesMailer
+
+    return SesMailer(boto3.client("sesv2"), sender)
 
 
 def relay_store(relay_database_url: str) -> PostgresOutboxRelayStore:

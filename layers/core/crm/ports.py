@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from crm.domain.audit import AuditEntry
+from crm.domain.admission import Admission
+from crm.domain.audit import AuditEntry, AuditRecord
 from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, PageCursor, RedriveSelection
+from crm.domain.deals import Deal, DealFilters, DealSort, ForecastGroup, StageStay
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
+from crm.domain.members import Invitation, Member
 from crm.domain.messaging import FailureRecord, InboundMessage
+from crm.domain.pagination import Page, PageRequest
+from crm.domain.pipelines import Pipeline
+from crm.domain.plans import CounterRow, Limit, Period
+from crm.domain.roles import CustomRole
+from crm.domain.tenant_settings import TenantProfile
 from crm.domain.tenants import Tenant, User
 
 
@@ -69,10 +79,60 @@ class IdempotencyStore(Protocol):
     def put(
         self, key: str, request_hash: str, status_code: int, response: dict[str, Any]
     ) -> None: ...
+    def claim(self, key: str, request_hash: str) -> tuple[str, int, dict[str, Any]] | None:
+        """Reserve `key` in this transaction; None when reserved now, else the earlier
+        (request_hash, status, response). A concurrent claim of the same key waits for this
+        transaction and then sees its outcome."""
+        ...
+
+    def complete(self, key: str, status_code: int, response: dict[str, Any]) -> None:
+        """Store the response of the request that claimed `key` (same transaction)."""
+        ...
 
 
 class AuditLog(Protocol):
     def record(self, entry: AuditEntry) -> None: ...
+
+
+class PipelineRepository(Protocol):
+    def add(self, pipeline: Pipeline) -> None: ...
+    def get(self, pipeline_id: uuid.UUID, *, for_update: bool = False) -> Pipeline | None: ...
+    def get_default(self, *, for_update: bool = False) -> Pipeline | None: ...
+    def list(self, *, include_archived: bool, page: PageRequest) -> Page[Pipeline]: ...
+    def save(self, pipeline: Pipeline, removed_stage_ids: Sequence[uuid.UUID] = ()) -> None:
+        """Write the pipeline row and its stages; 409 when a removed stage still has deals."""
+        ...
+
+    def stages_with_deals(self, stage_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]: ...
+
+
+class DealRepository(Protocol):
+    def add(self, deal: Deal) -> None: ...
+    def get(
+        self, deal_id: uuid.UUID, *, for_update: bool = False, include_deleted: bool = False
+    ) -> Deal | None: ...
+    def update(self, deal: Deal) -> None: ...
+    def list(self, filters: DealFilters, sort: DealSort, page: PageRequest) -> Page[Deal]: ...
+    def board(
+        self, pipeline_id: uuid.UUID, *, visible_to: uuid.UUID | None, limit: int
+    ) -> dict[uuid.UUID, Page[Deal]]:
+        """The first `limit` deals of every stage (newest first)."""
+        ...
+
+    def stage_totals(
+        self, pipeline_id: uuid.UUID, *, visible_to: uuid.UUID | None
+    ) -> list[tuple[uuid.UUID, str, int, Decimal]]:
+        """(stage id, currency, deal count, value) of the live deals of a pipeline."""
+        ...
+
+    def forecast_groups(
+        self, pipeline_id: uuid.UUID, *, visible_to: uuid.UUID | None
+    ) -> list[ForecastGroup]: ...
+    def add_stage_stay(self, stay: StageStay) -> None: ...
+    def close_stage_stay(self, deal_id: uuid.UUID, at: datetime) -> None: ...
+    def stage_history(self, deal_id: uuid.UUID, page: PageRequest) -> Page[StageStay]: ...
+    def tenant_currency(self) -> str | None: ...
+    def is_active_user(self, user_id: uuid.UUID) -> bool: ...
 
 
 class ProcessedEventLedger(Protocol):
@@ -101,6 +161,104 @@ class DeadLetterRepository(Protocol):
     def delete(self, letter_id: uuid.UUID) -> None: ...
 
 
+class MemberRepository(Protocol):
+    """The tenant's users as administrators manage them (crm.services.users)."""
+
+    def get(self, user_id: uuid.UUID) -> Member | None: ...
+    def get_for_update(self, user_id: uuid.UUID) -> Member | None: ...
+    def find(
+        self,
+        *,
+        role: str | None,
+        status: str | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[Member]: ...
+    def update(
+        self, user_id: uuid.UUID, *, name: str, role: str, status: str, expected_version: int
+    ) -> Member | None: ...
+    def activate(self, user_id: uuid.UUID, *, name: str, password_hash: str) -> Member | None: ...
+    def lock_active_owners(self) -> list[uuid.UUID]: ...
+    def count_with_role(self, role: str) -> int: ...
+
+
+class InvitationRepository(Protocol):
+    def add(self, invitation: Invitation) -> None: ...
+    def get_by_token_hash(self, token_hash: str) -> Invitation | None: ...
+    def mark_accepted(self, invitation_id: uuid.UUID) -> bool: ...
+    def revoke_open(self, user_id: uuid.UUID) -> int: ...
+
+
+class CustomRoleRepository(Protocol):
+    def all(self) -> list[CustomRole]: ...
+    def get(self, key: str, *, for_update: bool = False) -> CustomRole | None: ...
+    def add(
+        self,
+        key: str,
+        name: str,
+        description: str,
+        permissions: frozenset[str],
+        own_records_only: bool,
+    ) -> CustomRole | None: ...
+    def update(
+        self,
+        key: str,
+        *,
+        name: str,
+        description: str,
+        permissions: frozenset[str],
+        own_records_only: bool,
+        expected_version: int,
+    ) -> CustomRole | None: ...
+
+
+class TenantProfileRepository(Protocol):
+    def get(self, *, for_update: bool = False) -> TenantProfile | None: ...
+    def update(
+        self, *, name: str, settings: dict[str, Any], plan: str, expected_version: int
+    ) -> TenantProfile | None: ...
+
+
+class UsageRepository(Protocol):
+    """Plans, limits and usage counters (crm.services.plans)."""
+
+    def plan_exists(self, plan: str) -> bool: ...
+    def limits(self, plan: str) -> dict[str, Limit]: ...
+    def lock_level(self, metric: str) -> tuple[int, int | None, str]: ...
+    def consume(self, metric: str, amount: int) -> tuple[bool, int, int | None, str, datetime]: ...
+    def counters(self, plan: str, period_starts: dict[Period, datetime]) -> list[CounterRow]: ...
+
+
+class AuditTrail(Protocol):
+    """Reads the audit log (writing is AuditLog)."""
+
+    def search(
+        self,
+        *,
+        actor_id: uuid.UUID | None,
+        action: str | None,
+        entity_type: str | None,
+        entity_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        before: tuple[datetime, int] | None,
+        limit: int,
+    ) -> list[AuditRecord]: ...
+
+
+class RequestAdmission(Protocol):
+    """Once per authenticated API request, outside any unit of work: count it in the tenant's
+    rate-limit window and read the caller's current role and status."""
+
+    def admit(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Admission: ...
+
+
+class Mailer(Protocol):
+    def send(self, to: str, subject: str, text: str, html: str | None = None) -> str:
+        """Hand one message to the mail service; returns its message id, raises on failure."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction scoped to one tenant. Events added here reach the outbox atomically."""
 
@@ -112,6 +270,14 @@ class UnitOfWork(Protocol):
     actions: ActionLedger
     idempotency: IdempotencyStore
     audit: AuditLog
+    members: MemberRepository
+    invitations: InvitationRepository
+    custom_roles: CustomRoleRepository
+    tenant_profile: TenantProfileRepository
+    usage: UsageRepository
+    audit_trail: AuditTrail
+    pipelines: PipelineRepository
+    deals: DealRepository
     processed_events: ProcessedEventLedger
     dead_letters: DeadLetterRepository
 

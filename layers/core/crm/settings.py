@@ -61,6 +61,19 @@ class AuthApiSettings(DatabaseSettings, JwtSettings):
     pass
 
 
+class MailSettings(_EnvSettings):
+    mail_from: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="a verified SES identity")
+    app_base_url: str = Field(pattern=r"^https?://", description="the dashboard, for links")
+
+    @property
+    def base_url(self) -> str:
+        return self.app_base_url.rstrip("/")
+
+
+class UsersApiSettings(DatabaseSettings, MailSettings):
+    pass
+
+
 class AutomationsApiSettings(DatabaseSettings):
     automation_step_function_arn: str = Field(min_length=1)
 

@@ -3,28 +3,51 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from crm.domain.audit import RequestMeta
 from crm.domain.errors import InvalidCredentials, NotFound
-from crm.domain.tenants import Principal, Role
+from crm.domain.tenants import ROLE_KEY, Principal
+
+ADMITTED_PRINCIPAL = "admitted_principal"
 
 
 def principal(app: APIGatewayRestResolver) -> Principal:
-    """The caller as the Lambda authorizer established it (requestContext.authorizer)."""
-    authorizer: dict[str, Any] = (
-        app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
-    )
+    """The caller: as the API gate admitted it (current role from the database, a custom role's
+    grant), else as the Lambda authorizer established it (requestContext.authorizer)."""
+    admitted = app.context.get(ADMITTED_PRINCIPAL)
+    if isinstance(admitted, Principal):
+        return admitted
+    caller = authorizer_principal(app.current_event.raw_event)
+    if caller is None:
+        raise InvalidCredentials("no authenticated principal on this request")
+    return caller
+
+
+def authorizer_principal(event: Mapping[str, Any]) -> Principal | None:
+    """The principal in an API Gateway event's authorizer context; None when the route has no
+    authorizer (a public route). Context values arrive as strings: `api_key_id` is set for an
+    API key, whose `scopes` are space-separated permissions."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    if "tenant_id" not in authorizer:
+        return None
     try:
+        role = str(authorizer["role"])
+        if not ROLE_KEY.match(role):
+            raise ValueError(f"malformed role {role!r}")
+        api_key_id = authorizer.get("api_key_id")
         return Principal(
             tenant_id=uuid.UUID(authorizer["tenant_id"]),
             user_id=uuid.UUID(authorizer["user_id"]),
-            role=Role(authorizer["role"]),
+            role=role,
+            api_key_id=uuid.UUID(api_key_id) if api_key_id else None,
+            scopes=frozenset(str(authorizer.get("scopes") or "").split()),
         )
     except (KeyError, ValueError) as error:
-        raise InvalidCredentials("no authenticated principal on this request") from error
+        raise InvalidCredentials("malformed authorizer context") from error
 
 
 def path_uuid(value: str, resource: str) -> uuid.UUID:

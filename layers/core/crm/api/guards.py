@@ -1,14 +1,12 @@
-"""Route guards: a route states the permission it needs; the matrix decides."""
+"""Route guards: a route states the permission it needs; the matrix decides.
+
+The API gate (crm.api.gate) already requires every route's permission from
+crm.domain.permissions.ROUTE_PERMISSIONS before the route runs; a route calls `require` itself
+only for a decision that depends on the request (e.g. which role is being granted).
+"""
 
 from __future__ import annotations
 
-from crm.domain.errors import Forbidden
-from crm.domain.permissions import is_allowed
-from crm.domain.tenants import Principal
+from crm.domain.permissions import require
 
-
-def require(principal: Principal, permission: str) -> Principal:
-    """Return the principal when allowed, else 403 problem+json naming the permission."""
-    if not is_allowed(principal, permission):
-        raise Forbidden(f"this action needs the {permission!r} permission", permission=permission)
-    return principal
+__all__ = ["require"]

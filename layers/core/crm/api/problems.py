@@ -12,8 +12,13 @@ from crm.domain.errors import (
     Conflict,
     DomainError,
     Forbidden,
+    Gone,
     InvalidCredentials,
     NotFound,
+    PlanLimitExceeded,
+    PreconditionFailed,
+    RateLimited,
+    UpstreamUnavailable,
     ValidationFailed,
 )
 from crm.observability import logger
@@ -27,6 +32,11 @@ STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
     InvalidCredentials: (401, "invalid-credentials"),
     Forbidden: (403, "forbidden"),
     ValidationFailed: (422, "validation-failed"),
+    PlanLimitExceeded: (403, "plan-limit-exceeded"),
+    PreconditionFailed: (412, "precondition-failed"),
+    Gone: (410, "gone"),
+    RateLimited: (429, "rate-limited"),
+    UpstreamUnavailable: (503, "upstream-unavailable"),
 }
 
 
@@ -56,6 +66,20 @@ def _field_errors(errors: Any) -> list[dict[str, Any]]:
     ]
 
 
+def domain_problem(error: DomainError) -> Response[str]:
+    """The problem+json of a domain error (also used by the API gate, before routing)."""
+    for error_class in type(error).__mro__:
+        if error_class in STATUS_BY_ERROR:
+            status, slug = STATUS_BY_ERROR[error_class]
+            break
+    else:
+        status, slug = 400, "bad-request"
+    extra = dict(error.extra)
+    if "errors" in extra:
+        extra["errors"] = _field_errors(extra["errors"])
+    return problem(status, slug, error.title, error.detail, **extra)
+
+
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[str]:
@@ -69,16 +93,7 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(DomainError)
     def _domain_error(error: DomainError) -> Response[str]:
-        for error_class in type(error).__mro__:
-            if error_class in STATUS_BY_ERROR:
-                status, slug = STATUS_BY_ERROR[error_class]
-                break
-        else:
-            status, slug = 400, "bad-request"
-        extra = dict(error.extra)
-        if "errors" in extra:
-            extra["errors"] = _field_errors(extra["errors"])
-        return problem(status, slug, error.title, error.detail, **extra)
+        return domain_problem(error)
 
     @app.not_found
     def _no_route(_: Exception) -> Response[str]:

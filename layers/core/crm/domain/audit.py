@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 # Field names whose values never reach the audit log, whatever the entity.
 SECRET_FIELDS = frozenset(
@@ -58,3 +59,35 @@ def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[st
             )
         changed[key] = {"old": old, "new": new}
     return changed
+
+
+class AuditRecord(NamedTuple):
+    """A row of the audit log as GET /audit-logs reads it."""
+
+    id: int
+    occurred_at: datetime
+    actor_type: str
+    actor_id: uuid.UUID | None
+    action: str
+    entity_type: str | None
+    entity_id: str | None
+    changes: dict[str, Any]
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "occurred_at": self.occurred_at.isoformat(),
+            "actor": {
+                "type": self.actor_type,
+                "id": str(self.actor_id) if self.actor_id else None,
+            },
+            "action": self.action,
+            "entity": {"type": self.entity_type, "id": self.entity_id},
+            "changes": self.changes,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "request_id": self.request_id,
+        }

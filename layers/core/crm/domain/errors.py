@@ -34,6 +34,55 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
 
+class PlanLimitExceeded(DomainError):
+    """The tenant's plan does not allow more of `metric`; the body says the limit and usage."""
+
+    title = "Plan limit exceeded"
+
+    def __init__(self, metric: str, limit: int, usage: int, plan: str) -> None:
+        super().__init__(
+            f"the {plan} plan allows {limit} {metric.replace('_', ' ')}; {usage} in use",
+            metric=metric,
+            limit=limit,
+            usage=usage,
+            plan=plan,
+        )
+        self.metric, self.limit, self.usage, self.plan = metric, limit, usage, plan
+
+
+class Gone(DomainError):
+    """It existed but can no longer be used (an expired or revoked invitation)."""
+
+    title = "Gone"
+
+
+class RateLimited(DomainError):
+    """The tenant used its plan's API requests for this minute."""
+
+    title = "Too many requests"
+
+    def __init__(self, limit: int, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"this tenant's plan allows {limit} API requests per minute;"
+            f" retry in {retry_after_seconds} s",
+            limit=limit,
+            retry_after=retry_after_seconds,
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+
+class UpstreamUnavailable(DomainError):
+    """A service we depend on (mail, ...) failed; nothing was changed, the caller may retry."""
+
+    title = "Service unavailable"
+
+
+class PreconditionFailed(DomainError):
+    """If-Match named a version that is no longer current: someone changed it meanwhile."""
+
+    title = "Precondition failed"
+
+
 class ValidationFailed(DomainError):
     """A business rule rejected the input; `errors` are per-field like pydantic's."""
 

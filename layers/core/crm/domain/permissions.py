@@ -1,58 +1,191 @@
 """The permission matrix: which role may do what, in one place. Every route asks it.
 
-A permission is "<resource>:<action>". Built-in roles map to permission sets here; custom
-roles (per tenant, stored in the database) are permission sets too. An API key acts with the
-intersection of its scopes and its creator's role.
+A permission is "<resource>:<action>"; `PERMISSIONS` lists every valid one (what a custom role
+is built from). Built-in roles map to grants here; custom roles (per tenant, stored in the
+database) are grants too, loaded by the API gate. An API key acts with the intersection of its
+scopes and its creator's role.
+
+`ROUTE_PERMISSIONS` names the permission of every API route in template.yaml. The API gate
+(crm.api.gate) checks it before the body is validated, so a caller without the permission gets
+403 whatever they send; a route missing from it is refused (fail closed), and the route x role
+test (tests/e2e/test_route_role_matrix.py) fails for it.
 """
 
 from __future__ import annotations
 
-from crm.domain.tenants import Principal, Role
+import uuid
+from typing import Final
 
-ACTIONS = ("read", "create", "update", "delete")
-RESOURCES = (
-    "leads",
-    "contacts",
-    "deals",
-    "pipelines",
-    "automations",
-    "reports",
-    "users",
-    "roles",
-    "api_keys",
-    "tenant_settings",
-    "audit_logs",
-    "dead_letters",
+from crm.domain.errors import Forbidden
+from crm.domain.tenants import Principal, Role, RoleGrant, builtin_role
+
+_CRUD = ("read", "create", "update", "delete")
+
+RESOURCE_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "leads": _CRUD,
+    "contacts": _CRUD,
+    "deals": _CRUD,
+    "pipelines": _CRUD,
+    "automations": _CRUD,
+    "reports": ("read",),
+    "users": ("read", "create", "update"),
+    "roles": ("read", "create", "update"),
+    "api_keys": ("read", "create", "delete"),
+    "tenant_settings": ("read", "update"),
+    # billing:read shows plan usage; billing:update changes the plan (an owner action).
+    "billing": ("read", "update"),
+    "audit_logs": ("read",),
+    "dead_letters": _CRUD,
+}
+RESOURCES: Final = tuple(RESOURCE_ACTIONS)
+PERMISSIONS: Final = frozenset(
+    f"{r}:{a}" for r, actions in RESOURCE_ACTIONS.items() for a in actions
 )
 
 
-def _all(*resources: str, actions: tuple[str, ...] = ACTIONS) -> frozenset[str]:
-    return frozenset(f"{r}:{a}" for r in resources for a in actions)
+def _all(*resources: str, only: tuple[str, ...] | None = None) -> frozenset[str]:
+    return frozenset(
+        f"{r}:{a}" for r in resources for a in RESOURCE_ACTIONS[r] if only is None or a in only
+    )
 
 
 _CRM_DATA = ("leads", "contacts", "deals")
-_ADMIN_ONLY = ("users", "roles", "api_keys", "tenant_settings", "audit_logs", "dead_letters")
+_READ = ("read",)
 
-BUILTIN_ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.OWNER: _all(*RESOURCES),
-    Role.ADMIN: _all(*RESOURCES),
+BUILTIN_ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
+    Role.OWNER: PERMISSIONS,
+    Role.ADMIN: PERMISSIONS - {"billing:update"},
     Role.MANAGER: _all(*_CRM_DATA, "pipelines", "automations")
-    | _all("reports", "users", actions=("read",)),
-    Role.SELLER: _all(*_CRM_DATA, actions=("read", "create", "update"))
-    | _all("pipelines", "reports", "automations", actions=("read",)),
-    Role.VIEWER: _all(*_CRM_DATA, "pipelines", "reports", "automations", actions=("read",)),
+    | _all("reports", "users", "roles", "tenant_settings", "billing", only=_READ),
+    Role.SELLER: _all(*_CRM_DATA, only=("read", "create", "update"))
+    | _all("pipelines", "reports", "automations", "tenant_settings", only=_READ),
+    Role.VIEWER: _all(
+        *_CRM_DATA, "pipelines", "reports", "automations", "tenant_settings", only=_READ
+    ),
 }
 
-assert all(p.split(":")[0] in RESOURCES for ps in BUILTIN_ROLE_PERMISSIONS.values() for p in ps)
-assert set(_ADMIN_ONLY) <= set(RESOURCES)
+# Roles that see and edit only the records they own or that nobody owns (leads, deals, ...).
+OWN_RECORDS_ONLY: Final = frozenset({Role.SELLER})
+
+BUILTIN_GRANTS: Final[dict[Role, RoleGrant]] = {
+    role: RoleGrant(permissions, own_records_only=role in OWN_RECORDS_ONLY)
+    for role, permissions in BUILTIN_ROLE_PERMISSIONS.items()
+}
+NO_GRANT: Final = RoleGrant(frozenset())
+
+assert all(ps <= PERMISSIONS for ps in BUILTIN_ROLE_PERMISSIONS.values())
+
+# ------------------------------------------------------------------ routes
+
+PUBLIC: Final = "public"  # no authorizer: sign-up, login, accepting an invitation, ...
+AUTHENTICATED: Final = "authenticated"  # any signed-in principal (their own session, MFA, ...)
+
+ROUTE_PERMISSIONS: Final[dict[str, str]] = {
+    "POST /tenants": PUBLIC,
+    "POST /auth/login": PUBLIC,
+    "GET /.well-known/jwks.json": PUBLIC,
+    "POST /invitations/accept": PUBLIC,
+    "GET /tenants/{id}/settings": "tenant_settings:read",
+    "PATCH /tenants/{id}/settings": "tenant_settings:update",
+    "GET /tenants/{id}/usage": "billing:read",
+    "PATCH /tenants/{id}/plan": "billing:update",
+    "GET /users": "users:read",
+    "POST /users": "users:create",
+    "GET /users/{id}": "users:read",
+    "PATCH /users/{id}": "users:update",
+    "GET /roles": "roles:read",
+    "POST /roles": "roles:create",
+    "PATCH /roles/{key}": "roles:update",
+    "GET /audit-logs": "audit_logs:read",
+    "POST /leads": "leads:create",
+    "GET /leads/{id}": "leads:read",
+    "POST /automations": "automations:create",
+    "GET /automations/{id}": "automations:read",
+    "GET /reports/leads": "reports:read",
+    "GET /admin/dead-letters": "dead_letters:read",
+    "POST /admin/dead-letters/redrive": "dead_letters:update",
+    "DELETE /admin/dead-letters/{id}": "dead_letters:delete",
+    "GET /events/catalog": AUTHENTICATED,  # the shape of events, no tenant data
+    "GET /pipelines": "pipelines:read",
+    "POST /pipelines": "pipelines:create",
+    "GET /pipelines/{id}": "pipelines:read",
+    "PATCH /pipelines/{id}": "pipelines:update",
+    # the board and the forecast show deals: the route also requires pipelines:read
+    "GET /pipelines/{id}/board": "deals:read",
+    "GET /pipelines/{id}/forecast": "deals:read",
+    "GET /deals": "deals:read",
+    "POST /deals": "deals:create",
+    "GET /deals/{id}": "deals:read",
+    "PATCH /deals/{id}": "deals:update",
+    "DELETE /deals/{id}": "deals:delete",
+    "POST /deals/{id}/restore": "deals:delete",  # undoing a delete is the deleter's right
+    "GET /deals/{id}/stage-history": "deals:read",
+}
+
+assert all(p in PERMISSIONS or p in (PUBLIC, AUTHENTICATED) for p in ROUTE_PERMISSIONS.values()), (
+    "a route names a permission that does not exist"
+)
+
+
+def route_key(method: str, resource: str) -> str:
+    """'GET /leads/{id}': the method and the path as template.yaml declares it."""
+    return f"{method.upper()} {resource}"
+
+
+def route_permission(method: str, resource: str) -> str | None:
+    """The permission a route needs (or PUBLIC / AUTHENTICATED); None when it is unmapped."""
+    return ROUTE_PERMISSIONS.get(route_key(method, resource))
+
+
+# ------------------------------------------------------------------ decisions
+
+
+def grant_of(principal: Principal) -> RoleGrant:
+    """What the principal's role allows. An unknown custom role allows nothing."""
+    role = builtin_role(principal.role)
+    if role is not None:
+        return BUILTIN_GRANTS[role]
+    return principal.custom_grant or NO_GRANT
 
 
 def role_permissions(role: Role) -> frozenset[str]:
     return BUILTIN_ROLE_PERMISSIONS[role]
 
 
-def is_allowed(principal: Principal, permission: str) -> bool:
-    granted = role_permissions(principal.role)
+def effective_permissions(principal: Principal) -> frozenset[str]:
+    granted = grant_of(principal).permissions
     if principal.api_key_id is not None:
         granted = granted & principal.scopes
-    return permission in granted
+    return granted
+
+
+def is_allowed(principal: Principal, permission: str) -> bool:
+    if permission == AUTHENTICATED:
+        return True
+    return permission in effective_permissions(principal)
+
+
+def require(principal: Principal, permission: str) -> Principal:
+    """Return the principal when allowed, else 403 problem+json naming the permission."""
+    if not is_allowed(principal, permission):
+        raise Forbidden(f"this action needs the {permission!r} permission", permission=permission)
+    return principal
+
+
+def sees_only_own_records(principal: Principal) -> bool:
+    return grant_of(principal).own_records_only
+
+
+def may_access_record(principal: Principal, owner_id: uuid.UUID | None) -> bool:
+    """The record-level rule: a role limited to its own records reaches a record only when it
+    owns it or nobody does. Callers answer 404 otherwise, as for another tenant's record."""
+    return not sees_only_own_records(principal) or owner_id in (None, principal.user_id)
+
+
+def may_grant(granter: Principal, grant: RoleGrant) -> bool:
+    """Nobody grants a role above their own: every permission of `grant` must be the granter's,
+    and a role limited to its own records may only hand out limited roles."""
+    mine = grant_of(granter)
+    if not grant.permissions <= effective_permissions(granter):
+        return False
+    return not (mine.own_records_only and not grant.own_records_only)

@@ -1,7 +1,12 @@
-"""Tenants and users (the skeleton's sign-up; roles and plans grow in the identity issue)."""
+"""Tenants, users and who is calling.
+
+A role is a plain string: one of the built-in `Role`s, or the key of a tenant's custom role
+(stored in the database). `builtin_role()` tells them apart.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -13,6 +18,31 @@ class Role(StrEnum):
     MANAGER = "manager"
     SELLER = "seller"
     VIEWER = "viewer"
+
+
+BUILTIN_ROLES = frozenset(role.value for role in Role)
+# Custom role keys look like built-in ones: lowercase, usable in URLs and JWT claims.
+ROLE_KEY = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
+
+
+def builtin_role(role: str) -> Role | None:
+    """The built-in role named `role`, or None for a custom role's key."""
+    return Role(role) if role in BUILTIN_ROLES else None
+
+
+class UserStatus(StrEnum):
+    PENDING = "pending"  # invited, has not set a password yet
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+
+
+@dataclass(frozen=True)
+class RoleGrant:
+    """What a role allows: its permissions, and whether it sees only the records it owns (or
+    that nobody owns)."""
+
+    permissions: frozenset[str]
+    own_records_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -29,8 +59,8 @@ class User:
     email: str
     name: str
     password_hash: str
-    role: Role
-    status: str = "active"
+    role: str
+    status: str = UserStatus.ACTIVE
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
@@ -40,13 +70,18 @@ class Principal:
 
     For an API key, `user_id` is the user who created the key (accountability), `api_key_id`
     names the key and `scopes` bound what it may do.
+
+    `role` is a built-in role or a custom role's key. `custom_grant` is what a custom role
+    allows, loaded from the database by the API gate; None for a built-in role (the matrix in
+    crm.domain.permissions knows those).
     """
 
     tenant_id: uuid.UUID
     user_id: uuid.UUID
-    role: Role
+    role: str
     api_key_id: uuid.UUID | None = None
     scopes: frozenset[str] = frozenset()
+    custom_grant: RoleGrant | None = None
 
     @property
     def actor_type(self) -> str:

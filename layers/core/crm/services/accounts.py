@@ -8,9 +8,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from crm.domain.audit import RequestMeta
 from crm.domain.errors import InvalidCredentials, ValidationFailed
 from crm.domain.tenants import Principal, Role, Tenant, User
 from crm.ports import LoginDirectory, PasswordHasher, UnitOfWorkFactory
+from crm.services.pipelines import add_default_pipeline
+from crm.services.tenant_settings import initialise_tenant
 from crm.services.tokens import TokenService
 
 MIN_PASSWORD_LENGTH = 12
@@ -27,7 +30,11 @@ class SignUp:
 
 
 def sign_up(
-    command: SignUp, *, unit_of_work: UnitOfWorkFactory, hasher: PasswordHasher
+    command: SignUp,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    hasher: PasswordHasher,
+    meta: RequestMeta | None = None,
 ) -> tuple[Tenant, User]:
     problems = []
     if not SLUG.match(command.slug):
@@ -59,6 +66,8 @@ def sign_up(
     with unit_of_work(tenant.id) as uow:
         uow.tenants.add(tenant)
         uow.users.add(owner, tenant_slug=tenant.slug)
+        initialise_tenant(uow, tenant, owner, meta or RequestMeta())
+        add_default_pipeline(uow, tenant.id, created_by=owner.id)
         uow.commit()
     return tenant, owner
 

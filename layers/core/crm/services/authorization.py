@@ -42,6 +42,6 @@ def allow_policy(caller: Principal, method_arn: str) -> dict[str, Any]:
         "context": {
             "tenant_id": str(caller.tenant_id),
             "user_id": str(caller.user_id),
-            "role": caller.role.value,
+            "role": str(caller.role),
         },
     }

@@ -7,9 +7,13 @@ from typing import Any
 
 from crm.automation.compiler import compile_workflow
 from crm.automation.model import Workflow
+from crm.domain.audit import RequestMeta
 from crm.domain.errors import NotFound
+from crm.domain.plans import Metric
 from crm.domain.tenants import Principal
 from crm.ports import UnitOfWorkFactory
+from crm.services.audit_logs import record_change
+from crm.services.plans import ensure_within_limit
 
 
 def create_automation(
@@ -19,12 +23,14 @@ def create_automation(
     *,
     unit_of_work: UnitOfWorkFactory,
     step_function_arn: str,
+    meta: RequestMeta | None = None,
 ) -> dict[str, Any]:
     # Compiling here proves the workflow maps onto a state machine before anyone relies on it.
     compile_workflow(workflow, step_function_arn=step_function_arn)
     automation_id, version_id = uuid.uuid4(), uuid.uuid4()
     definition = workflow.model_dump(mode="json")
     with unit_of_work(principal.tenant_id) as uow:
+        ensure_within_limit(uow, Metric.ACTIVE_AUTOMATIONS)  # a new automation is active
         uow.automations.add(
             automation_id,
             version_id,
@@ -34,9 +40,16 @@ def create_automation(
             created_by=principal.user_id,
         )
         created = uow.automations.get(automation_id)
+        assert created is not None
+        view = automation_view(created)
+        record_change(
+            uow, principal, "automation.created", entity_type="automation",
+            entity_id=str(automation_id), before=None,
+            after={"name": name, "status": view["status"], "trigger": view["trigger"]},
+            meta=meta or RequestMeta(),
+        )  # fmt: skip
         uow.commit()
-    assert created is not None
-    return automation_view(created)
+    return view
 
 
 def get_automation(

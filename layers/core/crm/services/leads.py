@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from crm.domain.errors import Conflict, NotFound
+from crm.domain.audit import RequestMeta
+from crm.domain.errors import NotFound
 from crm.domain.leads import Lead
+from crm.domain.permissions import may_access_record
+from crm.domain.plans import Metric
 from crm.domain.tenants import Principal
 from crm.ports import UnitOfWorkFactory
+from crm.services.audit_logs import record_change
+from crm.services.idempotency import claim_key
+from crm.services.plans import ensure_within_limit
 
 
 @dataclass(frozen=True)
@@ -30,20 +34,18 @@ def create_lead(
     unit_of_work: UnitOfWorkFactory,
     idempotency_key: str | None = None,
     correlation_id: str | None = None,
+    meta: RequestMeta | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create a lead and its crm.lead.created event in one transaction.
 
     Returns (lead, replayed): with an Idempotency-Key seen before for the same request, the
-    first response is returned and nothing is written; for a different request, 409.
+    first response is returned and nothing is written; for a different request, 422.
     """
-    request_hash = hashlib.sha256(json.dumps(command.__dict__, sort_keys=True).encode()).hexdigest()
     with unit_of_work(principal.tenant_id) as uow:
-        if idempotency_key:
-            previous = uow.idempotency.get(idempotency_key)
-            if previous is not None:
-                if previous[0] != request_hash:
-                    raise Conflict("this Idempotency-Key was used for a different request")
-                return previous[2], True
+        claim = claim_key(uow, idempotency_key, "leads.create", command.__dict__)
+        if claim.replay is not None:
+            return claim.replay.body, True
+        ensure_within_limit(uow, Metric.LEADS)
         lead = Lead(
             tenant_id=principal.tenant_id,
             name=command.name,
@@ -57,8 +59,14 @@ def create_lead(
         uow.leads.add(lead)
         uow.add_event(lead.created_event(correlation_id))
         body = lead.to_dict()
-        if idempotency_key:
-            uow.idempotency.put(idempotency_key, request_hash, 201, body)
+        # No personal data in the append-only audit log (GDPR erasure cannot reach it): the
+        # lead's own history keeps the values.
+        record_change(
+            uow, principal, "lead.created", entity_type="lead", entity_id=str(lead.id),
+            before=None, after={k: body[k] for k in ("status", "source", "owner_id")},
+            meta=meta or RequestMeta(),
+        )  # fmt: skip
+        claim.complete(201, body)
         uow.commit()
     return body, False
 
@@ -68,6 +76,7 @@ def get_lead(
 ) -> dict[str, Any]:
     with unit_of_work(principal.tenant_id) as uow:
         lead = uow.leads.get(lead_id)
-    if lead is None:
+    # Another seller's lead is as invisible as another tenant's: 404, never 403.
+    if lead is None or not may_access_record(principal, lead.owner_id):
         raise NotFound(f"lead {lead_id} not found")
     return lead.to_dict()

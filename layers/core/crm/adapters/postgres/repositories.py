@@ -11,7 +11,7 @@ import pg8000.native
 from crm.domain.audit import AuditEntry
 from crm.domain.errors import Conflict
 from crm.domain.leads import Lead, LeadStatus
-from crm.domain.tenants import Role, Tenant, User
+from crm.domain.tenants import Tenant, User
 
 UNIQUE_VIOLATION = "23505"
 
@@ -56,7 +56,7 @@ class PostgresUserRepository:
             email=user.email,
             name=user.name,
             hash=user.password_hash,
-            role=user.role.value,
+            role=str(user.role),
             status=user.status,
         )
         self._conn.run(
@@ -83,7 +83,7 @@ class PostgresUserRepository:
             email=email_,
             name=name,
             password_hash=hash_,
-            role=Role(role),
+            role=role,
             status=status,
         )
 
@@ -319,6 +319,29 @@ class PostgresIdempotencyStore:
             hash=request_hash,
             status=status_code,
             response=json.dumps(response, default=str),
+        )
+
+    def claim(self, key: str, request_hash: str) -> tuple[str, int, dict[str, Any]] | None:
+        # Insert first: a second request with the same key blocks on the primary key until
+        # this transaction ends, then finds the committed response (or, after a rollback,
+        # inserts its own claim). The placeholder response is never visible outside.
+        inserted = self._conn.run(
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response)"
+            " VALUES (:tenant_id, :key, :hash, 0, '{}'::jsonb)"
+            " ON CONFLICT (tenant_id, key) DO NOTHING RETURNING 1",
+            tenant_id=self._tenant_id,
+            key=key,
+            hash=request_hash,
+        )
+        return None if inserted else self.get(key)
+
+    def complete(self, key: str, status_code: int, response: dict[str, Any]) -> None:
+        self._conn.run(
+            "UPDATE idempotency_keys SET status_code = :status, response = CAST(:response AS jsonb)"
+            " WHERE key = :key",
+            status=status_code,
+            response=json.dumps(response, default=str),
+            key=key,
         )
 
 

@@ -19,6 +19,8 @@ import pg8000.native
 
 from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
+from crm.adapters.postgres.deals import PostgresDealRepository
+from crm.adapters.postgres.pipelines import PostgresPipelineRepository
 from crm.adapters.postgres.processed_events import PostgresProcessedEvents
 from crm.adapters.postgres.repositories import (
     PostgresActionLedger,
@@ -32,6 +34,7 @@ from crm.adapters.postgres.repositories import (
     PostgresTenantRepository,
     PostgresUserRepository,
 )
+from crm.adapters.postgres.tenancy import tenancy_repositories
 from crm.domain.errors import TenantNotSet
 from crm.domain.event_catalog import validate_event
 from crm.domain.events import CloudEvent
@@ -87,6 +90,10 @@ class PostgresUnitOfWork:
         self.actions = PostgresActionLedger(conn, self.tenant_id)
         self.idempotency = PostgresIdempotencyStore(conn, self.tenant_id)
         self.audit = PostgresAuditLog(conn)
+        (self.members, self.invitations, self.custom_roles, self.tenant_profile, self.usage,
+         self.audit_trail) = tenancy_repositories(conn, self.tenant_id)  # fmt: skip
+        self.pipelines = PostgresPipelineRepository(conn)
+        self.deals = PostgresDealRepository(conn)
         self.processed_events = PostgresProcessedEvents(conn, self.tenant_id)
         self.dead_letters = PostgresDeadLetters(conn)
         return self

@@ -1,0 +1,54 @@
+"""GET /audit-logs: the tenant's audit trail, newest first, filtered, cursor-paginated."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from crm import bootstrap
+from crm.api.context import principal
+from crm.api.resolver import build_resolver
+from crm.domain.cursors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from crm.observability import bind_api_event, logger
+from crm.services.audit_logs import list_audit_logs
+from crm.settings import DatabaseSettings
+from crm.tracing import tracer
+
+settings = DatabaseSettings.from_env()
+app = build_resolver()
+
+
+@app.get("/audit-logs")
+@tracer.capture_method
+def read_audit_logs(
+    actor_id: Annotated[str | None, Query(max_length=36, description="user or API key id")] = None,
+    action: Annotated[
+        str | None, Query(max_length=100, description="e.g. user.role_changed")
+    ] = None,
+    entity_type: Annotated[str | None, Query(max_length=50)] = None,
+    entity_id: Annotated[str | None, Query(max_length=100)] = None,
+    since: Annotated[datetime | None, Query(description="inclusive, ISO 8601")] = None,
+    until: Annotated[datetime | None, Query(description="exclusive, ISO 8601")] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> dict[str, Any]:
+    db = bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
+    return list_audit_logs(
+        principal(app),
+        unit_of_work=db.unit_of_work,
+        actor_id=actor_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
+    ).to_dict()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_api_event(event)
+    return app.resolve(event, context)

@@ -1,0 +1,86 @@
+"""The API gate: every API function's resolver admits an authenticated request before
+Powertools routes it (crm.services.admission: rate limit, current role, route permission).
+
+It wraps `resolve` rather than being a Powertools middleware because Powertools validates the
+request body before any middleware runs: a caller without the permission, or over the rate
+limit, must get 403/429 whatever they send, never a 422 that describes the schema.
+
+One database round trip per request (admit_api_request). Every authenticated response carries
+RateLimit-Limit / RateLimit-Remaining / RateLimit-Reset; a 429 also Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from crm.api.context import ADMITTED_PRINCIPAL, authorizer_principal
+from crm.api.problems import domain_problem, problem
+from crm.domain.errors import DomainError
+from crm.observability import logger
+from crm.ports import RequestAdmission
+from crm.services.admission import UnmappedRoute, admit
+
+AdmissionSource = Callable[[], RequestAdmission]
+
+
+class GatedResolver(APIGatewayRestResolver):
+    def __init__(self, admission: AdmissionSource, **options: Any) -> None:
+        super().__init__(**options)
+        self._admission = admission
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        caller = authorizer_principal(event)
+        if caller is None:  # a public route: no authorizer ran
+            return super().resolve(event, context)
+        method, resource = str(event.get("httpMethod")), str(event.get("resource"))
+        try:
+            admission = self._admission().admit(caller.tenant_id, caller.user_id)
+        except Exception:
+            logger.exception("admission failed")
+            return _proxy(
+                problem(503, "unavailable", "Service unavailable", "try again shortly"), {}
+            )
+        headers = admission.headers()
+        try:
+            admitted = admit(caller, admission, method, resource)
+        except DomainError as error:
+            return _proxy(domain_problem(error), headers)
+        except UnmappedRoute:
+            logger.error("route missing from crm.domain.permissions.ROUTE_PERMISSIONS",
+                         extra={"route": f"{method} {resource}"})  # fmt: skip
+            return _proxy(
+                problem(500, "internal", "Internal error", "an unexpected error occurred"),
+                headers,
+            )
+        self.append_context(**{ADMITTED_PRINCIPAL: admitted})
+        return _with_headers(super().resolve(event, context), headers)
+
+
+def _proxy(response: Response[str], headers: dict[str, str]) -> dict[str, Any]:
+    """A Lambda proxy result (REST, payload 1.0) for a response made before routing."""
+    body = response.body if isinstance(response.body, str) else json.dumps(response.body)
+    multi = {"Content-Type": [str(response.content_type)]}
+    multi.update({name: [value] for name, value in headers.items()})
+    return {
+        "statusCode": response.status_code,
+        "multiValueHeaders": multi,
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def _with_headers(result: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    if not headers:
+        return result
+    multi = result.get("multiValueHeaders")
+    if multi is not None:
+        for name, value in headers.items():
+            multi[name] = [value]
+    else:
+        result["headers"] = {**(result.get("headers") or {}), **headers}
+    return result
