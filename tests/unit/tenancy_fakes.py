@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crm.domain.admission import Admission
@@ -327,15 +327,16 @@ class FakeAuditTrail:
         return sorted(selected, key=lambda r: (r.occurred_at, r.id), reverse=True)[:limit]
 
 
-_RECORDED_AT: dict[int, datetime] = {}
+# The store is deep-copied by every unit of work, so entries carry no stable identity: their
+# position in the log is their id, and it also orders their (fake) times.
+_LOG_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _record(position: int, entry: AuditEntry) -> AuditRecord:
-    at = _RECORDED_AT.setdefault(id(entry), _now())
     return AuditRecord(
-        position, at, entry.actor_type, entry.actor_id, entry.action, entry.entity_type,
-        entry.entity_id, entry.changes, entry.meta.ip, entry.meta.user_agent,
-        entry.meta.request_id,
+        position, _LOG_START + timedelta(seconds=position), entry.actor_type, entry.actor_id,
+        entry.action, entry.entity_type, entry.entity_id, entry.changes, entry.meta.ip,
+        entry.meta.user_agent, entry.meta.request_id,
     )  # fmt: skip
 
 
