@@ -128,7 +128,8 @@ def test_idempotency_key_replays_the_first_response(local_cloud: LocalCloudProce
     assert first.status_code == again.status_code == 201
     assert again.json()["id"] == first.json()["id"]
     assert again.headers.get("Idempotent-Replayed") == "true"
-    assert different.status_code == 409
+    assert different.status_code == 422
+    assert different.headers["content-type"] == "application/problem+json"
 
 
 def _republish_lead_created(endpoints: Endpoints, lead_id: str) -> None:

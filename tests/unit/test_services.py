@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 from crm.automation.model import Workflow
-from crm.domain.errors import Conflict, NotFound
+from crm.domain.errors import NotFound, ValidationFailed
 from crm.domain.tenants import Principal, Role
 from crm.services.automation_runtime import execute_step, route_event
 from crm.services.automations import create_automation
@@ -55,7 +55,7 @@ def test_idempotency_key_replays_and_refuses_a_different_body(store: FakeStore) 
         NewLead(name="A"), caller, unit_of_work=uow_factory(store), idempotency_key="k"
     )
     assert replayed and again == first and len(store.leads) == 1 and len(store.outbox) == 1
-    with pytest.raises(Conflict):
+    with pytest.raises(ValidationFailed):
         create_lead(NewLead(name="B"), caller, unit_of_work=uow_factory(store), idempotency_key="k")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from crm.domain import deal_event_data as deal_data
 from crm.domain.events import CloudEvent
 from crm.domain.leads import LeadStatus
 
@@ -53,6 +54,66 @@ class EventType:
         return self.data_model.model_json_schema()
 
 
+PIPELINE_AND_DEAL_EVENTS = (
+    EventType(
+        name="crm.pipeline.created",
+        description="A pipeline was created (sign-up creates the default one).",
+        subject="pipelines/{pipeline id}",
+        data_model=deal_data.PipelineCreatedData,
+    ),
+    EventType(
+        name="crm.pipeline.updated",
+        description="A pipeline was renamed, archived or restored, made the default (or stopped"
+        " being it), or its stages were edited.",
+        subject="pipelines/{pipeline id}",
+        data_model=deal_data.PipelineUpdatedData,
+    ),
+    EventType(
+        name="crm.deal.created",
+        description="A deal was created.",
+        subject="deals/{deal id}",
+        data_model=deal_data.DealData,
+    ),
+    EventType(
+        name="crm.deal.updated",
+        description="Fields of a deal changed (a stage move too: then crm.deal.stage_changed"
+        " follows).",
+        subject="deals/{deal id}",
+        data_model=deal_data.DealUpdatedData,
+    ),
+    EventType(
+        name="crm.deal.stage_changed",
+        description="A deal moved to another stage (maybe of another pipeline), with the time"
+        " it spent in the previous one.",
+        subject="deals/{deal id}",
+        data_model=deal_data.DealStageChangedData,
+    ),
+    EventType(
+        name="crm.deal.won",
+        description="A deal entered a won stage (moved or created there).",
+        subject="deals/{deal id}",
+        data_model=deal_data.DealData,
+    ),
+    EventType(
+        name="crm.deal.lost",
+        description="A deal entered a lost stage (moved or created there), with the reason.",
+        subject="deals/{deal id}",
+        data_model=deal_data.DealLostData,
+    ),
+    EventType(
+        name="crm.deal.deleted",
+        description="A deal was deleted (soft: it can be restored).",
+        subject="deals/{deal id}",
+        data_model=deal_data.DealData,
+    ),
+    EventType(
+        name="crm.deal.restored",
+        description="A deleted deal was restored.",
+        subject="deals/{deal id}",
+        data_model=deal_data.DealData,
+    ),
+)
+
 CATALOG: dict[str, EventType] = {
     spec.name: spec
     for spec in (
@@ -62,6 +123,7 @@ CATALOG: dict[str, EventType] = {
             subject="leads/{lead id}",
             data_model=LeadCreatedData,
         ),
+        *PIPELINE_AND_DEAL_EVENTS,
     )
 }
 
