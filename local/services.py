@@ -257,6 +257,18 @@ class Supervisor:
             self._pidfile(service).unlink(missing_ok=True)
         return stopped
 
+    def stop_service(self, service: str) -> None:
+        """Stop one server this supervisor runs (fault tests); start_service() restarts it
+        on the same data and ports."""
+        if self.external(service):
+            raise ServiceError(f"{service} is external ({URL_ENV[service]}): not ours to stop")
+        self._stop_service(service)
+
+    def start_service(self, service: str) -> None:
+        if service not in SERVICES:
+            raise ServiceError(f"unknown service {service!r}: one of {', '.join(SERVICES)}")
+        getattr(self, f"_start_{service}")()
+
     def __enter__(self) -> Endpoints:
         return self.start()
 

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from crm.adapters.transient import is_transient
 from crm.domain.audit import RequestMeta
 from crm.domain.dead_letters import DeadLetterStatus, RedriveSelection
 from crm.domain.errors import Conflict, NotFound, ValidationFailed
@@ -16,6 +17,7 @@ from crm.domain.messaging import FailureRecord, InboundMessage
 from crm.domain.tenants import Principal, Role
 from crm.services.dead_letters import (
     collect_dead_letter,
+    collect_dead_letters,
     discard_dead_letter,
     list_dead_letters,
     redrive_dead_letters,
@@ -194,3 +196,40 @@ def test_a_redriven_letter_cannot_be_discarded() -> None:
                          redriver=FakeRedriver(), meta=META)  # fmt: skip
     with pytest.raises(Conflict):
         discard_dead_letter(admin(tenant), letter.id, unit_of_work=uow(store), meta=META)
+
+
+class _BrokenUnitOfWork(FakeUnitOfWork):
+    def __init__(self, store: FakeStore, tenant_id: uuid.UUID, error: Exception) -> None:
+        super().__init__(store, tenant_id)
+        self._error = error
+
+    def commit(self) -> None:
+        raise self._error
+
+
+def _failing(store: FakeStore, error: Exception):  # type: ignore[no-untyped-def]
+    return lambda tenant_id: _BrokenUnitOfWork(store, tenant_id, error)
+
+
+def test_a_letter_that_can_never_be_stored_is_dropped_so_it_cannot_block_the_queue() -> None:
+    store, event = FakeStore(), Lead(tenant_id=uuid.uuid4(), name="Ana").created_event()
+    good = Lead(tenant_id=uuid.uuid4(), name="Bo").created_event()
+    failure = FailureRecord("analytics", 5, NOW, NOW, "x").to_headers()
+    calls = iter([_failing(store, ValueError("tenant is gone")), uow(store)])
+    result = collect_dead_letters(
+        [dlq_message(event, failure), dlq_message(good, failure)],
+        unit_of_work=lambda tenant_id: next(calls)(tenant_id),
+        clock=lambda: NOW,
+        is_transient=is_transient,
+    )
+    assert result == {"stored": 1, "dropped": 1}
+    assert [d.event_id for d in store.dead_letters.values()] == [good.id]
+
+
+def test_a_database_outage_fails_the_collectors_batch() -> None:
+    store, event = FakeStore(), Lead(tenant_id=uuid.uuid4(), name="Ana").created_event()
+    failure = FailureRecord("analytics", 5, NOW, NOW, "x").to_headers()
+    with pytest.raises(ConnectionError):
+        collect_dead_letters([dlq_message(event, failure)],
+                             unit_of_work=_failing(store, ConnectionError("db down")),
+                             clock=lambda: NOW, is_transient=is_transient)  # fmt: skip

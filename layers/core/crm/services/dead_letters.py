@@ -8,7 +8,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +68,34 @@ def collect_dead_letter(
                "correlation_id": event.correlation_id, "attempts": attempts, "error": error},
     )  # fmt: skip
     return True
+
+
+def collect_dead_letters(
+    messages: Sequence[InboundMessage],
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    clock: Callable[[], datetime],
+    is_transient: Callable[[BaseException], bool],
+) -> dict[str, int]:
+    """Store a batch of DLQ messages. A dependency outage fails the batch (redelivered; the
+    dead-letter queues have no delivery limit). A message that can never be stored (say, its
+    tenant is gone) is logged with its body and counted, then acked: it must not block the
+    queue behind it."""
+    stored = dropped = 0
+    for message in messages:
+        try:
+            stored += collect_dead_letter(message, unit_of_work=unit_of_work, clock=clock)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            dropped += 1
+            metrics.add_metric(name="DeadLettersUnstorable", unit="Count", value=1)
+            logger.exception(
+                "dead letter could not be stored; dropped",
+                extra={"queue": message.queue, "message_id": message.message_id,
+                       "body": message.body[:2000].decode(errors="replace")},
+            )  # fmt: skip
+    return {"stored": stored, "dropped": dropped}
 
 
 def _consumer_of(message: InboundMessage) -> str | None:
