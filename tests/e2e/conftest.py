@@ -30,6 +30,7 @@ class LocalCloudProcess:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    moto_url: str = ""  # embedded moto: sent mail is at {moto_url}/moto-api/data.json
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -39,7 +40,7 @@ class LocalCloudProcess:
 def local_cloud(
     endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalCloudProcess]:
-    port = free_port()
+    port, moto_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("local-cloud") / "local-cloud.log"
     env = {
         **os.environ,
@@ -49,12 +50,17 @@ def local_cloud(
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "local", "dev", "--profile", "test", "--port", str(port),
-               "--moto-port", str(free_port()), "--no-demo", "--schedule-interval", "2"]  # fmt: skip
+               "--moto-port", str(moto_port), "--no-demo", "--schedule-interval", "2"]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    cloud = LocalCloudProcess(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    cloud = LocalCloudProcess(
+        url=f"http://127.0.0.1:{port}",
+        process=process,
+        log_path=log_path,
+        moto_url=f"http://127.0.0.1:{moto_port}",
+    )
     try:
         _wait_healthy(cloud)
         yield cloud
