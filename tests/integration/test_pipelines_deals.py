@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,12 +15,13 @@ from typing import Any
 import pg8000.native
 import pytest
 from crm.adapters.postgres.connection import connect
+from crm.adapters.postgres.deals import deal_list_query
 from crm.adapters.postgres.migrations import MigrationResult
 from crm.adapters.postgres.unit_of_work import PostgresDatabase, begin_for_tenant
 from crm.domain.concurrency import Precondition
 from crm.domain.deals import DealFilters, DealSort, DealSortField
 from crm.domain.errors import Conflict, PlanLimitExceeded, PreconditionFailed, ValidationFailed
-from crm.domain.pagination import PageRequest
+from crm.domain.pagination import Keyset, PageRequest
 from crm.domain.pipelines import StageKind, StageSpec
 from crm.domain.tenants import Principal, Role, User
 from crm.services.accounts import SignUp, sign_up
@@ -186,6 +187,47 @@ def test_deleted_deals_leave_lists_boards_and_forecasts(org: Org) -> None:
     assert board.columns[0].deal_count == 1
     forecast = pipeline_forecast(org.pipeline.id, org.owner, unit_of_work=org.db.unit_of_work)
     assert forecast["currencies"][0]["value"] == "100.00"
+
+
+@pytest.mark.parametrize(
+    ("filters", "sort"),
+    [
+        *[
+            (DealFilters(), DealSort(field, desc))
+            for field in DealSortField
+            for desc in (True, False)
+        ],
+        (DealFilters(pipeline_id=uuid.uuid4()), DealSort()),
+        (DealFilters(stage_id=uuid.uuid4()), DealSort()),
+        (DealFilters(owner_id=uuid.uuid4()), DealSort()),
+        (DealFilters(status=StageKind.WON), DealSort()),
+        (DealFilters(created_after=datetime(2026, 1, 1, tzinfo=UTC)), DealSort()),
+        (DealFilters(visible_to=uuid.uuid4()), DealSort()),
+    ],
+)
+def test_every_list_order_and_filter_is_an_index_scan_without_a_sort(
+    org: Org, filters: DealFilters, sort: DealSort
+) -> None:
+    """With sorting priced out, the planner still finds a plan without a Sort node: an index
+    delivers the order (a dropped or mismatched index makes this fail)."""
+    after = Keyset(datetime(2026, 1, 1, tzinfo=UTC), uuid.uuid4())
+    page = PageRequest(50, after if sort.field is DealSortField.CREATED_AT else None)
+    sql, params = deal_list_query(filters, sort, page)
+    with org.db.unit_of_work(org.id) as uow:
+        conn = uow._conn
+        assert conn is not None
+        conn.run("SET LOCAL enable_sort = off")
+        conn.run("SET LOCAL enable_seqscan = off")
+        plan = conn.run(f"EXPLAIN (FORMAT JSON) {sql}", **params)[0][0][0]["Plan"]
+    nodes = list(_plan_nodes(plan))
+    assert "Sort" not in {node["Node Type"] for node in nodes}, nodes
+    assert any(node.get("Index Name", "").startswith("deals_") for node in nodes), nodes
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
 
 
 # ------------------------------------------------------------------ board and forecast

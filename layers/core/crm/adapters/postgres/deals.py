@@ -25,13 +25,15 @@ from crm.domain.pagination import Keyset, Page, PageRequest
 from crm.domain.pipelines import StageKind
 
 # The deal's own columns plus its stage's probability (deals inherit it unless overridden).
+# A scalar subquery rather than a join: it runs for the rows returned only, and leaves the
+# planner a single-table top-N on the index of the list's order (a join let it misjudge).
 _DEAL_SELECT = (
     "d.id, d.tenant_id, d.title, d.value, d.currency, d.probability, d.expected_close_date,"
     " d.owner_id, d.lead_id, d.contact_id, d.pipeline_id, d.stage_id, d.status, d.lost_reason,"
     " d.stage_entered_at, d.closed_at, d.created_by, d.created_at, d.updated_at, d.deleted_at,"
-    " d.version, s.probability"
+    " d.version, (SELECT st.probability FROM pipeline_stages st WHERE st.id = d.stage_id)"
 )
-_DEAL_FROM = "deals d JOIN pipeline_stages s ON s.id = d.stage_id"
+_DEAL_FROM = "deals d"
 _WRITABLE = (
     "title",
     "value",
@@ -81,6 +83,27 @@ def keyset_condition(column: str, sort: DealSort, after: Keyset) -> str:
     return f"({column} IS NULL AND d.id > :after_id)"
 
 
+def deal_list_query(
+    filters: DealFilters, sort: DealSort, page: PageRequest
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters of one page of a deal list (limit + 1 rows: one more means a
+    next page). Every filter and sort has an index that delivers the order (no sort step):
+    tests/integration/test_pipelines_deals.py checks the plans."""
+    conditions, params = _filter_conditions(filters)
+    column = _SORT_COLUMNS[sort.field]
+    if page.after is not None:
+        conditions.append(keyset_condition(column, sort, page.after))
+        params["after_id"] = page.after.id
+        if page.after.value is not None:
+            params["after_value"] = page.after.value
+    direction = "DESC" if sort.descending else "ASC"
+    sql = (
+        f"SELECT {_DEAL_SELECT} FROM {_DEAL_FROM} WHERE {' AND '.join(conditions)}"
+        f" ORDER BY {column} {direction}, d.id {direction} LIMIT :limit"
+    )
+    return sql, {**params, "limit": page.limit + 1}
+
+
 class PostgresDealRepository:
     def __init__(self, conn: pg8000.native.Connection) -> None:
         self._conn = conn
@@ -111,20 +134,8 @@ class PostgresDealRepository:
         )
 
     def find(self, filters: DealFilters, sort: DealSort, page: PageRequest) -> Page[Deal]:
-        conditions, params = _filter_conditions(filters)
-        column = _SORT_COLUMNS[sort.field]
-        if page.after is not None:
-            conditions.append(keyset_condition(column, sort, page.after))
-            params["after_id"] = page.after.id
-            if page.after.value is not None:
-                params["after_value"] = page.after.value
-        direction = "DESC" if sort.descending else "ASC"
-        rows = self._conn.run(
-            f"SELECT {_DEAL_SELECT} FROM {_DEAL_FROM} WHERE {' AND '.join(conditions)}"
-            f" ORDER BY {column} {direction}, d.id {direction} LIMIT :limit",
-            limit=page.limit + 1,
-            **params,
-        )
+        sql, params = deal_list_query(filters, sort, page)
+        rows = self._conn.run(sql, **params)
         return Page.from_rows(
             [_deal(row) for row in rows],
             page.limit,
@@ -176,7 +187,7 @@ class PostgresDealRepository:
             "SELECT d.stage_id,"
             "  CAST(date_trunc('month', CAST(d.expected_close_date AS timestamp)) AS date),"
             "  d.currency, COALESCE(d.probability, s.probability), count(*), sum(d.value)"
-            f" FROM {_DEAL_FROM}"
+            " FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id"
             f" WHERE d.pipeline_id = :pipeline_id AND d.deleted_at IS NULL{scope}"
             " GROUP BY 1, 2, 3, 4",
             pipeline_id=pipeline_id,
