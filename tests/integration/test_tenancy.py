@@ -314,6 +314,10 @@ def test_admission_counts_per_tenant_and_reads_the_current_role(
     assert admitted.user_role == "sdr" and admitted.custom_grant is not None
     assert admitted.custom_grant.permissions == frozenset({"leads:read"})
     assert admitted.custom_grant.own_records_only
+    # a failed statement does not leave the connection's prepared statement unusable
+    with pytest.raises(pg8000.native.DatabaseError):
+        admission.admit("not-a-uuid", owner.id)  # type: ignore[arg-type]
+    assert admission.admit(tenant.id, owner.id).user_role == "owner"
     pool.close()
 
 

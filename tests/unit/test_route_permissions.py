@@ -10,8 +10,10 @@ from crm.domain.errors import Forbidden
 from crm.domain.permissions import (
     AUTHENTICATED,
     BUILTIN_GRANTS,
+    BUILTIN_ROLE_PERMISSIONS,
     PERMISSIONS,
     PUBLIC,
+    RESOURCE_ACTIONS,
     ROUTE_PERMISSIONS,
     is_allowed,
     may_access_record,
@@ -22,6 +24,8 @@ from crm.domain.permissions import (
 )
 from crm.domain.tenants import Principal, Role, RoleGrant
 
+from tests.support import ROOT
+from tests.unit.tenancy_fakes import seeded_limits
 from tests.unit.test_template import _functions
 
 
@@ -118,3 +122,28 @@ def test_seller_reaches_own_and_unassigned_records_only() -> None:
 def test_route_permission_uses_the_template_path() -> None:
     assert route_permission("get", "/leads/{id}") == "leads:read"
     assert route_permission("GET", "/no/such/route") is None
+
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_readme_shows_the_matrix_as_the_code_has_it() -> None:
+    for resource, actions in RESOURCE_ACTIONS.items():
+        cells = []
+        for role in Role:
+            granted = [a for a in actions if f"{resource}:{a}" in BUILTIN_ROLE_PERMISSIONS[role]]
+            whole = granted == list(actions) and len(actions) > 1
+            cells.append("all" if whole else ", ".join(granted) or "—")
+        row = f"| {resource} ({'/'.join(actions)}) | " + " | ".join(cells) + " |"
+        assert row in README, f"README's permission table is out of date: {row}"
+
+
+def test_the_readme_shows_the_plan_limits_of_the_migration() -> None:
+    limits = seeded_limits()
+
+    def shown(value: int | None) -> str:
+        return "unlimited" if value is None else f"{value:,}"
+
+    for metric in limits["free"]:
+        numbers = " | ".join(shown(limits[plan][metric]) for plan in ("free", "pro", "enterprise"))
+        assert f" | {numbers} | " in README, f"README's plan table is out of date for {metric}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -449,18 +450,28 @@ class PostgresAuditTrail:
 
 class PostgresRequestAdmission:
     """One round trip per request (admit_api_request, migration 0004), on a pooled connection
-    outside any unit of work."""
+    outside any unit of work. The statement is prepared once per connection: parsing it on
+    every request cost as much again as running it."""
+
+    SQL = "SELECT * FROM admit_api_request(:tenant_id, :user_id)"
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
+        self._prepared: weakref.WeakKeyDictionary[
+            pg8000.native.Connection, pg8000.native.PreparedStatement
+        ] = weakref.WeakKeyDictionary()
 
     def admit(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Admission:
         with self._pool.connection() as conn:
-            rows = conn.run(
-                "SELECT * FROM admit_api_request(:tenant_id, :user_id)",
-                tenant_id=tenant_id,
-                user_id=user_id,
-            )
+            statement = self._prepared.get(conn)
+            if statement is None:
+                statement = self._prepared[conn] = conn.prepare(self.SQL)
+            try:
+                rows = statement.run(tenant_id=tenant_id, user_id=user_id)
+            except pg8000.native.DatabaseError:
+                # e.g. the function was replaced by a migration: prepare it again next time
+                self._prepared.pop(conn, None)
+                raise
         count, limit, window_start, reset, role, status, permissions, own_records_only = rows[0]
         grant = (
             RoleGrant(frozenset(permissions), bool(own_records_only))
