@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import etag, if_match
-from crm.api.context import principal, request_meta
+from crm.api.context import header, principal, request_meta
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import RoleIn, RolePatchIn
@@ -32,7 +32,7 @@ def read_roles() -> dict[str, Any]:
 @app.post("/roles")
 @tracer.capture_method
 def post_role(body: RoleIn) -> Response[dict[str, Any]]:
-    role = create_role(
+    role, replayed = create_role(
         NewRole(
             key=body.key,
             name=body.name,
@@ -43,8 +43,12 @@ def post_role(body: RoleIn) -> Response[dict[str, Any]]:
         principal(app),
         unit_of_work=_db().unit_of_work,
         meta=request_meta(app),
+        idempotency_key=header(app, "Idempotency-Key"),
     )
-    return json_response(201, role, Location=f"/roles/{role['key']}", ETag=etag(role["version"]))
+    headers = {"Location": f"/roles/{role['key']}", "ETag": etag(role["version"])}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(201, role, **headers)
 
 
 @app.patch("/roles/<key>")

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import etag, if_match
-from crm.api.context import path_uuid, principal, request_meta
+from crm.api.context import header, path_uuid, principal, request_meta
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AcceptInvitationIn, InviteIn, UserPatchIn
@@ -57,17 +57,19 @@ def read_users(
 @app.post("/users")
 @tracer.capture_method
 def post_user(body: InviteIn) -> Response[dict[str, Any]]:
-    user = invite_user(
+    user, replayed = invite_user(
         Invite(email=body.email, name=body.name, role=body.role),
         principal(app),
         unit_of_work=_db().unit_of_work,
         mailer=bootstrap.mailer(settings.mail_from),
         accept_url=settings.base_url + INVITATION_PATH,
         meta=request_meta(app),
+        idempotency_key=header(app, "Idempotency-Key"),
     )
-    return json_response(
-        201, user, Location=f"/users/{user['id']}", ETag=etag(int(user["version"]))
-    )
+    headers = {"Location": f"/users/{user['id']}", "ETag": etag(int(user["version"]))}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(201, user, **headers)
 
 
 @app.get("/users/<user_id>")

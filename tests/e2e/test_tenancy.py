@@ -91,6 +91,21 @@ def test_an_invitation_works_once(local_cloud: LocalCloudProcess) -> None:
     assert unknown.status_code == 404
 
 
+def test_a_retried_invitation_sends_one_mail(local_cloud: LocalCloudProcess) -> None:
+    tenant = sign_up(local_cloud.url, "Retry")
+    email = f"retry@{tenant.slug}.example.com"
+    body = {"email": email, "name": "R", "role": "viewer"}
+    first = tenant.owner.api.post("/users", body, **{"Idempotency-Key": "invite-1"})
+    again = tenant.owner.api.post("/users", body, **{"Idempotency-Key": "invite-1"})
+    assert first.status_code == again.status_code == 201
+    assert (
+        again.json()["id"] == first.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
+    )
+    messages = requests.get(f"{local_cloud.moto_url}/moto-api/data.json", timeout=10).json()
+    mailed = [m for m in messages["ses"]["Message"] if email in m["destinations"]["ToAddresses"]]
+    assert len(mailed) == 1
+
+
 def test_the_last_owner_stays_and_nobody_grants_above_their_role(
     local_cloud: LocalCloudProcess,
 ) -> None:

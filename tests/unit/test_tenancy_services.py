@@ -91,10 +91,12 @@ class World:
     def invite(
         self, email: str, role: str = "seller", caller: Principal | None = None
     ) -> dict[str, Any]:
-        return users.invite_user(
+        invited, replayed = users.invite_user(
             users.Invite(email, "Invitee", role), caller or self.owner,
             unit_of_work=self.uow, mailer=self.mailer, accept_url="https://app/accept", meta=META,
         )  # fmt: skip
+        assert not replayed
+        return invited
 
     def accept(self, token: str, password: str = GOOD_PASSWORD, **kw: Any) -> dict[str, Any]:
         return users.accept_invitation(
@@ -586,3 +588,32 @@ def test_audit_logs_reject_an_empty_range_and_a_bad_cursor(world: World) -> None
         )
     with pytest.raises(ValidationFailed):
         audit_logs.list_audit_logs(world.owner, unit_of_work=world.uow, cursor="WyJ4Il0", limit=5)
+
+
+# ------------------------------------------------------------------ Idempotency-Key
+
+
+def test_a_retried_invitation_replays_without_a_second_mail(world: World) -> None:
+    def invite(name: str) -> tuple[dict[str, Any], bool]:
+        return users.invite_user(
+            users.Invite("bea@x.io", name, "viewer"), world.owner, unit_of_work=world.uow,
+            mailer=world.mailer, accept_url="https://app/accept", meta=META, idempotency_key="k-1",
+        )  # fmt: skip
+
+    first, replayed = invite("Bea")
+    again, replayed_again = invite("Bea")
+    assert not replayed and replayed_again and again == first
+    assert len(world.mailer.sent) == 1 and world.actions().count("user.invited") == 1
+    with pytest.raises(ValidationFailed):  # the same key for another request
+        invite("Someone else")
+
+
+def test_a_retried_role_creation_replays(world: World) -> None:
+    command = _role("sdr", "leads:read")
+    first, _ = roles.create_role(
+        command, world.owner, unit_of_work=world.uow, meta=META, idempotency_key="r-1"
+    )
+    again, replayed = roles.create_role(
+        command, world.owner, unit_of_work=world.uow, meta=META, idempotency_key="r-1"
+    )
+    assert replayed and again == first and world.actions().count("role.created") == 1

@@ -13,6 +13,7 @@ from crm.domain.roles import builtin_role_view
 from crm.domain.tenants import ROLE_KEY, Principal, Role, RoleGrant, builtin_role
 from crm.ports import UnitOfWorkFactory
 from crm.services.audit_logs import record_change
+from crm.services.idempotency import claim_key
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,18 @@ def create_role(
     *,
     unit_of_work: UnitOfWorkFactory,
     meta: RequestMeta,
-) -> dict[str, Any]:
+    idempotency_key: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Returns (role, replayed): a retry with the same Idempotency-Key gets the first answer."""
     problems = _key_problems(command.key) + _permission_problems(command.permissions)
     if problems:
         raise ValidationFailed("the role was rejected", problems)
     _ensure_may_grant(principal, RoleGrant(command.permissions, command.own_records_only))
     with unit_of_work(principal.tenant_id) as uow:
+        request = {**command.__dict__, "permissions": sorted(command.permissions)}
+        claim = claim_key(uow, idempotency_key, "roles.create", request)
+        if claim.replay is not None:
+            return claim.replay.body, True
         created = uow.custom_roles.add(
             command.key,
             command.name,
@@ -66,8 +73,9 @@ def create_role(
             after=created.audited(),
             meta=meta,
         )
+        claim.complete(201, created.to_dict())
         uow.commit()
-    return created.to_dict()
+    return created.to_dict(), False
 
 
 def update_role(

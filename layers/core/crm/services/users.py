@@ -36,6 +36,7 @@ from crm.domain.tenants import Principal, Role, RoleGrant, User, UserStatus, bui
 from crm.ports import Mailer, PasswordHasher, UnitOfWork, UnitOfWorkFactory
 from crm.services.accounts import MIN_PASSWORD_LENGTH
 from crm.services.audit_logs import record_change
+from crm.services.idempotency import claim_key
 from crm.services.plans import ensure_within_limit
 
 # What an invited user has instead of a password hash until they accept: no password matches.
@@ -90,15 +91,21 @@ def invite_user(
     mailer: Mailer,
     accept_url: str,
     meta: RequestMeta,
-) -> dict[str, Any]:
+    idempotency_key: str | None = None,
+) -> tuple[dict[str, Any], bool]:
     """A pending user and an invitation mailed to them. Inviting the email of a user who is
-    still pending sends a fresh invitation (the earlier ones stop working).
+    still pending sends a fresh invitation (the earlier ones stop working). Returns (user,
+    replayed): a retry with the same Idempotency-Key gets the first answer and no second mail.
 
     The mail is handed to SES before the commit: if SES refuses, nothing is created (503) and
     the caller retries; if the commit failed after sending, the mailed token matches nothing.
     """
     email = command.email.lower()
     with unit_of_work(principal.tenant_id) as uow:
+        request = {"email": email, "name": command.name, "role": command.role}
+        claim = claim_key(uow, idempotency_key, "users.invite", request)
+        if claim.replay is not None:
+            return claim.replay.body, True
         grant = _grant_of_role(uow, command.role, loc=["body", "role"])
         _ensure_may_grant(principal, grant, "invite someone with a role above your own")
         # Taken first: it also serialises concurrent invitations of the same email.
@@ -152,9 +159,11 @@ def invite_user(
             meta=meta,
         )
         subject, text = invitation_email(profile.name, member, f"{accept_url}?token={token}")
+        body = {**member.to_dict(), "invitation_expires_at": invitation.expires_at.isoformat()}
+        claim.complete(201, body)
         mailer.send(member.email, subject, text)
         uow.commit()
-    return {**member.to_dict(), "invitation_expires_at": invitation.expires_at.isoformat()}
+    return body, False
 
 
 def invitation_email(tenant_name: str, member: Member, link: str) -> tuple[str, str]:
