@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from crm.domain.tenants import RoleGrant
 
+
 class Admission(NamedTuple):
     request_count: int  # this request included
     request_limit: int | None  # None: the plan has no per-minute limit
