@@ -215,3 +215,11 @@ def test_request_meta_is_what_the_audit_log_records() -> None:
     event["headers"]["User-Agent"] = "pytest-agent"
     assert app.resolve(event, None)["statusCode"] == 200  # type: ignore[arg-type]
     assert captured == [RequestMeta(ip="10.1.2.3", user_agent="pytest-agent", request_id="r-1")]
+
+
+def test_an_unreadable_authorizer_context_is_401_not_a_crash() -> None:
+    world = World()
+    event = world.event("GET", "/users/{id}", world.user("owner"))
+    event["requestContext"]["authorizer"]["tenant_id"] = "not-a-uuid"
+    result = world.app().resolve(event, None)  # type: ignore[arg-type]
+    assert result["statusCode"] == 401 and world.admission.calls == 0

@@ -617,3 +617,29 @@ def test_a_retried_role_creation_replays(world: World) -> None:
         command, world.owner, unit_of_work=world.uow, meta=META, idempotency_key="r-1"
     )
     assert replayed and again == first and world.actions().count("role.created") == 1
+
+
+def test_reinviting_a_pending_user_at_the_users_limit_is_allowed(world: World) -> None:
+    limit = world.store.tenancy.limits["free"]["users"]
+    assert limit is not None
+    for i in range(limit - 2):
+        world.invite(f"u{i}@x.io")
+    world.invite("last@x.io")  # the tenant is now full, the last one pending
+    assert world.invite("last@x.io")["status"] == "pending"
+
+
+def test_an_admin_cannot_reinvite_a_pending_owner_with_another_role(world: World) -> None:
+    world.invite("future-owner@x.io", role="owner")
+    admin = world.member(Role.ADMIN)
+    with pytest.raises(Forbidden):
+        world.invite("future-owner@x.io", role="viewer", caller=admin)
+
+
+def test_a_role_patch_that_changes_nothing_writes_nothing(world: World) -> None:
+    roles.create_role(_role("sdr", "leads:read"), world.owner, unit_of_work=world.uow, meta=META)
+    before = len(world.store.audit)
+    same = roles.update_role(
+        "sdr", {"permissions": ["leads:read"], "name": "SDR"}, world.owner,
+        unit_of_work=world.uow, meta=META,
+    )  # fmt: skip
+    assert same["version"] == 1 and len(world.store.audit) == before

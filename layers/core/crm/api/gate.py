@@ -34,7 +34,10 @@ class GatedResolver(APIGatewayRestResolver):
         self._admission = admission
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        caller = authorizer_principal(event)
+        try:
+            caller = authorizer_principal(event)
+        except DomainError as error:  # an authorizer context we cannot read: not admitted
+            return _proxy(domain_problem(error), {})
         if caller is None:  # a public route: no authorizer ran
             return super().resolve(event, context)
         method, resource = str(event.get("httpMethod")), str(event.get("resource"))

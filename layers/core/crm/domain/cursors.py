@@ -35,13 +35,13 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as error:
-        raise _bad_cursor() from error
+        raise invalid_cursor() from error
     if not isinstance(key, list) or len(key) != arity:
-        raise _bad_cursor()
+        raise invalid_cursor()
     return key
 
 
-def _bad_cursor() -> ValidationFailed:
+def invalid_cursor() -> ValidationFailed:
     return ValidationFailed(
         "the cursor is not one this API returned",
         [{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from crm.domain.audit import AuditEntry, RequestMeta, diff
-from crm.domain.cursors import Page, decode_cursor, encode_cursor
+from crm.domain.cursors import Page, decode_cursor, encode_cursor, invalid_cursor
 from crm.domain.errors import ValidationFailed
 from crm.domain.tenants import Principal
 from crm.ports import UnitOfWork, UnitOfWorkFactory
@@ -83,17 +83,10 @@ def _cursor_time(value: Any) -> datetime:
     try:
         return datetime.fromisoformat(str(value))
     except ValueError as error:
-        raise _bad_cursor() from error
+        raise invalid_cursor() from error
 
 
 def _cursor_int(value: Any) -> int:
     if not isinstance(value, int):
-        raise _bad_cursor()
+        raise invalid_cursor()
     return value
-
-
-def _bad_cursor() -> ValidationFailed:
-    return ValidationFailed(
-        "the cursor is not one this API returned",
-        [{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-    )

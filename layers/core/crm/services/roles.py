@@ -109,28 +109,31 @@ def update_role(
         # Nobody edits a role above their own, nor lifts one above their own.
         _ensure_may_grant(principal, current.grant)
         _ensure_may_grant(principal, new_grant)
+        name = changes.get("name") or current.name
+        description = changes.get("description", current.description)
+        if (name, description, new_grant) == (current.name, current.description, current.grant):
+            return current.to_dict()  # nothing changes: nothing written, nothing audited
         updated = uow.custom_roles.update(
             key,
-            name=changes.get("name") or current.name,
-            description=changes.get("description", current.description),
+            name=name,
+            description=description,
             permissions=new_grant.permissions,
             own_records_only=new_grant.own_records_only,
             expected_version=current.version,
         )
         assert updated is not None, "the row is locked"
-        if updated.audited() != current.audited():
-            record_change(
-                uow,
-                principal,
-                "role.updated",
-                entity_type="role",
-                entity_id=key,
-                before=current.audited(),
-                after=updated.audited(),
-                meta=meta,
-            )
-            uow.commit()
-    return (updated if updated.audited() != current.audited() else current).to_dict()
+        record_change(
+            uow,
+            principal,
+            "role.updated",
+            entity_type="role",
+            entity_id=key,
+            before=current.audited(),
+            after=updated.audited(),
+            meta=meta,
+        )
+        uow.commit()
+    return updated.to_dict()
 
 
 def _ensure_may_grant(principal: Principal, grant: RoleGrant) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from crm.domain.audit import RequestMeta
 from crm.domain.concurrency import Precondition
-from crm.domain.cursors import Page, decode_cursor, encode_cursor
+from crm.domain.cursors import Page, decode_cursor, encode_cursor, invalid_cursor
 from crm.domain.errors import (
     Conflict,
     Forbidden,
@@ -65,7 +65,7 @@ def list_users(
         try:
             after = (datetime.fromisoformat(created_at), uuid.UUID(user_id))
         except (TypeError, ValueError) as error:
-            raise decode_error() from error
+            raise invalid_cursor() from error
     with unit_of_work(principal.tenant_id) as uow:
         members = uow.members.find(role=role, status=status, after=after, limit=limit + 1)
     page, more = members[:limit], len(members) > limit
@@ -108,11 +108,18 @@ def invite_user(
             return claim.replay.body, True
         grant = _grant_of_role(uow, command.role, loc=["body", "role"])
         _ensure_may_grant(principal, grant, "invite someone with a role above your own")
-        # Taken first: it also serialises concurrent invitations of the same email.
-        ensure_within_limit(uow, Metric.USERS)
+        # The users counter is locked first: concurrent invitations of one email serialise.
+        ensure_within_limit(uow, Metric.USERS, adding=0)
         existing = uow.users.get_by_email(email)
         if existing is not None and existing.status != UserStatus.PENDING:
             raise Conflict(f"{email} is already a user of this tenant", field="email")
+        if existing is None:
+            ensure_within_limit(uow, Metric.USERS)
+        else:  # re-inviting changes that user: their current role bounds the caller too
+            current_grant = _grant_of_role(uow, existing.role, loc=["body", "email"])
+            _ensure_may_grant(
+                principal, current_grant, "change a user whose role is above your own"
+            )
         profile = uow.tenant_profile.get()
         assert profile is not None
         if existing is None:
@@ -345,10 +352,3 @@ def _grant_of_role(uow: UnitOfWork, role: str, *, loc: list[str]) -> RoleGrant:
 def _ensure_may_grant(principal: Principal, grant: RoleGrant, what: str) -> None:
     if not may_grant(principal, grant):
         raise Forbidden(f"you cannot {what}", reason="above_own_role")
-
-
-def decode_error() -> ValidationFailed:
-    return ValidationFailed(
-        "the cursor is not one this API returned",
-        [{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-    )
