@@ -108,45 +108,9 @@ def invite_user(
             return claim.replay.body, True
         grant = _grant_of_role(uow, command.role, loc=["body", "role"])
         _ensure_may_grant(principal, grant, "invite someone with a role above your own")
-        # The users counter is locked first: concurrent invitations of one email serialise.
-        ensure_within_limit(uow, Metric.USERS, adding=0)
-        existing = uow.users.get_by_email(email)
-        if existing is not None and existing.status != UserStatus.PENDING:
-            raise Conflict(f"{email} is already a user of this tenant", field="email")
-        if existing is None:
-            ensure_within_limit(uow, Metric.USERS)
-        else:  # re-inviting changes that user: their current role bounds the caller too
-            current_grant = _grant_of_role(uow, existing.role, loc=["body", "email"])
-            _ensure_may_grant(
-                principal, current_grant, "change a user whose role is above your own"
-            )
         profile = uow.tenant_profile.get()
         assert profile is not None
-        if existing is None:
-            user = User(
-                tenant_id=principal.tenant_id,
-                email=email,
-                name=command.name,
-                password_hash=INVITED_HASH,
-                role=command.role,
-                status=UserStatus.PENDING,
-            )
-            uow.users.add(user, tenant_slug=profile.slug)
-            before = None
-            member = uow.members.get(user.id)
-        else:
-            current = uow.members.get_for_update(existing.id)
-            assert current is not None
-            before = current.audited()
-            uow.invitations.revoke_open(existing.id)
-            member = uow.members.update(
-                existing.id,
-                name=command.name,
-                role=command.role,
-                status=UserStatus.PENDING,
-                expected_version=current.version,
-            )
-        assert member is not None
+        before, member = _pending_user(uow, principal, email, command, profile.slug)
         token = new_invitation_token(principal.tenant_id)
         invitation = Invitation(
             tenant_id=principal.tenant_id,
@@ -171,6 +135,47 @@ def invite_user(
         mailer.send(member.email, subject, text)
         uow.commit()
     return body, False
+
+
+def _pending_user(
+    uow: UnitOfWork, principal: Principal, email: str, command: Invite, tenant_slug: str
+) -> tuple[dict[str, Any] | None, Member]:
+    """The invitee as a pending user: created (within the plan's user limit), or an existing
+    pending user updated, their open invitations revoked. Returns (audited before, member)."""
+    # The users counter is locked first: concurrent invitations of one email serialise.
+    ensure_within_limit(uow, Metric.USERS, adding=0)
+    existing = uow.users.get_by_email(email)
+    if existing is not None and existing.status != UserStatus.PENDING:
+        raise Conflict(f"{email} is already a user of this tenant", field="email")
+    if existing is None:
+        ensure_within_limit(uow, Metric.USERS)
+        user = User(
+            tenant_id=principal.tenant_id,
+            email=email,
+            name=command.name,
+            password_hash=INVITED_HASH,
+            role=command.role,
+            status=UserStatus.PENDING,
+        )
+        uow.users.add(user, tenant_slug=tenant_slug)
+        created = uow.members.get(user.id)
+        assert created is not None
+        return None, created
+    # Re-inviting changes that user: their current role bounds the caller too.
+    current_grant = _grant_of_role(uow, existing.role, loc=["body", "email"])
+    _ensure_may_grant(principal, current_grant, "change a user whose role is above your own")
+    current = uow.members.get_for_update(existing.id)
+    assert current is not None
+    uow.invitations.revoke_open(existing.id)
+    updated = uow.members.update(
+        existing.id,
+        name=command.name,
+        role=command.role,
+        status=UserStatus.PENDING,
+        expected_version=current.version,
+    )
+    assert updated is not None, "the row is locked"
+    return current.audited(), updated
 
 
 def invitation_email(tenant_name: str, member: Member, link: str) -> tuple[str, str]:
