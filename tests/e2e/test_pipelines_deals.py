@@ -343,7 +343,10 @@ def test_board_columns_page_with_their_own_cursors_and_the_forecast_weighs(
         "next_cursor"
     ] is None
     _problem(
-        org.api.get(f"/pipelines/{pipeline['id']}/board", cursor=prospecting["deals"]["next_cursor"]), 422
+        org.api.get(
+            f"/pipelines/{pipeline['id']}/board", cursor=prospecting["deals"]["next_cursor"]
+        ),
+        422,
     )  # cursor without its stage
     _problem(
         org.api.get(
@@ -543,7 +546,7 @@ def test_bad_input_is_a_4xx_problem_never_a_500(local_cloud: LocalCloudProcess, 
         assert response.headers["content-type"] == PROBLEM, (body, response.text)
         if response.status_code == 422:
             assert response.json()["errors"], response.text
-    bad_queries = [
+    bad_queries: list[tuple[str, dict[str, Any]]] = [
         ("/deals", {"limit": 0}),
         ("/deals", {"limit": 201}),
         ("/deals", {"limit": "abc"}),

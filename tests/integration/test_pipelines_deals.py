@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pg8000.native
@@ -124,16 +125,14 @@ def test_every_sort_pages_through_every_deal_once_in_order(org: Org) -> None:
     for field in DealSortField:
         ascending = sorted(
             every,
-            key=lambda d: (d.sort_value(field) is None, d.sort_value(field) or 0, d.id),  # type: ignore[operator]
+            key=lambda d: (d.sort_value(field) is None, d.sort_value(field) or 0, d.id),
         )
         for descending in (False, True):
             sort = DealSort(field, descending)
-            paged = _all_pages(
-                lambda page, sort=sort: list_deals(
-                    org.owner, DealFilters(), sort, page, unit_of_work=org.db.unit_of_work
-                ),
-                limit=2,
+            fetch = partial(
+                list_deals, org.owner, DealFilters(), sort, unit_of_work=org.db.unit_of_work
             )
+            paged = _all_pages(fetch, limit=2)
             expected = ascending[::-1] if descending else ascending
             assert [d.id for d in paged] == [d.id for d in expected], (field, descending)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -246,5 +246,5 @@ class DealsUnitOfWork(FakeUnitOfWork):
         return self
 
 
-def deal_uow_factory(store: DealStore):  # type: ignore[no-untyped-def]
+def deal_uow_factory(store: DealStore) -> Callable[[uuid.UUID], DealsUnitOfWork]:
     return lambda tenant_id: DealsUnitOfWork(store, tenant_id)

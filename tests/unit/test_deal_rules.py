@@ -23,6 +23,7 @@ from crm.domain.errors import PreconditionFailed, ValidationFailed
 from crm.domain.pipelines import (
     DEFAULT_STAGES,
     Pipeline,
+    Stage,
     StageKind,
     StageSpec,
     new_pipeline,
@@ -53,7 +54,7 @@ def _deal(pipeline: Pipeline, stage_name: str = "Prospecting", **fields: object)
     return deal
 
 
-def _stage(pipeline: Pipeline, name: str):  # type: ignore[no-untyped-def]
+def _stage(pipeline: Pipeline, name: str) -> Stage:
     return next(s for s in pipeline.stages if s.name == name)
 
 

@@ -75,7 +75,9 @@ class Tenant:
         )
         return body
 
-    def patch(self, deal: dict[str, Any], caller: Principal | None = None, **changes: Any):  # type: ignore[no-untyped-def]
+    def patch(
+        self, deal: dict[str, Any], caller: Principal | None = None, **changes: Any
+    ) -> dict[str, Any]:
         return update_deal(
             uuid.UUID(deal["id"]),
             changes,
@@ -134,7 +136,7 @@ def test_explicit_null_owner_leaves_the_deal_unassigned(tenant: Tenant) -> None:
 
 def test_references_must_exist_in_the_tenant(tenant: Tenant, store: DealStore) -> None:
     other = Tenant(store)
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"owner_id": other.owner.user_id, "assign_to_caller": False},
         {"owner_id": uuid.uuid4(), "assign_to_caller": False},
         {"lead_id": uuid.uuid4()},

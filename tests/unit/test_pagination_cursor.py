@@ -34,7 +34,7 @@ def test_a_cursor_returns_the_keyset_it_was_made_from(kind: SortKind, value: obj
     cursor = encode_keyset(SCOPE, kind, keyset)
     assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     decoded = decode_keyset(cursor, SCOPE, kind)
-    assert decoded == keyset and type(decoded.value) is type(value)  # type: ignore[union-attr]
+    assert decoded is not None and decoded == keyset and type(decoded.value) is type(value)
 
 
 def test_no_cursor_is_the_first_page() -> None:
