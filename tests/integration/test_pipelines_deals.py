@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -15,13 +15,14 @@ from typing import Any
 
 import pg8000.native
 import pytest
-from crm.adapters.postgres.connection import connect
+from crm.adapters.postgres.connection import ConnectionPool, connect
 from crm.adapters.postgres.deals import deal_list_query
 from crm.adapters.postgres.migrations import MigrationResult
 from crm.adapters.postgres.unit_of_work import PostgresDatabase, begin_for_tenant
 from crm.domain.concurrency import Precondition
 from crm.domain.deals import DealFilters, DealSort, DealSortField
 from crm.domain.errors import Conflict, PlanLimitExceeded, PreconditionFailed, ValidationFailed
+from crm.domain.events import CloudEvent
 from crm.domain.pagination import Keyset, PageRequest
 from crm.domain.pipelines import StageKind, StageSpec
 from crm.domain.tenants import Principal, Role, User
@@ -366,6 +367,33 @@ def test_the_plan_limits_pipelines_including_archived_ones(org: Org, admin_conn:
     with org.db.unit_of_work(org.id) as uow:
         used, limit, _ = uow.usage.lock_level("pipelines")
     assert (used, limit) == (2, 20)
+
+
+def test_with_the_broker_down_a_stage_move_commits_and_its_events_wait_in_the_outbox(
+    org: Org, app_pool: ConnectionPool, admin_conn: Any
+) -> None:
+    class BrokerDown:
+        def publish(self, events: Sequence[CloudEvent]) -> None:
+            raise ConnectionError("broker unreachable")
+
+    deal = org.deal()
+    moved = update_deal(
+        uuid.UUID(deal["id"]),
+        {"stage_id": org.stage("Won")},
+        RequestContext(org.owner),
+        unit_of_work=PostgresDatabase(app_pool, BrokerDown()).unit_of_work,
+    )
+    assert moved["status"] == "won"
+    rows = admin_conn.run(
+        "SELECT type, published_at FROM outbox WHERE envelope->>'subject' = :subject"
+        " AND type <> 'crm.deal.created' ORDER BY created_at",
+        subject=f"deals/{deal['id']}",
+    )
+    assert [(t, published) for t, published in rows] == [
+        ("crm.deal.updated", None),
+        ("crm.deal.stage_changed", None),
+        ("crm.deal.won", None),
+    ]  # the relay's sweep publishes them
 
 
 # ------------------------------------------------------------------ tenancy
