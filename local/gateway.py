@@ -431,6 +431,11 @@ class ApiGateway:
         self._stages = stages
         self._invoke = invoke
         self._cache = cache or AuthorizerCache()
+        # Powertools keeps the current event on its BaseRouter class, not on the resolver:
+        # two API handlers running at once in this process would read each other's requests
+        # (headers, path parameters, the authorizer's tenant). Lambda runs one invocation per
+        # process; here API invocations take turns.
+        self._resolver_turn = threading.Lock()
         self._address = (host, port)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -487,7 +492,8 @@ class ApiGateway:
             authorizer_context = outcome
         event = build_proxy_event(request, match, stage, authorizer_context)
         try:
-            result = self._invoke(match.route.function_id, event)
+            with self._resolver_turn:
+                result = self._invoke(match.route.function_id, event)
             return proxy_response(result)
         except MalformedProxyResponse as error:
             log.error("%s: malformed Lambda proxy response: %s", match.route.function_id, error)
