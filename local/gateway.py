@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.environment import ACCOUNT_ID, REGION
-from local.template import Api, ApiRoute, Authorizer
+from local.template import Api, ApiRoute, Authorizer, GatewayResponseSpec
 
 log = logging.getLogger(__name__)
 
@@ -411,6 +411,37 @@ def build_authorizer_event(
 UNAUTHORIZED = ("Unauthorized", "UnauthorizedException")
 FORBIDDEN = ("User is not authorized to access this resource", "AccessDeniedException")
 MISSING_TOKEN = ("Missing Authentication Token", "MissingAuthenticationTokenException")
+# The GatewayResponses type of each error this gateway answers for an authorizer.
+RESPONSE_TYPES = {"UnauthorizedException": "UNAUTHORIZED", "AccessDeniedException": "ACCESS_DENIED"}
+
+
+def customise_response(
+    response: GatewayResponse,
+    specs: Mapping[str, GatewayResponseSpec],
+    request_id: str,
+) -> GatewayResponse:
+    """Applies the API's ``GatewayResponses`` entry for this error, as API Gateway does:
+    status, static headers, and the ``application/json`` body template, whose
+    ``$context.requestId``, ``$context.error.message`` and ``$context.error.messageString``
+    (the message JSON-quoted) are filled in."""
+    error_type = next((v for k, v in response.headers if k == "x-amzn-ErrorType"), None)
+    spec = specs.get(RESPONSE_TYPES.get(error_type or "", ""))
+    if spec is None:
+        return response
+    message = json.loads(response.body).get("message") or ""
+    overridden = {name.lower() for name in spec.headers}
+    headers = [(k, v) for k, v in response.headers if k.lower() not in overridden]
+    headers.extend(spec.headers.items())
+    body = response.body
+    template = spec.templates.get("application/json")
+    if template is not None:
+        body = (
+            template.replace("$context.error.messageString", json.dumps(message))
+            .replace("$context.error.message", message)
+            .replace("$context.requestId", request_id)
+            .encode()
+        )
+    return GatewayResponse(spec.status or response.status, headers, body)
 
 
 class ApiGateway:
@@ -488,7 +519,8 @@ class ApiGateway:
             authorizer = self._apis[match.route.api_id].authorizers[match.route.authorizer]
             outcome = self._authorize(authorizer, request, match, stage)
             if isinstance(outcome, GatewayResponse):
-                return outcome
+                specs = self._apis[match.route.api_id].gateway_responses
+                return customise_response(outcome, specs, request.request_id)
             authorizer_context = outcome
         event = build_proxy_event(request, match, stage, authorizer_context)
         try:

@@ -158,11 +158,21 @@ class Authorizer:
 
 
 @dataclass(frozen=True)
+class GatewayResponseSpec:
+    """A ``GatewayResponses`` entry: what API Gateway sends instead of its own error body."""
+
+    status: int | None  # None keeps the default status of the response type
+    headers: Mapping[str, str]  # static values only (the template's quotes removed)
+    templates: Mapping[str, str]  # content type -> body template ($context.* variables)
+
+
+@dataclass(frozen=True)
 class Api:
     logical_id: str
     stage_name: Any  # raw, often {"Ref": "Stage"}
     default_authorizer: str | None
     authorizers: Mapping[str, Authorizer]
+    gateway_responses: Mapping[str, GatewayResponseSpec] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -286,7 +296,26 @@ def _read_api(logical_id: str, properties: Mapping[str, Any]) -> Api:
     default = auth.get("DefaultAuthorizer")
     if default is not None and default not in authorizers:
         raise TemplateError(f"{logical_id}: DefaultAuthorizer {default!r} is not declared")
-    return Api(logical_id, properties.get("StageName"), default, authorizers)
+    responses = {
+        str(kind): _read_gateway_response(logical_id, str(kind), body or {})
+        for kind, body in (properties.get("GatewayResponses") or {}).items()
+    }
+    return Api(logical_id, properties.get("StageName"), default, authorizers, responses)
+
+
+def _read_gateway_response(api: str, kind: str, body: Mapping[str, Any]) -> GatewayResponseSpec:
+    headers: dict[str, str] = {}
+    for name, value in ((body.get("ResponseParameters") or {}).get("Headers") or {}).items():
+        text = str(value)
+        if not (len(text) >= 2 and text.startswith("'") and text.endswith("'")):
+            raise TemplateError(
+                f"{api}: GatewayResponses.{kind} header {name}: only static 'values' are "
+                "supported locally"
+            )
+        headers[str(name)] = text[1:-1]
+    status = body.get("StatusCode")
+    templates = {str(k): str(v) for k, v in (body.get("ResponseTemplates") or {}).items()}
+    return GatewayResponseSpec(int(status) if status is not None else None, headers, templates)
 
 
 def _read_authorizer(name: str, body: Mapping[str, Any]) -> Authorizer:

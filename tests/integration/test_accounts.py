@@ -7,9 +7,11 @@ import uuid
 import pytest
 from crm.adapters.passwords import Argon2PasswordHasher
 from crm.adapters.postgres.unit_of_work import PostgresDatabase
+from crm.adapters.secrets.field_cipher import FieldCipher
 from crm.adapters.secrets.jwt_keys import SigningKeySet, new_keyset_json
 from crm.domain.errors import Conflict, InvalidCredentials, ValidationFailed
-from crm.services.accounts import SignUp, log_in, sign_up
+from crm.services.accounts import SignUp, sign_up
+from crm.services.authentication import Authenticator
 from crm.services.tokens import TokenService
 
 pytestmark = pytest.mark.integration
@@ -21,7 +23,7 @@ class StaticKeys:
     def __init__(self) -> None:
         self._keys = SigningKeySet.from_json(new_keyset_json())
 
-    def keys(self) -> SigningKeySet:
+    def keys(self, wanted_kid: str | None = None) -> SigningKeySet:
         return self._keys
 
 
@@ -42,8 +44,11 @@ def _slug() -> str:
 def _login(
     db: PostgresDatabase, hasher, tokens, email: str, password: str, tenant: str | None = None
 ):  # type: ignore[no-untyped-def]
-    return log_in(email, password, tenant, login_directory=db.login_directory,
-                  unit_of_work=db.unit_of_work, hasher=hasher, tokens=tokens)  # fmt: skip
+    authenticator = Authenticator(
+        unit_of_work=db.unit_of_work, login_directory=db.login_directory, hasher=hasher,
+        tokens=tokens, cipher=FieldCipher.from_secret_string("k" * 64),
+    )  # fmt: skip
+    return authenticator.log_in(email, password, tenant)
 
 
 def test_sign_up_then_log_in_yields_a_token_for_the_owner(
@@ -110,3 +115,16 @@ def test_an_email_in_two_tenants_must_name_the_tenant(db: PostgresDatabase, hash
         _login(db, hasher, tokens, email, PASSWORD)
     session = _login(db, hasher, tokens, email, PASSWORD, tenant=second)
     assert tokens.verify(session["access_token"]).tenant_id == tenant_two.id
+
+
+@pytest.mark.parametrize("password", ["password1234", "Qwerty123456!", "ann.smith-2026"])
+def test_sign_up_refuses_common_passwords_and_ones_built_from_the_email(
+    db: PostgresDatabase, hasher, password: str
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        sign_up(
+            SignUp("Acme", _slug(), "ann.smith@example.com", password, "Ann"),
+            unit_of_work=db.unit_of_work,
+            hasher=hasher,
+        )
+    assert refused.value.errors[0]["loc"] == ["body", "owner", "password"]

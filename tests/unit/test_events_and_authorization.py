@@ -6,8 +6,7 @@ import pytest
 from crm.domain.errors import InvalidCredentials
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
-from crm.domain.tenants import Principal, Role
-from crm.services.authorization import allow_policy, api_wildcard_arn, bearer_token
+from crm.services.authorization import Caller, allow_policy, api_wildcard_arn, bearer_token
 
 
 def test_cloud_event_round_trips_through_json() -> None:
@@ -42,11 +41,13 @@ def test_bearer_token_header_name_is_case_insensitive() -> None:
 def test_policy_covers_every_route_of_the_stage_and_carries_the_principal() -> None:
     arn = "arn:aws:execute-api:us-east-1:123456789012:api123/dev/GET/leads/42"
     assert api_wildcard_arn(arn) == "arn:aws:execute-api:us-east-1:123456789012:api123/dev/*"
-    caller = Principal(tenant_id=uuid.uuid4(), user_id=uuid.uuid4(), role=Role.ADMIN)
+    caller = Caller(tenant_id=uuid.uuid4(), user_id=uuid.uuid4(), role="admin")
     policy = allow_policy(caller, arn)
+    assert policy["policyDocument"]["Statement"][0]["Resource"] == [api_wildcard_arn(arn)]
     assert policy["principalId"] == str(caller.user_id)
     assert policy["context"] == {
         "tenant_id": str(caller.tenant_id),
         "user_id": str(caller.user_id),
         "role": "admin",
+        "auth_type": "user",
     }

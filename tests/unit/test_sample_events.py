@@ -9,7 +9,13 @@ import pytest
 from crm.adapters.rabbitmq.lambda_events import inbound_messages
 from crm.automation.compiler import compile_workflow
 from crm.automation.model import Workflow
-from crm.services.authorization import api_wildcard_arn, bearer_token
+from crm.domain.credentials import looks_like_api_key
+from crm.services.authorization import (
+    api_wildcard_arn,
+    bearer_token,
+    credential_from_event,
+    is_websocket_connect,
+)
 
 from tests.support import EVENTS, load_event
 from tests.unit.test_template import _declared_routes, _functions
@@ -35,6 +41,19 @@ def test_mq_samples_carry_cloud_events(sample: str) -> None:
 def test_authorizer_sample_is_a_request_authorizer_event() -> None:
     event = load_event("authorizer/request")
     assert bearer_token(event["headers"]) == "<access token>"
+    assert credential_from_event(event) == "<access token>"
+    assert api_wildcard_arn(event["methodArn"]).endswith("/dev/*")
+
+
+def test_api_key_authorizer_sample_carries_an_api_key() -> None:
+    event = load_event("authorizer/api_key_request")
+    assert looks_like_api_key(credential_from_event(event))
+
+
+def test_websocket_authorizer_sample_is_a_connect_event_with_a_query_token() -> None:
+    event = load_event("authorizer/websocket_connect")
+    assert is_websocket_connect(event)
+    assert credential_from_event(event) == "<access token>"
     assert api_wildcard_arn(event["methodArn"]).endswith("/dev/*")
 
 

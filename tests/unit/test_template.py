@@ -32,6 +32,7 @@ DUMMY_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "MAIL_FROM": "no-reply@crm.local",
     "APP_BASE_URL": "https://app.crm.test",
+    "MFA_ENCRYPTION_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:mfa",
 }
 
 

@@ -19,7 +19,7 @@ class StaticKeys:
     def __init__(self, keys: SigningKeySet) -> None:
         self._keys = keys
 
-    def keys(self) -> SigningKeySet:
+    def keys(self, wanted_kid: str | None = None) -> SigningKeySet:
         return self._keys
 
 
@@ -48,6 +48,20 @@ def test_a_token_it_issued_verifies_to_the_same_principal(tokens: TokenService) 
     assert header["alg"] == "EdDSA" and header["kid"]
     assert claims["exp"] - claims["iat"] == 15 * 60
     assert {"sub", "tenant_id", "role", "iss", "aud", "exp", "iat", "nbf", "jti"} <= set(claims)
+    assert claims["amr"] == ["pwd"]
+
+
+def test_a_custom_role_and_the_mfa_methods_survive_verification(tokens: TokenService) -> None:
+    token = tokens.issue_for(uuid.uuid4(), uuid.uuid4(), "field-sales", amr=("pwd", "otp"))
+    claims = tokens.verify_claims(token["access_token"])
+    assert claims.role == "field-sales" and claims.multi_factor
+
+
+def test_a_malformed_role_claim_is_rejected(tokens: TokenService) -> None:
+    with pytest.raises(InvalidCredentials):
+        tokens.verify_claims(
+            tokens.issue_for(uuid.uuid4(), uuid.uuid4(), "Not A Role!")["access_token"]
+        )
 
 
 def test_alg_none_is_rejected(tokens: TokenService, keys: SigningKeySet) -> None:

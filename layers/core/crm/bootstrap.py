@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from crm.adapters.postgres.unit_of_work import PostgresDatabase
     from crm.adapters.rabbitmq.publisher import RabbitMqPublisher
     from crm.adapters.rabbitmq.retry import RabbitMqFailedMessages, RabbitMqRedriver
+    from crm.adapters.secrets.field_cipher import SecretsManagerFieldCipher
     from crm.adapters.ses.mailer import SesMailer
     from crm.adapters.sfn.engine import StepFunctionsEngine
     from crm.adapters.webhooks.sender import Urllib3WebhookSender
@@ -120,6 +121,15 @@ def lead_index(opensearch_url: str) -> OpenSearchLeadIndex:
     client = client_for(opensearch_url)
     ensure_index_template(client)  # idempotent; once per container
     return OpenSearchLeadIndex(client)
+
+
+@cache
+def field_cipher(secret_arn: str) -> SecretsManagerFieldCipher:
+    import boto3
+
+    from crm.adapters.secrets.field_cipher import SecretsManagerFieldCipher
+
+    return SecretsManagerFieldCipher(boto3.client("secretsmanager"), secret_arn)
 
 
 @cache

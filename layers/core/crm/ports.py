@@ -10,14 +10,22 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from crm.domain.admission import Admission
-from crm.domain.audit import AuditEntry, AuditRecord
+from crm.domain.api_keys import ApiKey, ApiKeyHolder
+from crm.domain.audit import AuditEntry, AuditRecord, RequestMeta
+from crm.domain.credentials import (
+    FailureOutcome,
+    PasswordResetRecord,
+    RefreshTokenRecord,
+    SessionState,
+    UserCredentials,
+)
 from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, PageCursor, RedriveSelection
 from crm.domain.deals import Deal, DealFilters, DealSort, ForecastGroup, StageStay
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
 from crm.domain.members import Invitation, Member
 from crm.domain.messaging import FailureRecord, InboundMessage
-from crm.domain.pagination import Page, PageRequest
+from crm.domain.pagination import Keyset, Page, PageRequest
 from crm.domain.pipelines import Pipeline
 from crm.domain.plans import CounterRow, Limit, Period
 from crm.domain.roles import CustomRole
@@ -246,6 +254,92 @@ class AuditTrail(Protocol):
     ) -> list[AuditRecord]: ...
 
 
+class CredentialRepository(Protocol):
+    """Authentication state of the tenant's users (password, lockout, MFA)."""
+
+    def by_email(self, email: str) -> UserCredentials | None: ...
+    def by_id(self, user_id: uuid.UUID) -> UserCredentials | None: ...
+    def session_state(self, user_id: uuid.UUID) -> SessionState | None: ...
+    def tenant_requires_mfa(self) -> bool: ...
+    def count_failure(self, user_id: uuid.UUID) -> int:
+        """Add one consecutive failure (atomically, row-locked); the new count."""
+        ...
+
+    def set_lockout(self, user_id: uuid.UUID, outcome: FailureOutcome) -> None: ...
+    def clear_failures(self, user_id: uuid.UUID) -> None: ...
+    def set_password(self, user_id: uuid.UUID, password_hash: str, changed_at: datetime) -> None:
+        """New hash; access tokens issued before `changed_at` stop working; lockout cleared."""
+        ...
+
+    def set_pending_mfa_secret(self, user_id: uuid.UUID, encrypted: str) -> None: ...
+    def enable_mfa(self, user_id: uuid.UUID, encrypted: str, used_step: int) -> None: ...
+    def disable_mfa(self, user_id: uuid.UUID) -> None: ...
+    def use_totp_step(self, user_id: uuid.UUID, step: int) -> bool:
+        """Record `step` as used; False when it (or a later one) was used already."""
+        ...
+
+
+class RefreshTokenRepository(Protocol):
+    def start_family(
+        self,
+        family_id: uuid.UUID,
+        user_id: uuid.UUID,
+        amr: tuple[str, ...],
+        expires_at: datetime,
+        meta: RequestMeta,
+    ) -> None: ...
+    def add(
+        self, token_id: uuid.UUID, family_id: uuid.UUID, digest: str, expires_at: datetime
+    ) -> None: ...
+    def get_for_update(self, token_id: uuid.UUID) -> RefreshTokenRecord | None:
+        """The token and its family, both row-locked until the transaction ends."""
+        ...
+
+    def mark_used(self, token_id: uuid.UUID, replaced_by: uuid.UUID, at: datetime) -> None: ...
+    def revoke_family(self, family_id: uuid.UUID, reason: str, at: datetime) -> None: ...
+    def revoke_all_for_user(self, user_id: uuid.UUID, reason: str, at: datetime) -> int: ...
+
+
+class PasswordResetRepository(Protocol):
+    def add(
+        self, reset_id: uuid.UUID, user_id: uuid.UUID, digest: str, expires_at: datetime
+    ) -> None: ...
+    def count_since(self, user_id: uuid.UUID, since: datetime) -> int: ...
+    def get_for_update(self, reset_id: uuid.UUID) -> PasswordResetRecord | None: ...
+    def use_all_for_user(self, user_id: uuid.UUID, at: datetime) -> None: ...
+
+
+class RecoveryCodeRepository(Protocol):
+    def replace(self, user_id: uuid.UUID, digests: Sequence[str]) -> None: ...
+    def use(self, user_id: uuid.UUID, digest: str, at: datetime) -> bool:
+        """Mark an unused code used; False when there is no such unused code."""
+        ...
+
+    def delete_all(self, user_id: uuid.UUID) -> None: ...
+
+
+class ApiKeyRepository(Protocol):
+    def add(self, key: ApiKey) -> None: ...
+    def page(self, limit: int, after: Keyset | None) -> list[ApiKey]:
+        """Newest first, after the (created_at, id) keyset of the previous page's last key."""
+        ...
+
+    def get(self, key_id: uuid.UUID) -> ApiKey | None: ...
+    def holder(self, key_id: uuid.UUID) -> ApiKeyHolder | None: ...
+    def revoke(self, key_id: uuid.UUID, by: uuid.UUID, at: datetime) -> None: ...
+    def touch(self, key_id: uuid.UUID, at: datetime) -> None:
+        """Note a use (at most about once a minute per key: it costs a write)."""
+        ...
+
+
+class SecretCipher(Protocol):
+    """Authenticated encryption of secrets the code must read back (TOTP seeds). `context`
+    binds a ciphertext to its owner: one user's ciphertext does not decrypt as another's."""
+
+    def encrypt(self, plaintext: str, *, context: str) -> str: ...
+    def decrypt(self, ciphertext: str, *, context: str) -> str: ...
+
+
 class RequestAdmission(Protocol):
     """Once per authenticated API request, outside any unit of work: count it in the tenant's
     rate-limit window and read the caller's current role and status."""
@@ -280,6 +374,11 @@ class UnitOfWork(Protocol):
     deals: DealRepository
     processed_events: ProcessedEventLedger
     dead_letters: DeadLetterRepository
+    credentials: CredentialRepository
+    refresh_tokens: RefreshTokenRepository
+    password_resets: PasswordResetRepository
+    recovery_codes: RecoveryCodeRepository
+    api_keys: ApiKeyRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(

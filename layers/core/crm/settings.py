@@ -57,10 +57,6 @@ class ApiSettings(DatabaseSettings, BrokerSettings):
     """API functions that write: database plus the broker for the post-commit publish."""
 
 
-class AuthApiSettings(DatabaseSettings, JwtSettings):
-    pass
-
-
 class MailSettings(_EnvSettings):
     mail_from: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="a verified SES identity")
     app_base_url: str = Field(pattern=r"^https?://", description="the dashboard, for links")
@@ -72,6 +68,14 @@ class MailSettings(_EnvSettings):
 
 class UsersApiSettings(DatabaseSettings, MailSettings):
     pass
+
+
+class AuthApiSettings(DatabaseSettings, JwtSettings, MailSettings):
+    mfa_encryption_secret_arn: str = Field(min_length=1)
+
+
+class AuthorizerSettings(DatabaseSettings, JwtSettings):
+    """The Lambda authorizer checks the user's or API key's state in the database."""
 
 
 class AutomationsApiSettings(DatabaseSettings):

@@ -9,15 +9,18 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from crm.domain.errors import (
+    AccountLocked,
     Conflict,
     DomainError,
     Forbidden,
     Gone,
     InvalidCredentials,
+    MfaRequired,
     NotFound,
     PlanLimitExceeded,
     PreconditionFailed,
     RateLimited,
+    TooManyAttempts,
     UpstreamUnavailable,
     ValidationFailed,
 )
@@ -37,6 +40,9 @@ STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
     Gone: (410, "gone"),
     RateLimited: (429, "rate-limited"),
     UpstreamUnavailable: (503, "upstream-unavailable"),
+    MfaRequired: (401, "mfa-required"),
+    TooManyAttempts: (429, "too-many-attempts"),
+    AccountLocked: (429, "account-locked"),
 }
 
 
@@ -77,7 +83,10 @@ def domain_problem(error: DomainError) -> Response[str]:
     extra = dict(error.extra)
     if "errors" in extra:
         extra["errors"] = _field_errors(extra["errors"])
-    return problem(status, slug, error.title, error.detail, **extra)
+    response = problem(status, slug, error.title, error.detail, **extra)
+    # Some errors name response headers (Retry-After on a refused login attempt).
+    response.headers.update(getattr(error, "headers", {}))
+    return response
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:

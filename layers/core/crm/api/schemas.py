@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from crm.automation.model import Workflow
 from crm.domain.messaging import ConsumerName
@@ -32,6 +32,40 @@ class LoginIn(_Body):
     email: EmailStr
     password: str = Field(min_length=1, max_length=256)
     tenant: str | None = Field(default=None, description="tenant slug, when the email has several")
+    totp_code: str | None = Field(
+        default=None, pattern=r"^\d{6}$", description="from the authenticator app, when MFA is on"
+    )
+    recovery_code: str | None = Field(
+        default=None, min_length=10, max_length=20, description="instead of totp_code, once"
+    )
+
+
+class RefreshTokenIn(_Body):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class PasswordResetIn(_Body):
+    email: EmailStr
+    tenant: str | None = Field(default=None, description="tenant slug, to reset only that one")
+
+
+class PasswordResetConfirmIn(_Body):
+    token: str = Field(min_length=1, max_length=512, description="from the reset email's link")
+    password: str = Field(min_length=1, max_length=256, description="the new password")
+
+
+class MfaCodeIn(_Body):
+    code: str = Field(
+        min_length=6, max_length=20, description="a TOTP code, or a recovery code where allowed"
+    )
+
+
+class ApiKeyIn(_Body):
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] = Field(
+        min_length=1, max_length=100, description="permissions, e.g. leads:read"
+    )
+    expires_at: AwareDatetime | None = None
 
 
 class LeadIn(_Body):

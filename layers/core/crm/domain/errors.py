@@ -95,3 +95,27 @@ class ValidationFailed(DomainError):
 
 class TenantNotSet(RuntimeError):
     """The unit of work could not scope the transaction to a tenant: fail closed."""
+
+
+class MfaRequired(InvalidCredentials):
+    """The password was right; this account also needs a TOTP or recovery code."""
+
+    title = "MFA code required"
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed attempts: the next one is refused until `retry_after` seconds pass."""
+
+    title = "Too many attempts"
+
+    def __init__(self, detail: str, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class AccountLocked(TooManyAttempts):
+    title = "Account locked"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,10 +18,31 @@ from crm.domain.tenants import ROLE_KEY, Principal
 
 ALGORITHMS = ["EdDSA"]
 ACCESS_TOKEN_TTL_SECONDS = 15 * 60
+LEEWAY_SECONDS = 30
+# RFC 8176 authentication method references: "pwd" password, "otp" one-time code.
+PASSWORD_ONLY = ("pwd",)
+PASSWORD_AND_OTP = ("pwd", "otp")
 
 
 class KeySource(Protocol):
-    def keys(self) -> SigningKeySet: ...
+    def keys(self, wanted_kid: str | None = None) -> SigningKeySet: ...
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a verified access token says. `role` stays a plain string: custom roles are
+    tenant data, not members of the Role enum."""
+
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+    issued_at: int
+    amr: tuple[str, ...]
+    jti: str
+
+    @property
+    def multi_factor(self) -> bool:
+        return "otp" in self.amr
 
 
 @dataclass(frozen=True)
@@ -31,13 +52,23 @@ class TokenService:
     audience: str
     clock: Callable[[], float] = time.time
 
-    def issue(self, principal: Principal) -> dict[str, Any]:
+    def issue(self, principal: Principal, amr: Sequence[str] = PASSWORD_ONLY) -> dict[str, Any]:
+        return self.issue_for(principal.tenant_id, principal.user_id, str(principal.role), amr)
+
+    def issue_for(
+        self,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID,
+        role: str,
+        amr: Sequence[str] = PASSWORD_ONLY,
+    ) -> dict[str, Any]:
         keys = self.key_source.keys()
         now = int(self.clock())
         claims = {
-            "sub": str(principal.user_id),
-            "tenant_id": str(principal.tenant_id),
-            "role": str(principal.role),
+            "sub": str(user_id),
+            "tenant_id": str(tenant_id),
+            "role": role,
+            "amr": list(amr),
             "iss": self.issuer,
             "aud": self.audience,
             "iat": now,
@@ -57,10 +88,11 @@ class TokenService:
             "expires_in": ACCESS_TOKEN_TTL_SECONDS,
         }
 
-    def verify(self, token: str) -> Principal:
+    def verify_claims(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
-            public_key = self.key_source.keys().public_keys.get(header.get("kid", ""))
+            kid = str(header.get("kid", ""))
+            public_key = self.key_source.keys(wanted_kid=kid).public_keys.get(kid)
             if public_key is None:
                 raise InvalidCredentials("unknown signing key")
             claims = jwt.decode(
@@ -72,15 +104,22 @@ class TokenService:
                 options={
                     "require": ["exp", "iat", "nbf", "iss", "aud", "sub", "tenant_id", "role"]
                 },
-                leeway=30,
+                leeway=LEEWAY_SECONDS,
             )
-            return Principal(
+            return AccessClaims(
                 tenant_id=uuid.UUID(claims["tenant_id"]),
                 user_id=uuid.UUID(claims["sub"]),
                 role=_role_claim(claims["role"]),
+                issued_at=int(claims["iat"]),
+                amr=tuple(str(method) for method in claims.get("amr") or PASSWORD_ONLY),
+                jti=str(claims.get("jti", "")),
             )
-        except (jwt.PyJWTError, ValueError, KeyError) as error:
+        except (jwt.PyJWTError, ValueError, KeyError, TypeError) as error:
             raise InvalidCredentials("invalid access token") from error
+
+    def verify(self, token: str) -> Principal:
+        claims = self.verify_claims(token)
+        return Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=claims.role)
 
     def jwks(self) -> dict[str, Any]:
         keys = []

@@ -30,11 +30,11 @@ from crm.domain.members import (
     new_invitation_token,
     tenant_of_token,
 )
+from crm.domain.password_policy import password_problems
 from crm.domain.permissions import BUILTIN_GRANTS, may_grant
 from crm.domain.plans import Metric
 from crm.domain.tenants import Principal, Role, RoleGrant, User, UserStatus, builtin_role
 from crm.ports import Mailer, PasswordHasher, UnitOfWork, UnitOfWorkFactory
-from crm.services.accounts import MIN_PASSWORD_LENGTH
 from crm.services.audit_logs import record_change
 from crm.services.idempotency import claim_key
 from crm.services.plans import ensure_within_limit
@@ -201,17 +201,9 @@ def accept_invitation(
 ) -> dict[str, Any]:
     """Public: the token is the credential. Unknown token -> 404; used -> 409; expired or
     revoked -> 410."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationFailed(
-            "the password was rejected",
-            [
-                {
-                    "loc": ["body", "password"],
-                    "msg": f"at least {MIN_PASSWORD_LENGTH} characters",
-                    "type": "value_error",
-                }
-            ],
-        )
+    problems = password_problems(password, loc=("body", "password"))
+    if problems:
+        raise ValidationFailed("the password was rejected", problems)
     tenant_id = tenant_of_token(token)
     if tenant_id is None:
         raise NotFound("invitation not found")

@@ -17,6 +17,13 @@ from typing import Self
 
 import pg8000.native
 
+from crm.adapters.postgres.auth_repositories import (
+    PostgresApiKeyRepository,
+    PostgresCredentialRepository,
+    PostgresPasswordResetRepository,
+    PostgresRecoveryCodeRepository,
+    PostgresRefreshTokenRepository,
+)
 from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
 from crm.adapters.postgres.deals import PostgresDealRepository
@@ -96,6 +103,11 @@ class PostgresUnitOfWork:
         self.deals = PostgresDealRepository(conn)
         self.processed_events = PostgresProcessedEvents(conn, self.tenant_id)
         self.dead_letters = PostgresDeadLetters(conn)
+        self.credentials = PostgresCredentialRepository(conn)
+        self.refresh_tokens = PostgresRefreshTokenRepository(conn, self.tenant_id)
+        self.password_resets = PostgresPasswordResetRepository(conn, self.tenant_id)
+        self.recovery_codes = PostgresRecoveryCodeRepository(conn, self.tenant_id)
+        self.api_keys = PostgresApiKeyRepository(conn)
         return self
 
     def add_event(self, event: CloudEvent) -> None:
