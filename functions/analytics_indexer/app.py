@@ -1,12 +1,15 @@
-"""Consumes q.analytics: projects lead events into the OpenSearch read model.
+"""Consumes q.analytics: projects lead events into the OpenSearch read model, one bulk write
+per batch (Lambda runs one environment per RabbitMQ queue, so a batch must be cheap).
 
-Idempotent twice over: the consumer framework's ledger skips an event already handled, and
-OpenSearch's external versioning makes a second write of the same lead version a no-op (for
-the one case the ledger cannot cover: the index write succeeded, the ledger commit did not).
+Idempotent twice over: the ledger skips events already handled, and OpenSearch's external
+versioning makes a second write of the same lead version a no-op (the case the ledger cannot
+cover: the index write succeeded, the ledger commit did not).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,23 +17,20 @@ from crm import bootstrap
 from crm.adapters.rabbitmq.lambda_events import inbound_messages
 from crm.domain.events import CloudEvent
 from crm.observability import logger, metrics
-from crm.ports import UnitOfWork
-from crm.services.analytics import project_event
-from crm.services.consuming import consume_batch
+from crm.services.analytics import project_events
+from crm.services.consuming import consume_batch_idempotent
 from crm.settings import AnalyticsSettings
 
 settings = AnalyticsSettings.from_env()
 
 
-def project(event: CloudEvent, uow: UnitOfWork) -> None:
-    project_event(event, index=bootstrap.lead_index(settings.opensearch_url))
+def project(events: Sequence[CloudEvent]) -> dict[uuid.UUID, Exception]:
+    return project_events(events, index=bootstrap.lead_index(settings.opensearch_url))
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     metrics.add_dimension(name="consumer", value="analytics")
-    outcome = consume_batch(
-        inbound_messages(event), bootstrap.consumer("analytics", project, settings)
-    )
-    return outcome.as_dict()
+    consumer = bootstrap.consumer("analytics", settings)
+    return consume_batch_idempotent(inbound_messages(event), consumer, project).as_dict()

@@ -32,7 +32,5 @@ def route(event: CloudEvent, uow: UnitOfWork) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     metrics.add_dimension(name="consumer", value="automation")
-    outcome = consume_batch(
-        inbound_messages(event), bootstrap.consumer("automation", route, settings)
-    )
-    return outcome.as_dict()
+    consumer = bootstrap.consumer("automation", settings)
+    return consume_batch(inbound_messages(event), consumer, route).as_dict()

@@ -143,10 +143,9 @@ def test_the_framework_commits_effect_and_ledger_together_on_real_postgres(
             raise ValueError("cannot handle this one")
 
     failures = FakeFailedMessages()
-    consumer = Consumer(name="automation", handle=handle, unit_of_work=db.unit_of_work,
-                        failures=failures, schedule=RetrySchedule((1, 2)),
-                        is_transient=is_transient)  # fmt: skip
-    outcome = consume_batch([_message(good), _message(bad), _message(good)], consumer)
+    consumer = Consumer(name="automation", unit_of_work=db.unit_of_work, failures=failures,
+                        schedule=RetrySchedule((1, 2)), is_transient=is_transient)  # fmt: skip
+    outcome = consume_batch([_message(good), _message(bad), _message(good)], consumer, handle)
     assert (outcome.handled, outcome.retried, outcome.duplicates) == (1, 1, 1)
     leads = admin_conn.run("SELECT id FROM leads WHERE id = ANY(CAST(:ids AS uuid[]))",
                            ids=[str(i) for i in written])  # fmt: skip
@@ -160,12 +159,11 @@ def test_the_framework_commits_effect_and_ledger_together_on_real_postgres(
 def test_a_database_outage_fails_the_batch_as_transient(migrated: MigrationResult) -> None:
     dead_db = PostgresDatabase(ConnectionPool("postgresql://crm_app:crm_app@127.0.0.1:1/crm", 1))
     failures = FakeFailedMessages()
-    consumer = Consumer(name="automation", handle=lambda event, uow: None,
-                        unit_of_work=dead_db.unit_of_work, failures=failures,
+    consumer = Consumer(name="automation", unit_of_work=dead_db.unit_of_work, failures=failures,
                         schedule=RetrySchedule((1,)), is_transient=is_transient)  # fmt: skip
     event = Lead(tenant_id=uuid.uuid4(), name="x").created_event()
     with pytest.raises(Exception) as raised:  # whatever pg8000 raises, it is an outage
-        consume_batch([_message(event)], consumer)
+        consume_batch([_message(event)], consumer, lambda event, uow: None)
     assert is_transient(raised.value)
     assert failures.retried == [] and failures.dead == []
 
@@ -213,3 +211,25 @@ def test_dead_letters_page_with_a_keyset_cursor_and_lock_for_one_redrive_at_a_ti
         uow.dead_letters.delete(letters[3].id)
         assert uow.dead_letters.get(letters[3].id) is None
         uow.commit()
+
+
+def test_a_batch_is_recorded_in_one_statement_counting_every_duplicate(
+    db: PostgresDatabase, admin_conn
+) -> None:
+    tenant, _ = make_tenant(db, "bb-rec")
+    seen, fresh, twice = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with db.unit_of_work(tenant.id) as uow:
+        assert uow.processed_events.claim("analytics", seen)
+        uow.commit()
+    with db.unit_of_work(tenant.id) as uow:
+        assert uow.processed_events.handled("analytics", [seen, fresh, twice]) == {seen}
+        assert uow.processed_events.handled("automation", [seen]) == set()
+        recorded = uow.processed_events.record("analytics", {seen: 1, fresh: 1, twice: 2})
+        assert uow.processed_events.record("analytics", {}) == set()
+        uow.commit()
+    assert recorded == {fresh, twice}
+    rows = admin_conn.run(
+        "SELECT event_id, duplicate_deliveries FROM processed_events WHERE tenant_id = :t",
+        t=tenant.id,
+    )
+    assert dict((r[0], r[1]) for r in rows) == {seen: 1, fresh: 0, twice: 1}

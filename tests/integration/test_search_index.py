@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from crm.adapters.opensearch.leads_index import (
+    DocumentRejected,
     OpenSearchLeadIndex,
     client_for,
     ensure_index_template,
@@ -30,9 +31,11 @@ def _refresh(index: OpenSearchLeadIndex) -> None:
 
 def test_counts_are_per_tenant(index: OpenSearchLeadIndex) -> None:
     tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
-    for status in (LeadStatus.NEW, LeadStatus.NEW, LeadStatus.QUALIFIED):
-        index.index_lead(tenant_a, Lead(tenant_id=tenant_a, name="x", status=status).to_dict())
-    index.index_lead(tenant_b, Lead(tenant_id=tenant_b, name="y").to_dict())
+    leads = [
+        (tenant_a, Lead(tenant_id=tenant_a, name="x", status=status).to_dict())
+        for status in (LeadStatus.NEW, LeadStatus.NEW, LeadStatus.QUALIFIED)
+    ] + [(tenant_b, Lead(tenant_id=tenant_b, name="y").to_dict())]
+    assert index.index_leads(leads) == [None, None, None, None]
     _refresh(index)
     assert index.count_by_status(tenant_a) == {"new": 2, "qualified": 1}
     assert index.count_by_status(tenant_b) == {"new": 1}
@@ -45,8 +48,29 @@ def test_a_redelivered_or_older_event_does_not_overwrite_a_newer_document(
     tenant = uuid.uuid4()
     lead = Lead(tenant_id=tenant, name="x")
     newer = {**lead.to_dict(), "status": "qualified", "version": 2}
-    index.index_lead(tenant, newer)
-    index.index_lead(tenant, lead.to_dict())  # version 1 arrives late
-    index.index_lead(tenant, newer)  # duplicate delivery
+    before = _writes(index)
+    # version 2, then version 1 arriving late, then a duplicate of version 2: all "done"
+    assert index.index_leads([(tenant, newer), (tenant, lead.to_dict()), (tenant, newer)]) == [
+        None, None, None,
+    ]  # fmt: skip
     _refresh(index)
     assert index.count_by_status(tenant) == {"qualified": 1}
+    after = _writes(index)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 2)  # one write, two no-ops
+
+
+def _writes(index: OpenSearchLeadIndex) -> tuple[int, int]:
+    if not index._client.indices.exists(index=index._index):
+        return 0, 0
+    stats = index._client.indices.stats(index=index._index, metric="indexing")
+    indexing = stats["_all"]["primaries"]["indexing"]
+    return indexing["index_total"], indexing["index_failed"]
+
+
+def test_a_document_the_mapping_refuses_is_reported_per_lead(index: OpenSearchLeadIndex) -> None:
+    tenant = uuid.uuid4()
+    good = Lead(tenant_id=tenant, name="x").to_dict()
+    bad = {**Lead(tenant_id=tenant, name="y").to_dict(), "created_at": "not a date"}
+    first, second = index.index_leads([(tenant, bad), (tenant, good)])
+    assert isinstance(first, DocumentRejected) and "400" in str(first)
+    assert second is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,20 @@ class FakeProcessedEvents:
             return False
         self._s.processed[key] = 0
         return True
+
+    def handled(self, consumer: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        return {i for i in event_ids if (self._t, consumer, i) in self._s.processed}
+
+    def record(self, consumer: str, deliveries: Mapping[uuid.UUID, int]) -> set[uuid.UUID]:
+        recorded = set()
+        for event_id, count in deliveries.items():
+            key = (self._t, consumer, event_id)
+            if key in self._s.processed:
+                self._s.processed[key] += count
+            else:
+                self._s.processed[key] = count - 1
+                recorded.add(event_id)
+        return recorded
 
 
 class FakeDeadLetters:

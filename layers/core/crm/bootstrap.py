@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from crm.adapters.sfn.engine import StepFunctionsEngine
     from crm.adapters.webhooks.sender import Urllib3WebhookSender
     from crm.ports import UnitOfWorkFactory
-    from crm.services.consuming import Consumer, EventHandler
+    from crm.services.consuming import Consumer
     from crm.services.tokens import TokenService
     from crm.settings import ConsumerSettings
 
@@ -70,7 +70,7 @@ def redriver(amqp_url: str) -> RabbitMqRedriver:
     return RabbitMqRedriver(ConfirmedChannel(amqp_url))
 
 
-def consumer(name: str, handle: EventHandler, settings: ConsumerSettings) -> Consumer:
+def consumer(name: str, settings: ConsumerSettings) -> Consumer:
     """A queue worker on the consumer framework: ledger in the database, retries and dead
     letters through the broker."""
     from crm.adapters.transient import is_transient
@@ -79,7 +79,6 @@ def consumer(name: str, handle: EventHandler, settings: ConsumerSettings) -> Con
     db = database(settings.database_url, pool_size=settings.database_pool_size)
     return Consumer(
         name=name,
-        handle=handle,
         # The Postgres unit of work has the protocol's repositories as concrete classes,
         # which mypy's invariant protocol attributes reject; it is one at runtime.
         unit_of_work=cast("UnitOfWorkFactory", db.unit_of_work),

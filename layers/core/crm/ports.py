@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -147,6 +147,15 @@ class ProcessedEventLedger(Protocol):
     def claim(self, consumer: str, event_id: uuid.UUID) -> bool:
         """True the first time `consumer` handles the event in a committed transaction;
         False for a duplicate (which is counted)."""
+        ...
+
+    def handled(self, consumer: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `event_ids` that `consumer` has handled."""
+        ...
+
+    def record(self, consumer: str, deliveries: Mapping[uuid.UUID, int]) -> set[uuid.UUID]:
+        """Record events as handled, each delivered `deliveries[id]` times in this batch;
+        returns those recorded for the first time (every other delivery is a duplicate)."""
         ...
 
 
@@ -426,7 +435,13 @@ class Redriver(Protocol):
 
 
 class LeadSearchIndex(Protocol):
-    def index_lead(self, tenant_id: uuid.UUID, lead: dict[str, Any]) -> None: ...
+    def index_leads(
+        self, leads: Sequence[tuple[uuid.UUID, dict[str, Any]]]
+    ) -> list[Exception | None]:
+        """One bulk write; per lead, None when indexed (or already at that version or newer),
+        else why it was rejected. Raises when the index is unavailable."""
+        ...
+
     def count_by_status(self, tenant_id: uuid.UUID) -> dict[str, int]: ...
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 from crm.domain.events import CloudEvent
 from crm.domain.tenants import Principal
 from crm.ports import LeadSearchIndex
@@ -9,12 +12,14 @@ from crm.ports import LeadSearchIndex
 LEAD_EVENTS = {"crm.lead.created", "crm.lead.updated"}
 
 
-def project_event(event: CloudEvent, *, index: LeadSearchIndex) -> bool:
-    """Apply one event to the read model; returns whether the event concerned it."""
-    if event.type in LEAD_EVENTS:
-        index.index_lead(event.tenant_id, event.data["lead"])
-        return True
-    return False
+def project_events(
+    events: Sequence[CloudEvent], *, index: LeadSearchIndex
+) -> dict[uuid.UUID, Exception]:
+    """Apply a batch of events to the read model in one bulk write; returns the events the
+    index rejected, with why. Events that do not concern the read model need nothing."""
+    leads = [event for event in events if event.type in LEAD_EVENTS]
+    results = index.index_leads([(event.tenant_id, event.data["lead"]) for event in leads])
+    return {event.id: error for event, error in zip(leads, results, strict=True) if error}
 
 
 def leads_report(principal: Principal, *, index: LeadSearchIndex) -> dict[str, object]:

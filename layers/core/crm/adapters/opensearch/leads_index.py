@@ -8,15 +8,40 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import ConflictError
+from opensearchpy.exceptions import TransportError
 
 LEADS_INDEX = "crm-leads"
 TEMPLATE_NAME = "crm-leads"
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[5] / "infra" / "search" / "leads-template.json"
+
+
+VERSION_CONFLICT = 409
+UNAVAILABLE_STATUSES = {429, 502, 503, 504}
+
+
+class DocumentRejected(ValueError):
+    """The index refused a document for what it contains (a mapping error, say)."""
+
+    def __init__(self, status: int, error: Any) -> None:
+        super().__init__(f"OpenSearch rejected the document ({status}): {error}")
+
+
+def _document(tenant_id: uuid.UUID, lead: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tenant_id": str(tenant_id),
+        "lead_id": lead["id"],
+        "status": lead["status"],
+        "source": lead.get("source"),
+        "owner_id": lead.get("owner_id"),
+        "created_at": lead["created_at"],
+        "updated_at": lead["updated_at"],
+        "version": lead["version"],
+    }
 
 
 def client_for(url: str) -> OpenSearch:
@@ -32,31 +57,38 @@ class OpenSearchLeadIndex:
         self._client = client
         self._index = index
 
-    def index_lead(self, tenant_id: uuid.UUID, lead: dict[str, Any]) -> None:
-        document = {
-            "tenant_id": str(tenant_id),
-            "lead_id": lead["id"],
-            "status": lead["status"],
-            "source": lead.get("source"),
-            "owner_id": lead.get("owner_id"),
-            "created_at": lead["created_at"],
-            "updated_at": lead["updated_at"],
-            "version": lead["version"],
-        }
-        try:
-            # External versioning: a redelivered or out-of-order older event cannot overwrite
-            # a newer document, and the same version twice is a no-op (409, ignored); so the
-            # index stays right even when the consumer's ledger commit was lost after a write.
-            self._client.index(
-                index=self._index,
-                id=f"{tenant_id}:{lead['id']}",
-                body=document,
-                version=lead["version"],
-                version_type="external",
-                routing=str(tenant_id),
-            )
-        except ConflictError:
-            return
+    def index_leads(
+        self, leads: Sequence[tuple[uuid.UUID, dict[str, Any]]]
+    ) -> list[Exception | None]:
+        """Write one document per (tenant, lead) in one bulk request; per lead, None when the
+        index holds that version (or a newer one) now, else why it was rejected.
+
+        External versioning: a redelivered or out-of-order older event cannot overwrite a
+        newer document, and the same version twice is a no-op (409, counted as done); so the
+        index stays right even when the consumer's ledger commit was lost after a write. An
+        item the cluster could not take right now (429, 5xx) fails the whole call as an
+        outage, for the batch to come back later.
+        """
+        if not leads:
+            return []
+        body: list[dict[str, Any]] = []
+        for tenant_id, lead in leads:
+            body.append({"index": {"_index": self._index, "_id": f"{tenant_id}:{lead['id']}",
+                                   "version": lead["version"], "version_type": "external",
+                                   "routing": str(tenant_id)}})  # fmt: skip
+            body.append(_document(tenant_id, lead))
+        response = self._client.bulk(body=body)
+        results: list[Exception | None] = []
+        for item in response["items"]:
+            outcome = item["index"]
+            status = int(outcome.get("status", 500))
+            if status < 300 or status == VERSION_CONFLICT:
+                results.append(None)
+            elif status in UNAVAILABLE_STATUSES:
+                raise TransportError(status, "bulk item rejected", outcome.get("error"))
+            else:
+                results.append(DocumentRejected(status, outcome.get("error")))
+        return results
 
     def count_by_status(self, tenant_id: uuid.UUID) -> dict[str, int]:
         response = self._client.search(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Mapping
 
 import pg8000.native
 
@@ -28,3 +29,32 @@ class PostgresProcessedEvents:
             event_id=event_id,
         )
         return bool(rows[0][0])
+
+    def handled(self, consumer: str, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        rows = self._conn.run(
+            "SELECT event_id FROM processed_events"
+            " WHERE consumer = :consumer AND event_id = ANY(CAST(:ids AS uuid[]))",
+            consumer=consumer,
+            ids=[str(i) for i in event_ids],
+        )
+        return {row[0] for row in rows}
+
+    def record(self, consumer: str, deliveries: Mapping[uuid.UUID, int]) -> set[uuid.UUID]:
+        """One statement for the whole batch; repeats within the batch and earlier records
+        both count as duplicate deliveries."""
+        if not deliveries:
+            return set()
+        rows = self._conn.run(
+            "INSERT INTO processed_events AS p (tenant_id, consumer, event_id,"
+            " duplicate_deliveries)"
+            " SELECT :tenant_id, :consumer, d.id, d.n - 1"
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:counts AS int[])) AS d(id, n)"
+            " ON CONFLICT (tenant_id, consumer, event_id) DO UPDATE SET"
+            " duplicate_deliveries = p.duplicate_deliveries + EXCLUDED.duplicate_deliveries + 1"
+            " RETURNING event_id, (xmax = 0)",
+            tenant_id=self._tenant_id,
+            consumer=consumer,
+            ids=[str(i) for i in deliveries],
+            counts=list(deliveries.values()),
+        )
+        return {row[0] for row in rows if row[1]}
