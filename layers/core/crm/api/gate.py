@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,10 +22,12 @@ from crm.api.context import ADMITTED_PRINCIPAL, authorizer_principal
 from crm.api.problems import domain_problem, problem
 from crm.domain.errors import DomainError
 from crm.observability import logger
-from crm.ports import RequestAdmission
 from crm.services.admission import UnmappedRoute, admit
 
-AdmissionSource = Callable[[], RequestAdmission]
+if TYPE_CHECKING:  # crm.ports imports every domain module: not at cold start
+    from crm.ports import RequestAdmission
+
+AdmissionSource = Callable[[], "RequestAdmission"]
 
 
 class GatedResolver(APIGatewayRestResolver):

@@ -5,12 +5,15 @@ route."""
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from crm.api.gate import AdmissionSource, GatedResolver
 from crm.api.problems import register_error_handlers
-from crm.ports import RequestAdmission
+
+if TYPE_CHECKING:  # crm.ports imports every domain module: not at cold start
+    from crm.ports import RequestAdmission
 
 
 def build_resolver(admission: AdmissionSource | None = None) -> APIGatewayRestResolver:
