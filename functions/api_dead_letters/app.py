@@ -10,10 +10,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import path_uuid, principal, request_meta
 from crm.api.guards import require
+from crm.api.pagination import (
+    DEFAULT_PAGE_SIZE,
+    Cursor,
+    Limit,
+    SortKind,
+    decode_keyset,
+    page_body,
+)
 from crm.api.resolver import build_resolver
 from crm.api.schemas import RedriveIn
-from crm.domain.dead_letters import DeadLetterStatus, RedriveSelection
+from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
 from crm.domain.messaging import ConsumerName
+from crm.domain.pagination import PageRequest
 from crm.observability import bind_api_event, logger
 from crm.services.dead_letters import (
     discard_dead_letter,
@@ -37,18 +46,21 @@ def read_dead_letters(
     consumer: Annotated[ConsumerName | None, Query()] = None,
     status: Annotated[DeadLetterStatus, Query()] = DeadLetterStatus.DEAD,
     event_type: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    return list_dead_letters(
-        require(principal(app), "dead_letters:read"),
+    caller = require(principal(app), "dead_letters:read")
+    scope = f"dead-letters:{status}:dead_lettered_at:desc"
+    after = decode_keyset(cursor, scope, SortKind.DATETIME)
+    page = list_dead_letters(
+        caller,
         unit_of_work=_db().unit_of_work,
+        page=PageRequest(limit, after),
         status=status,
         consumer=consumer,
         event_type=event_type,
-        limit=limit,
-        cursor=cursor,
     )
+    return page_body(page, DeadLetter.to_dict, scope, SortKind.DATETIME)
 
 
 @app.post("/admin/dead-letters/redrive")

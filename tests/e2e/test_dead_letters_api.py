@@ -182,7 +182,7 @@ def test_only_admins_may_see_or_act_on_dead_letters(
     ("method", "path", "body"),
     [
         ("get", "/admin/dead-letters?limit=0", None),
-        ("get", "/admin/dead-letters?limit=101", None),
+        ("get", "/admin/dead-letters?limit=201", None),
         ("get", "/admin/dead-letters?consumer=nobody", None),
         ("get", "/admin/dead-letters?status=lost", None),
         ("get", "/admin/dead-letters?cursor=not-a-cursor", None),
@@ -202,6 +202,18 @@ def test_malformed_requests_are_422_problems_with_field_errors(
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["errors"]
+
+
+def test_a_cursor_is_bound_to_its_listing(
+    local_cloud: LocalCloudProcess, db: PostgresDatabase
+) -> None:
+    owner, signup = sign_up_and_log_in(local_cloud.url, "Cur")
+    for _ in range(2):
+        seed_dead_letter(db, uuid.UUID(signup["id"]), "analytics")
+    cursor = owner.get("/admin/dead-letters?limit=1").json()["next_cursor"]
+    assert cursor and owner.get(f"/admin/dead-letters?cursor={cursor}").status_code == 200
+    refused = owner.get(f"/admin/dead-letters?status=redriven&cursor={cursor}")
+    assert refused.status_code == 422 and refused.json()["errors"][0]["loc"] == ["query", "cursor"]
 
 
 def test_an_unknown_or_malformed_id_is_404(local_cloud: LocalCloudProcess) -> None:

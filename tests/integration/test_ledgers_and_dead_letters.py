@@ -15,10 +15,11 @@ from crm.adapters.postgres.connection import ConnectionPool, connect
 from crm.adapters.postgres.migrations import MigrationResult
 from crm.adapters.postgres.unit_of_work import PostgresDatabase, begin_for_tenant
 from crm.adapters.transient import is_transient
-from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, PageCursor, RedriveSelection
+from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
 from crm.domain.messaging import InboundMessage, RetrySchedule
+from crm.domain.pagination import PageRequest
 from crm.ports import UnitOfWork
 from crm.services.consuming import Consumer, consume_batch
 
@@ -181,15 +182,13 @@ def test_dead_letters_page_with_a_keyset_cursor_and_lock_for_one_redrive_at_a_ti
         again = dataclasses.replace(letters[0], id=uuid.uuid4(), error="again")
         assert not uow.dead_letters.add(again)  # the same event dead again: updated, not added
         first = uow.dead_letters.page(status=DeadLetterStatus.DEAD, consumer="analytics",
-                                      event_type=None, limit=2, after=None)  # fmt: skip
-        last = first[-1]
-        assert last.dead_lettered_at is not None
+                                      event_type=None, page=PageRequest(2))  # fmt: skip
+        assert first.next is not None
         rest = uow.dead_letters.page(status=DeadLetterStatus.DEAD, consumer="analytics",
-                                     event_type=None, limit=2,
-                                     after=PageCursor(last.dead_lettered_at, last.id))  # fmt: skip
+                                     event_type=None, page=PageRequest(2, first.next))  # fmt: skip
         uow.commit()
-    assert len(first) == 2 and len(rest) == 1
-    assert {d.id for d in first + rest} == {letter.id for letter in letters[:3]}
+    assert len(first.items) == 2 and len(rest.items) == 1 and rest.next is None
+    assert {d.id for d in first.items + rest.items} == {letter.id for letter in letters[:3]}
 
     holder = db.unit_of_work(tenant.id).__enter__()
     held = holder.dead_letters.lock_for_redrive(RedriveSelection(consumer="analytics"), 2)
@@ -204,7 +203,7 @@ def test_dead_letters_page_with_a_keyset_cursor_and_lock_for_one_redrive_at_a_ti
     with db.unit_of_work(tenant.id) as uow:
         assert uow.dead_letters.count_open(RedriveSelection()) == 2
         redriven = uow.dead_letters.page(status=DeadLetterStatus.REDRIVEN, consumer=None,
-                                         event_type=None, limit=10, after=None)  # fmt: skip
+                                         event_type=None, page=PageRequest(10)).items  # fmt: skip
         assert {d.id for d in redriven} == {d.id for d in held}
         assert all(d.redriven_at is not None for d in redriven)
         assert uow.dead_letters.get(letters[0].id).error == "again"  # type: ignore[union-attr]

@@ -9,8 +9,9 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, PageCursor, RedriveSelection
+from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
 from crm.domain.messaging import FailureRecord, InboundMessage
+from crm.domain.pagination import Keyset, Page, PageRequest
 
 if TYPE_CHECKING:
     from tests.unit.fakes import FakeStore
@@ -79,18 +80,17 @@ class FakeDeadLetters:
         ]
 
     def page(self, *, status: DeadLetterStatus, consumer: str | None, event_type: str | None,
-             limit: int, after: PageCursor | None) -> list[DeadLetter]:  # fmt: skip
+             page: PageRequest) -> Page[DeadLetter]:  # fmt: skip
         ordered = sorted(
             self._matching(status, consumer, event_type),
             key=lambda d: (d.dead_lettered_at, str(d.id)),
             reverse=True,
         )
-        if after is not None:
-            ordered = [
-                d for d in ordered
-                if (d.dead_lettered_at, str(d.id)) < (after.dead_lettered_at, str(after.id))
-            ]  # fmt: skip
-        return ordered[:limit]
+        if page.after is not None:
+            after = (page.after.value, str(page.after.id))
+            ordered = [d for d in ordered if (d.dead_lettered_at, str(d.id)) < after]
+        return Page.from_rows(ordered[: page.limit + 1], page.limit,
+                              lambda d: Keyset(d.dead_lettered_at, d.id))  # fmt: skip
 
     def lock_for_redrive(self, selection: RedriveSelection, limit: int) -> list[DeadLetter]:
         if selection.ids is not None:

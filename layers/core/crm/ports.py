@@ -19,7 +19,7 @@ from crm.domain.credentials import (
     SessionState,
     UserCredentials,
 )
-from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, PageCursor, RedriveSelection
+from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
 from crm.domain.deals import Deal, DealFilters, DealSort, ForecastGroup, StageStay
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
@@ -168,9 +168,8 @@ class DeadLetterRepository(Protocol):
         status: DeadLetterStatus,
         consumer: str | None,
         event_type: str | None,
-        limit: int,
-        after: PageCursor | None,
-    ) -> list[DeadLetter]: ...
+        page: PageRequest,
+    ) -> Page[DeadLetter]: ...
     def lock_for_redrive(self, selection: RedriveSelection, limit: int) -> list[DeadLetter]: ...
     def count_open(self, selection: RedriveSelection) -> int: ...
     def statuses(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, DeadLetterStatus]: ...

@@ -58,11 +58,3 @@ class RedriveSelection:
     ids: tuple[uuid.UUID, ...] | None = None
     consumer: str | None = None
     event_type: str | None = None
-
-
-@dataclass(frozen=True)
-class PageCursor:
-    """Where the next page of a newest-first listing starts (exclusive)."""
-
-    dead_lettered_at: datetime
-    id: uuid.UUID

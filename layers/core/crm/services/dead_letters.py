@@ -4,18 +4,16 @@ and discard is audited in the transaction that makes it."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from crm.domain.audit import AuditEntry, RequestMeta
-from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, PageCursor, RedriveSelection
-from crm.domain.errors import Conflict, NotFound, ValidationFailed
+from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
+from crm.domain.errors import Conflict, NotFound
 from crm.domain.messaging import FailureRecord, InboundMessage, consumer_of_queue, queue_of
+from crm.domain.pagination import Page, PageRequest
 from crm.domain.tenants import Principal
 from crm.observability import logger, metrics
 from crm.ports import Redriver, UnitOfWorkFactory
@@ -144,46 +142,20 @@ def _header_time(value: Any) -> datetime | None:
 # ------------------------------------------------------------------ listing
 
 
-def encode_cursor(cursor: PageCursor) -> str:
-    raw = json.dumps([cursor.dead_lettered_at.isoformat(), str(cursor.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(token: str) -> PageCursor:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        at, id_ = json.loads(raw)
-        return PageCursor(datetime.fromisoformat(at), uuid.UUID(id_))
-    except (ValueError, TypeError, binascii.Error) as error:
-        raise ValidationFailed(
-            "the cursor is not one this API returned",
-            errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-        ) from error
-
-
 def list_dead_letters(
     principal: Principal,
     *,
     unit_of_work: UnitOfWorkFactory,
+    page: PageRequest,
     status: DeadLetterStatus = DeadLetterStatus.DEAD,
     consumer: str | None = None,
     event_type: str | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> dict[str, Any]:
-    after = decode_cursor(cursor) if cursor else None
+) -> Page[DeadLetter]:
+    """The tenant's dead letters, newest first (RLS keeps other tenants' out of reach)."""
     with unit_of_work(principal.tenant_id) as uow:
-        letters = uow.dead_letters.page(
-            status=status, consumer=consumer, event_type=event_type, limit=limit + 1, after=after
+        return uow.dead_letters.page(
+            status=status, consumer=consumer, event_type=event_type, page=page
         )
-    page, more = letters[:limit], len(letters) > limit
-    last = page[-1] if page else None
-    next_cursor = (
-        encode_cursor(PageCursor(last.dead_lettered_at, last.id))
-        if more and last is not None and last.dead_lettered_at is not None
-        else None
-    )
-    return {"items": [letter.to_dict() for letter in page], "next_cursor": next_cursor}
 
 
 # ------------------------------------------------------------------ redrive and discard

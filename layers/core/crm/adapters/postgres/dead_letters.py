@@ -8,7 +8,8 @@ from typing import Any
 
 import pg8000.native
 
-from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, PageCursor, RedriveSelection
+from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
+from crm.domain.pagination import Keyset, Page, PageRequest
 
 _COLUMNS = (
     "id, tenant_id, consumer, event_id, event_type, envelope, error, attempts,"
@@ -40,6 +41,10 @@ def _letter(row: list[Any]) -> DeadLetter:
         redriven_at=redriven_at,
         redriven_by=redriven_by,
     )
+
+
+def _keyset(letter: DeadLetter) -> Keyset:
+    return Keyset(letter.dead_lettered_at, letter.id)
 
 
 class PostgresDeadLetters:
@@ -82,9 +87,8 @@ class PostgresDeadLetters:
         status: DeadLetterStatus,
         consumer: str | None,
         event_type: str | None,
-        limit: int,
-        after: PageCursor | None,
-    ) -> list[DeadLetter]:
+        page: PageRequest,
+    ) -> Page[DeadLetter]:
         """Newest first; `after` continues a listing (keyset pagination on the index)."""
         rows = self._conn.run(
             f"SELECT {_COLUMNS} FROM dead_letters WHERE status = :status{_FILTERS}"
@@ -94,11 +98,11 @@ class PostgresDeadLetters:
             status=status.value,
             consumer=consumer,
             event_type=event_type,
-            after_at=after.dead_lettered_at if after else None,
-            after_id=after.id if after else uuid.UUID(int=0),
-            limit=limit,
+            after_at=page.after.value if page.after else None,
+            after_id=page.after.id if page.after else uuid.UUID(int=0),
+            limit=page.limit + 1,
         )
-        return [_letter(row) for row in rows]
+        return Page.from_rows([_letter(row) for row in rows], page.limit, _keyset)
 
     def lock_for_redrive(self, selection: RedriveSelection, limit: int) -> list[DeadLetter]:
         """Open dead letters matching `selection`, locked until commit, oldest first. By
