@@ -40,8 +40,8 @@ def import_ms(code: str) -> float:
     return total_us / 1000
 
 
-def module_code(code_uri: str) -> str:
-    path = ROOT / code_uri / "app.py"
+def module_code(code_uri: str, handler: str) -> str:
+    path = ROOT / code_uri / f"{handler.rpartition('.')[0]}.py"
     return (
         "import importlib.util, sys; "
         f"spec = importlib.util.spec_from_file_location('app', {str(path)!r}); "
@@ -55,7 +55,7 @@ def main() -> None:
     print(f"baseline (import json): {baseline:.1f} ms")
     print(f"{'function':32} {'import ms':>10} {'x baseline':>11}")
     for logical_id, properties in sorted(_functions().items()):
-        code = module_code(properties["CodeUri"])
+        code = module_code(properties["CodeUri"], properties["Handler"])
         best = min(import_ms(code) for _ in range(RUNS))
         print(f"{logical_id:32} {best:10.1f} {best / baseline:11.1f}")
 
