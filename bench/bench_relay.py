@@ -40,6 +40,7 @@ from crm.services.relay import relay_outbox  # noqa: E402
 from bench.backbone_servers import backbone_servers  # noqa: E402
 
 BATCH = 200
+ROUNDS = 3
 
 
 def write_unpublished(db: PostgresDatabase, tenant_id: uuid.UUID, n: int) -> None:
@@ -129,16 +130,21 @@ def main(n: int) -> None:
         relay(migrated.relay_url, endpoints.amqp_url, 200)
         purge(endpoints.amqp_url)
 
-        write_unpublished(db, tenant.id, n)
-        envelopes = unpublished_envelopes(endpoints.admin_database_url, tenant.id)
-        baseline = raw_pika(endpoints.amqp_url, envelopes)
-        purge(endpoints.amqp_url)
-        relayed = relay(migrated.relay_url, endpoints.amqp_url, n)
-        purge(endpoints.amqp_url)
+        # Alternating rounds, best of each: the machine's load moves the broker's confirm
+        # rate more than anything measured here.
+        baselines, relays = [], []
+        for _ in range(ROUNDS):
+            write_unpublished(db, tenant.id, n)
+            envelopes = unpublished_envelopes(endpoints.admin_database_url, tenant.id)
+            baselines.append(raw_pika(endpoints.amqp_url, envelopes))
+            purge(endpoints.amqp_url)
+            relays.append(relay(migrated.relay_url, endpoints.amqp_url, n))
+            purge(endpoints.amqp_url)
+        baseline, relayed = min(baselines), min(relays)
     finally:
         supervisor.stop()
-    print(f"raw pika publish with confirms x{n}: {n / baseline:,.0f} events/s")
-    print(f"outbox relay (batches of {BATCH}) x{n}: {n / relayed:,.0f} events/s")
+    print(f"raw pika publish with confirms x{n} (best of {ROUNDS}): {n / baseline:,.0f} events/s")
+    print(f"outbox relay (batches of {BATCH}) x{n} (best of {ROUNDS}): {n / relayed:,.0f} events/s")
     print(f"ratio relay / raw pika: {baseline / relayed:.2f} (1.00 = the broker's confirm rate)")
 
 
