@@ -1,49 +1,289 @@
-"""POST /leads, GET /leads/{id}. Authorizer-protected; the tenant comes from its context."""
+"""GET/POST /leads, GET/PATCH/DELETE /leads/{id}, POST /leads/{id}/restore,
+POST /leads/{id}/merge, POST /leads/{id}/convert, POST/DELETE /leads/{id}/tags/{tag},
+GET /leads/{id}/history.
+Authorizer-protected; the tenant comes from its context."""
 
-from typing import Any
+import uuid
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
-from crm.api.context import correlation_id, header, path_uuid, principal, request_meta
+from crm.api.concurrency import if_match
+from crm.api.context import path_uuid, principal
+from crm.api.guards import require
+from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
+from crm.api.record_queries import (
+    SORT_KINDS,
+    Moment,
+    SearchText,
+    check_range,
+    comma_list,
+    custom_field_filters,
+    tag_list,
+)
+from crm.api.record_schemas import ConvertIn, LeadIn, LeadPatch, MergeIn
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
-from crm.api.schemas import LeadIn
+from crm.api.writes import idempotency_key, record_response, request_context
+from crm.domain.errors import ValidationFailed
+from crm.domain.leads import Lead, LeadStatus
+from crm.domain.pagination import PageRequest
+from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort, RecordSortField
 from crm.observability import bind_api_event, logger
-from crm.services.leads import NewLead, create_lead, get_lead
+from crm.services.deals import NewDeal
+from crm.services.leads import (
+    Conversion,
+    NewLead,
+    convert_lead,
+    create_lead,
+    delete_lead,
+    get_lead,
+    lead_history,
+    list_leads,
+    merge_leads,
+    restore_lead,
+    tag_lead,
+    update_lead,
+)
 from crm.settings import ApiSettings
 from crm.tracing import tracer
 
 settings = ApiSettings.from_env()
 app = build_resolver()
 
+HISTORY_SCOPE = "lead-history:changed_at:desc"
+
 
 def _db() -> Any:
     return bootstrap.database(settings.database_url, settings.amqp_url, settings.database_pool_size)
 
 
+def _statuses(value: str | None) -> tuple[str, ...]:
+    statuses = comma_list(value)
+    known = {status.value for status in LeadStatus}
+    unknown = [status for status in statuses if status not in known]
+    if unknown:
+        raise ValidationFailed(
+            "unknown lead status",
+            [
+                {
+                    "loc": ["query", "status"],
+                    "msg": f"one or more of {sorted(known)}, comma-separated",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return statuses
+
+
+@app.get("/leads")
+@tracer.capture_method
+def read_leads(
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    sort: Annotated[RecordSortField, Query()] = RecordSortField.CREATED_AT,
+    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    q: SearchText = None,
+    status: Annotated[str | None, Query(max_length=100, description="comma-separated")] = None,
+    owner_id: Annotated[uuid.UUID | None, Query()] = None,
+    unassigned: Annotated[bool, Query(description="only leads nobody owns")] = False,
+    tag: Annotated[str | None, Query(max_length=500, description="comma-separated: all")] = None,
+    category: Annotated[str | None, Query(max_length=60)] = None,
+    source: Annotated[str | None, Query(max_length=60)] = None,
+    created_after: Moment = None,
+    created_before: Moment = None,
+    updated_after: Moment = None,
+    updated_before: Moment = None,
+    deleted: Annotated[bool, Query(description="the trash: deleted, restorable leads")] = False,
+) -> Response[dict[str, Any]]:
+    """Leads, filtered, searched and sorted; `next_cursor` continues the same sort. Custom
+    fields filter as `cf.<key>=<value>` (multi-select: has the option). score sorts leads
+    without one last (asc) or first (desc)."""
+    caller = principal(app)
+    check_range(created_after, created_before, "created")
+    check_range(updated_after, updated_before, "updated")
+    lead_sort = RecordSort(RecordKind.LEAD, sort, descending=order == "desc")
+    kind = SORT_KINDS[sort]
+    after = decode_keyset(cursor, lead_sort.scope, kind, nullable=sort.nullable)
+    filters = RecordFilters(
+        statuses=_statuses(status),
+        owner_id=owner_id,
+        unassigned=unassigned,
+        tags=tag_list(tag),
+        category=category,
+        source=source,
+        created_after=created_after,
+        created_before=created_before,
+        updated_after=updated_after,
+        updated_before=updated_before,
+        q=q,
+        deleted=deleted,
+    )
+    page = list_leads(
+        caller,
+        filters,
+        lead_sort,
+        PageRequest(limit, after),
+        unit_of_work=_db().unit_of_work,
+        custom_filters=custom_field_filters(app),
+    )
+    return json_response(200, page_body(page, Lead.to_dict, lead_sort.scope, kind))
+
+
 @app.post("/leads")
 @tracer.capture_method
 def post_lead(body: LeadIn) -> Response[dict[str, Any]]:
+    context = request_context(app)
+    fields = body.model_dump()
     lead, replayed = create_lead(
-        NewLead(**body.model_dump()),
-        principal(app),
+        NewLead(
+            **{**fields, "status": LeadStatus(fields["status"])},
+            assign_to_caller="owner_id" not in body.model_fields_set,
+        ),
+        context.principal,
         unit_of_work=_db().unit_of_work,
-        idempotency_key=header(app, "Idempotency-Key"),
-        correlation_id=correlation_id(app),
-        meta=request_meta(app),
+        idempotency_key=idempotency_key(app),
+        correlation_id=context.correlation_id,
+        meta=context.meta,
+        request=body.model_dump(mode="json", exclude_unset=True),
     )
-    headers = {"Location": f"/leads/{lead['id']}", "ETag": f'"{lead["version"]}"'}
-    if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return json_response(201, lead, **headers)
+    return record_response(201, lead, location=f"/leads/{lead['id']}", replayed=replayed)
 
 
 @app.get("/leads/<lead_id>")
 @tracer.capture_method
 def read_lead(lead_id: str) -> Response[dict[str, Any]]:
     lead = get_lead(path_uuid(lead_id, "lead"), principal(app), unit_of_work=_db().unit_of_work)
-    return json_response(200, lead, ETag=f'"{lead["version"]}"')
+    return record_response(200, lead)
+
+
+@app.patch("/leads/<lead_id>")
+@tracer.capture_method
+def patch_lead(lead_id: str, body: LeadPatch) -> Response[dict[str, Any]]:
+    lead = update_lead(
+        path_uuid(lead_id, "lead"),
+        body.named(),
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+    )
+    return record_response(200, lead)
+
+
+@app.delete("/leads/<lead_id>")
+@tracer.capture_method
+def remove_lead(lead_id: str) -> Response[None]:
+    delete_lead(
+        path_uuid(lead_id, "lead"),
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+    )
+    return Response(status_code=204, body=None)
+
+
+@app.post("/leads/<lead_id>/restore")
+@tracer.capture_method
+def post_restore(lead_id: str) -> Response[dict[str, Any]]:
+    lead, replayed = restore_lead(
+        path_uuid(lead_id, "lead"),
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        idempotency_key=idempotency_key(app),
+    )
+    return record_response(200, lead, replayed=replayed)
+
+
+@app.post("/leads/<lead_id>/merge")
+@tracer.capture_method
+def post_merge(lead_id: str, body: MergeIn) -> Response[dict[str, Any]]:
+    lead, replayed = merge_leads(
+        path_uuid(lead_id, "lead"),
+        body.lead_id,
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        idempotency_key=idempotency_key(app),
+        precondition=if_match(app),
+    )
+    return record_response(200, lead, replayed=replayed)
+
+
+@app.post("/leads/<lead_id>/convert")
+@tracer.capture_method
+def post_convert(lead_id: str, body: ConvertIn) -> Response[dict[str, Any]]:
+    context = request_context(app)
+    require(context.principal, "contacts:create")
+    deal = None
+    if body.deal is not None:
+        require(context.principal, "deals:create")
+        deal = NewDeal(
+            **body.deal.model_dump(),
+            assign_to_caller="owner_id" not in body.deal.model_fields_set,
+        )
+    result, replayed = convert_lead(
+        path_uuid(lead_id, "lead"),
+        Conversion(
+            contact_id=body.contact_id,
+            job_title=body.job_title,
+            contact_custom_fields=body.contact_custom_fields,
+            deal=deal,
+        ),
+        context,
+        unit_of_work=_db().unit_of_work,
+        request=body.model_dump(mode="json", exclude_unset=True),
+        idempotency_key=idempotency_key(app),
+        precondition=if_match(app),
+    )
+    headers = {"ETag": f'"{result["lead"]["version"]}"'}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(200, result, **headers)
+
+
+@app.post("/leads/<lead_id>/tags/<tag>")
+@tracer.capture_method
+def post_tag(lead_id: str, tag: str) -> Response[dict[str, Any]]:
+    lead = tag_lead(
+        path_uuid(lead_id, "lead"),
+        tag,
+        request_context(app),
+        add=True,
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+    )
+    return record_response(200, lead)
+
+
+@app.delete("/leads/<lead_id>/tags/<tag>")
+@tracer.capture_method
+def delete_tag(lead_id: str, tag: str) -> Response[dict[str, Any]]:
+    lead = tag_lead(
+        path_uuid(lead_id, "lead"),
+        tag,
+        request_context(app),
+        add=False,
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+    )
+    return record_response(200, lead)
+
+
+@app.get("/leads/<lead_id>/history")
+@tracer.capture_method
+def read_history(
+    lead_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> Response[dict[str, Any]]:
+    page = lead_history(
+        path_uuid(lead_id, "lead"),
+        principal(app),
+        PageRequest(limit, decode_keyset(cursor, HISTORY_SCOPE, SortKind.DATETIME)),
+        unit_of_work=_db().unit_of_work,
+    )
+    return json_response(
+        200, page_body(page, HistoryEntry.to_dict, HISTORY_SCOPE, SortKind.DATETIME)
+    )
 
 
 @logger.inject_lambda_context

@@ -14,6 +14,8 @@ from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
 
 from tests.unit.backbone_fakes import FakeDeadLetters, FakeProcessedEvents
+from tests.unit.crm_core_fakes import CrmCoreState
+from tests.unit.crm_core_fakes import attach as attach_crm_core_fakes
 from tests.unit.tenancy_fakes import TenancyState
 from tests.unit.tenancy_fakes import attach as attach_tenancy_fakes
 
@@ -30,6 +32,7 @@ class FakeStore:
     processed: dict[tuple[uuid.UUID, str, uuid.UUID], int] = field(default_factory=dict)
     dead_letters: dict[uuid.UUID, DeadLetter] = field(default_factory=dict)
     tenancy: TenancyState = field(default_factory=TenancyState)
+    crm_core: CrmCoreState = field(default_factory=CrmCoreState)
 
 
 class _Leads:
@@ -149,6 +152,7 @@ class FakeUnitOfWork:
         self.processed_events = FakeProcessedEvents(self._staged, self.tenant_id)
         self.dead_letters = FakeDeadLetters(self._staged, self.tenant_id)
         attach_tenancy_fakes(self, self._staged, self.tenant_id)
+        attach_crm_core_fakes(self, self._staged, self.tenant_id)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Protocol, Self
 from crm.domain.admission import Admission
 from crm.domain.api_keys import ApiKey, ApiKeyHolder
 from crm.domain.audit import AuditEntry, AuditRecord, RequestMeta
+from crm.domain.contacts import Contact
 from crm.domain.credentials import (
     FailureOutcome,
     PasswordResetRecord,
@@ -19,16 +20,20 @@ from crm.domain.credentials import (
     SessionState,
     UserCredentials,
 )
+from crm.domain.custom_fields import CustomField
 from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
 from crm.domain.deals import Deal, DealFilters, DealSort, ForecastGroup, StageStay
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
 from crm.domain.members import Invitation, Member
 from crm.domain.messaging import FailureRecord, InboundMessage
+from crm.domain.notes import Note
 from crm.domain.pagination import Keyset, Page, PageRequest
 from crm.domain.pipelines import Pipeline
 from crm.domain.plans import CounterRow, Limit, Period
+from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort
 from crm.domain.roles import CustomRole
+from crm.domain.taxonomy import Category, Tag
 from crm.domain.tenant_settings import TenantProfile
 from crm.domain.tenants import Tenant, User
 
@@ -44,7 +49,95 @@ class UserRepository(Protocol):
 
 class LeadRepository(Protocol):
     def add(self, lead: Lead) -> None: ...
-    def get(self, lead_id: uuid.UUID) -> Lead | None: ...
+    def get(
+        self, lead_id: uuid.UUID, *, for_update: bool = False, include_deleted: bool = False
+    ) -> Lead | None: ...
+    def update(self, lead: Lead) -> None: ...
+    def find(self, filters: RecordFilters, sort: RecordSort, page: PageRequest) -> Page[Lead]: ...
+    def lock_identities(self, keys: Sequence[str]) -> None: ...
+    def find_duplicate(
+        self, email: str | None, phone_digits: str | None, exclude_id: uuid.UUID | None
+    ) -> tuple[uuid.UUID, str] | None:
+        """A live lead other than `exclude_id` with this email or phone: (id, field)."""
+        ...
+
+    def merged_into(self, lead_id: uuid.UUID) -> list[uuid.UUID]: ...
+    def repoint_merged(self, from_id: uuid.UUID, to_id: uuid.UUID) -> None: ...
+    def repoint_deals(self, from_id: uuid.UUID, to_id: uuid.UUID) -> None: ...
+    def is_active_user(self, user_id: uuid.UUID) -> bool: ...
+    def purge_deleted(self, before: datetime, limit: int) -> int: ...
+
+
+class ContactRepository(Protocol):
+    def add(self, contact: Contact) -> None: ...
+    def get(
+        self, contact_id: uuid.UUID, *, for_update: bool = False, include_deleted: bool = False
+    ) -> Contact | None: ...
+    def update(self, contact: Contact) -> None: ...
+    def find(
+        self, filters: RecordFilters, sort: RecordSort, page: PageRequest
+    ) -> Page[Contact]: ...
+    def lock_identities(self, keys: Sequence[str]) -> None: ...
+    def find_duplicate(
+        self, email: str | None, phone_digits: str | None, exclude_id: uuid.UUID | None
+    ) -> tuple[uuid.UUID, str] | None: ...
+    def purge_deleted(self, before: datetime, limit: int) -> int: ...
+
+
+class ExpiredRecordsDirectory(Protocol):
+    """Across tenants (the housekeeping role): which tenants have records soft-deleted before
+    a moment. It sees nothing else of those records."""
+
+    def tenants_with_deletions_before(self, before: datetime) -> list[uuid.UUID]: ...
+
+
+class RecordHistoryRepository(Protocol):
+    def add(self, entries: Sequence[HistoryEntry]) -> None: ...
+    def page(
+        self,
+        kind: RecordKind,
+        record_ids: Sequence[uuid.UUID],
+        page: PageRequest,
+        *,
+        newest_first: bool = True,
+    ) -> Page[HistoryEntry]: ...
+    def newest(
+        self, kind: RecordKind, record_ids: Sequence[uuid.UUID], after: Keyset | None, limit: int
+    ) -> list[HistoryEntry]: ...
+
+
+class NoteRepository(Protocol):
+    def add(self, note: Note) -> None: ...
+    def newest(
+        self, kind: RecordKind, record_ids: Sequence[uuid.UUID], after: Keyset | None, limit: int
+    ) -> list[Note]: ...
+
+
+class TagRepository(Protocol):
+    def all(self) -> list[Tag]: ...
+    def existing(self, names: Sequence[str]) -> set[str]: ...
+    def add(self, tag: Tag) -> bool: ...
+    def get(self, name: str) -> Tag | None: ...
+    def delete(self, name: str, *, actor: tuple[str, uuid.UUID | None], at: datetime) -> int | None:
+        """Remove the tag from every record (history rows) and delete it; None: no such tag."""
+        ...
+
+
+class CategoryRepository(Protocol):
+    def all(self) -> list[Category]: ...
+    def exists(self, name: str) -> bool: ...
+    def add(self, category: Category) -> bool: ...
+    def delete(self, name: str, *, actor: tuple[str, uuid.UUID | None], at: datetime) -> int | None:
+        """Clear the category from every record (history rows) and delete it."""
+        ...
+
+
+class CustomFieldRepository(Protocol):
+    def for_entity(self, entity: RecordKind) -> list[CustomField]: ...
+    def all(self) -> list[CustomField]: ...
+    def get(self, field_id: uuid.UUID, *, for_update: bool = False) -> CustomField | None: ...
+    def add(self, definition: CustomField) -> bool: ...
+    def update(self, definition: CustomField) -> None: ...
 
 
 class AutomationRepository(Protocol):
@@ -382,6 +475,12 @@ class UnitOfWork(Protocol):
     deals: DealRepository
     processed_events: ProcessedEventLedger
     dead_letters: DeadLetterRepository
+    contacts: ContactRepository
+    history: RecordHistoryRepository
+    notes: NoteRepository
+    tags: TagRepository
+    categories: CategoryRepository
+    custom_fields: CustomFieldRepository
     credentials: CredentialRepository
     refresh_tokens: RefreshTokenRepository
     password_resets: PasswordResetRepository

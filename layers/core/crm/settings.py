@@ -98,6 +98,12 @@ class RelaySettings(DatabaseSettings, BrokerSettings):
         return self.relay_database_url or self.database_url
 
 
+class HousekeepingSettings(DatabaseSettings):
+    """The purge of expired soft deletions: crm_app per tenant, crm_relay to find tenants."""
+
+    relay_database_url: str = Field(pattern=r"^postgres(ql)?://")
+
+
 class ConsumerSettings(DatabaseSettings, BrokerSettings):
     """Queue workers: the database for the processed-events ledger, the broker for retries."""
 

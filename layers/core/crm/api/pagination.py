@@ -40,9 +40,10 @@ from crm.domain.pagination import Keyset, Page, SortValue
 T = TypeVar("T")
 
 CURSOR_FORMAT = 1
-# Long enough for any cursor this module makes (scope + value + id ~ 200 chars), short enough
-# that decoding a hostile one costs nothing.
-CURSOR_MAX_LENGTH = 512
+# Long enough for any cursor this module makes (scope + value + id; a text value such as a
+# 200-character name of \uXXXX-escaped letters is the longest: ~1.7k chars of base64), short
+# enough that decoding a hostile one costs nothing.
+CURSOR_MAX_LENGTH = 2048
 MAX_DECIMAL_EXPONENT = 30
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"page size, 1-{MAX_PAGE_SIZE}")]
@@ -69,6 +70,7 @@ class SortKind(StrEnum):
     DATETIME = "datetime"
     DATE = "date"
     DECIMAL = "decimal"
+    TEXT = "text"
 
 
 def encode_keyset(scope: str, kind: SortKind, keyset: Keyset) -> str:
@@ -121,6 +123,8 @@ def _render(kind: SortKind, value: SortValue) -> str:
         return value.isoformat()
     if kind is SortKind.DECIMAL and isinstance(value, Decimal):
         return str(value)
+    if kind is SortKind.TEXT and isinstance(value, str):
+        return value
     raise TypeError(f"a {kind} cursor cannot hold {value!r}")
 
 
@@ -133,6 +137,8 @@ def _parse(kind: SortKind, value: str) -> SortValue:
             return moment
         if kind is SortKind.DATE:
             return date.fromisoformat(value)
+        if kind is SortKind.TEXT:
+            return value
         amount = Decimal(value)
         # Bounded like the numeric columns it is compared with (a huge exponent would make
         # Postgres fail instead of returning an empty page).

@@ -68,14 +68,6 @@ class ApiKeyIn(_Body):
     expires_at: AwareDatetime | None = None
 
 
-class LeadIn(_Body):
-    name: str = Field(min_length=1, max_length=200)
-    email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=40)
-    company: str | None = Field(default=None, max_length=200)
-    source: str | None = Field(default=None, max_length=60)
-
-
 class AutomationIn(_Body):
     name: str = Field(min_length=1, max_length=200)
     workflow: Workflow

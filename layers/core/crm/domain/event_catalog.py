@@ -6,41 +6,14 @@ from what is published; GET /events/catalog and docs/events.md are generated fro
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from crm.domain import deal_event_data as deal_data
+from crm.domain import record_event_data as record_data
 from crm.domain.events import CloudEvent
-from crm.domain.leads import LeadStatus
-
-
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LeadSnapshot(_Data):
-    """The lead as it was written by the change that emitted the event."""
-
-    id: uuid.UUID
-    name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(description="lower-cased")
-    phone: str | None
-    company: str | None
-    source: str | None = Field(description="where the lead came from, e.g. web, import")
-    status: LeadStatus
-    owner_id: uuid.UUID | None
-    created_by: uuid.UUID | None
-    created_at: datetime
-    updated_at: datetime
-    version: int = Field(ge=1, description="the lead's version; grows by one per change")
-
-
-class LeadCreatedData(_Data):
-    lead: LeadSnapshot
 
 
 @dataclass(frozen=True)
@@ -52,6 +25,67 @@ class EventType:
 
     def data_schema(self) -> dict[str, Any]:
         return self.data_model.model_json_schema()
+
+
+def _lead(name: str, description: str, model: type[BaseModel]) -> EventType:
+    return EventType(f"crm.lead.{name}", description, "leads/{lead id}", model)
+
+
+def _contact(name: str, description: str, model: type[BaseModel]) -> EventType:
+    return EventType(f"crm.contact.{name}", description, "contacts/{contact id}", model)
+
+
+LEAD_AND_CONTACT_EVENTS = (
+    _lead("created", "A lead was created (API, import or automation).", record_data.LeadData),
+    _lead(
+        "updated",
+        "Fields of a lead changed (also when status, owner or tags did: their own events follow).",
+        record_data.LeadUpdatedData,
+    ),
+    _lead(
+        "status_changed",
+        "A lead's status changed (a lost lead carries the reason).",
+        record_data.LeadStatusChangedData,
+    ),
+    _lead("assigned", "A lead got another owner (or none).", record_data.LeadAssignedData),
+    _lead("tagged", "Tags were added to or removed from a lead.", record_data.LeadTaggedData),
+    _lead("deleted", "A lead was deleted (soft: restorable for 30 days).", record_data.LeadData),
+    _lead("restored", "A deleted lead was restored.", record_data.LeadData),
+    _lead(
+        "converted",
+        "A lead was converted into a contact (and maybe a deal).",
+        record_data.LeadConvertedData,
+    ),
+    _lead(
+        "merged",
+        "Another lead was merged into this one (the other is deleted; both histories stay).",
+        record_data.LeadMergedData,
+    ),
+    _lead(
+        "erased",
+        "A lead's personal data was erased (GDPR); the record stays, anonymised.",
+        record_data.RecordErasedData,
+    ),
+    _contact("created", "A contact was created (API or lead conversion).", record_data.ContactData),
+    _contact(
+        "updated",
+        "Fields of a contact changed (owner or tags too: their own events follow).",
+        record_data.ContactUpdatedData,
+    ),
+    _contact("assigned", "A contact got another owner (or none).", record_data.ContactAssignedData),
+    _contact(
+        "tagged", "Tags were added to or removed from a contact.", record_data.ContactTaggedData
+    ),
+    _contact(
+        "deleted", "A contact was deleted (soft: restorable for 30 days).", record_data.ContactData
+    ),
+    _contact("restored", "A deleted contact was restored.", record_data.ContactData),
+    _contact(
+        "erased",
+        "A contact's personal data was erased (GDPR); the record stays, anonymised.",
+        record_data.RecordErasedData,
+    ),
+)
 
 
 PIPELINE_AND_DEAL_EVENTS = (
@@ -117,12 +151,7 @@ PIPELINE_AND_DEAL_EVENTS = (
 CATALOG: dict[str, EventType] = {
     spec.name: spec
     for spec in (
-        EventType(
-            name="crm.lead.created",
-            description="A lead was created (API, import or automation).",
-            subject="leads/{lead id}",
-            data_model=LeadCreatedData,
-        ),
+        *LEAD_AND_CONTACT_EVENTS,
         *PIPELINE_AND_DEAL_EVENTS,
     )
 }

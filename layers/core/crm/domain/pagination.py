@@ -15,9 +15,9 @@ from crm.domain.cursors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 T = TypeVar("T")
 
-# What a list can be sorted by: timestamps, dates, money. None sorts after every value in
-# ascending order (and so before every value in descending order).
-SortValue = datetime | date | Decimal | None
+# What a list can be sorted by: timestamps, dates, numbers, text (names). None sorts after
+# every value in ascending order (and so before every value in descending order).
+SortValue = datetime | date | Decimal | str | None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,19 @@ from crm.domain.events import CloudEvent
 from crm.domain.tenants import Principal
 from crm.ports import LeadSearchIndex
 
-LEAD_EVENTS = {"crm.lead.created", "crm.lead.updated"}
+# Every lead event carries the lead as the change wrote it (deleted ones with deleted_at, which
+# the index keeps as a tombstone); the document's version orders them.
+LEAD_EVENTS = {
+    "crm.lead.created",
+    "crm.lead.updated",
+    "crm.lead.status_changed",
+    "crm.lead.assigned",
+    "crm.lead.tagged",
+    "crm.lead.deleted",
+    "crm.lead.restored",
+    "crm.lead.converted",
+    "crm.lead.merged",
+}
 
 
 def project_events(

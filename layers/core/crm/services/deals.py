@@ -112,6 +112,15 @@ def _check_lead(uow: UnitOfWork, lead_id: uuid.UUID | None) -> None:
         )
 
 
+def _check_contact(uow: UnitOfWork, contact_id: uuid.UUID | None) -> None:
+    """The contact must be one of the tenant's live contacts (the foreign key would refuse
+    another tenant's or a made-up id, as a 500)."""
+    if contact_id is not None and uow.contacts.get(contact_id) is None:
+        raise ValidationFailed(
+            "the contact does not exist", [_body_error("contact_id", "no contact with this id")]
+        )
+
+
 def _target_pipeline(uow: UnitOfWork, pipeline_id: uuid.UUID | None) -> Pipeline:
     pipeline = uow.pipelines.get(pipeline_id) if pipeline_id else uow.pipelines.get_default()
     if pipeline is None:
@@ -172,61 +181,68 @@ def create_deal(
     """Returns (deal, replayed). `request` is the body as sent (what an Idempotency-Key is
     bound to)."""
     principal = context.principal
-    now = datetime.now(UTC)
     with unit_of_work(principal.tenant_id) as uow:
         claim = claim_key(uow, idempotency_key, "deals.create", request)
         if claim.replay is not None:
             return claim.replay.body, True
-        pipeline = _target_pipeline(uow, command.pipeline_id)
-        if pipeline.archived:
-            raise ValidationFailed(
-                "the pipeline is archived",
-                [_body_error("pipeline_id", "deals cannot be created in an archived pipeline")],
-            )
-        stage = _target_stage(pipeline, command.stage_id)
-        owner_id = principal.user_id if command.assign_to_caller else command.owner_id
-        _check_owner(uow, principal, owner_id)
-        _check_lead(uow, command.lead_id)
-        deal = Deal(
-            tenant_id=principal.tenant_id,
-            title=command.title,
-            value=command.value,
-            currency=command.currency or uow.deals.tenant_currency() or DEFAULT_CURRENCY,
-            expected_close_date=command.expected_close_date,
-            owner_id=owner_id,
-            lead_id=command.lead_id,
-            contact_id=command.contact_id,
-            lost_reason=command.lost_reason,
-            created_by=principal.user_id,
-            pipeline_id=pipeline.id,
-            stage_id=stage.id,
-            status=stage.kind,
-            stage_probability=stage.probability,
-            created_at=now,
-            updated_at=now,
-        )
-        place_in_stage(deal, pipeline, stage, now)
-        deal.probability = command.probability
-        check_invariants(deal)
-        uow.deals.add(deal)
-        uow.deals.add_stage_stay(
-            StageStay(
-                deal_id=deal.id,
-                pipeline_id=pipeline.id,
-                stage_id=stage.id,
-                stage_name=stage.name,
-                entered_at=now,
-                reason=deal.lost_reason,
-                moved_by=principal.user_id,
-            )
-        )
-        for event in created_events(deal, stage, context.correlation_id):
-            uow.add_event(event)
-        body = deal.to_dict()
-        _audit(uow, context, "deal.created", deal.id, None, body)
+        body = add_deal(uow, command, context, datetime.now(UTC)).to_dict()
         claim.complete(201, body)
         uow.commit()
     return body, False
+
+
+def add_deal(uow: UnitOfWork, command: NewDeal, context: RequestContext, now: datetime) -> Deal:
+    """Check and write a new deal with its first stage stay, events and audit row, in `uow`
+    (creating one, or converting a lead into a contact and a deal)."""
+    principal = context.principal
+    pipeline = _target_pipeline(uow, command.pipeline_id)
+    if pipeline.archived:
+        raise ValidationFailed(
+            "the pipeline is archived",
+            [_body_error("pipeline_id", "deals cannot be created in an archived pipeline")],
+        )
+    stage = _target_stage(pipeline, command.stage_id)
+    owner_id = principal.user_id if command.assign_to_caller else command.owner_id
+    _check_owner(uow, principal, owner_id)
+    _check_lead(uow, command.lead_id)
+    _check_contact(uow, command.contact_id)
+    deal = Deal(
+        tenant_id=principal.tenant_id,
+        title=command.title,
+        value=command.value,
+        currency=command.currency or uow.deals.tenant_currency() or DEFAULT_CURRENCY,
+        expected_close_date=command.expected_close_date,
+        owner_id=owner_id,
+        lead_id=command.lead_id,
+        contact_id=command.contact_id,
+        lost_reason=command.lost_reason,
+        created_by=principal.user_id,
+        pipeline_id=pipeline.id,
+        stage_id=stage.id,
+        status=stage.kind,
+        stage_probability=stage.probability,
+        created_at=now,
+        updated_at=now,
+    )
+    place_in_stage(deal, pipeline, stage, now)
+    deal.probability = command.probability
+    check_invariants(deal)
+    uow.deals.add(deal)
+    uow.deals.add_stage_stay(
+        StageStay(
+            deal_id=deal.id,
+            pipeline_id=pipeline.id,
+            stage_id=stage.id,
+            stage_name=stage.name,
+            entered_at=now,
+            reason=deal.lost_reason,
+            moved_by=principal.user_id,
+        )
+    )
+    for event in created_events(deal, stage, context.correlation_id):
+        uow.add_event(event)
+    _audit(uow, context, "deal.created", deal.id, None, deal.to_dict())
+    return deal
 
 
 def get_deal(
@@ -285,6 +301,8 @@ def update_deal(
         # The move first: closing clears a probability override, and a probability named in
         # the same request must then be refused, not silently dropped.
         transition = _move(uow, deal, changes, now)
+        if "contact_id" in changes and changes["contact_id"] != deal.contact_id:
+            _check_contact(uow, changes["contact_id"])
         for name in PLAIN_FIELDS:
             if name in changes:
                 setattr(deal, name, changes[name])

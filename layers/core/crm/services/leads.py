@@ -1,21 +1,67 @@
-"""Lead use cases (the skeleton's create and get; the CRM core issue grows the rest)."""
+"""Lead use cases: create, read, list (filters, sort, search), edit (status rules, owner,
+tags, category, score, custom fields), soft delete and restore, merge, and history.
+
+Every change writes, in one transaction: the lead, its history rows (field by field, who,
+when, old -> new), its events in the outbox (crm.lead.created / updated / status_changed /
+assigned / tagged / deleted / restored / merged) and an audit row without personal data.
+Record-level rule: sellers reach only their own and unassigned leads (others: 404).
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from crm.domain.audit import RequestMeta
-from crm.domain.errors import NotFound
-from crm.domain.leads import Lead
-from crm.domain.permissions import may_access_record
+from crm.domain.concurrency import Precondition
+from crm.domain.contacts import Contact
+from crm.domain.errors import Conflict, ValidationFailed
+from crm.domain.leads import (
+    AUDITED_FIELDS,
+    BOOKKEEPING_FIELDS,
+    EDITABLE_FIELDS,
+    FIELD_ACTIONS,
+    Lead,
+    LeadStatus,
+    apply_status,
+    change_events,
+)
+from crm.domain.pagination import Page, PageRequest
 from crm.domain.plans import Metric
+from crm.domain.records import (
+    Change,
+    HistoryEntry,
+    RecordFilters,
+    RecordKind,
+    RecordSort,
+    body_error,
+    changed_fields,
+)
 from crm.domain.tenants import Principal
-from crm.ports import UnitOfWorkFactory
-from crm.services.audit_logs import record_change
+from crm.ports import UnitOfWork, UnitOfWorkFactory
+from crm.services.contacts import NewContact, add_contact, load_contact
+from crm.services.deals import NewDeal, add_deal
 from crm.services.idempotency import claim_key
+from crm.services.pipelines import visible_to
 from crm.services.plans import ensure_within_limit
+from crm.services.records import (
+    audit,
+    check_category,
+    check_owner,
+    check_tags,
+    custom_filter,
+    custom_values,
+    ensure_unique,
+    may_see,
+    not_found,
+    record_values,
+    write_history,
+)
+from crm.services.request_context import RequestContext
+
+KIND = RecordKind.LEAD
 
 
 @dataclass(frozen=True)
@@ -25,6 +71,69 @@ class NewLead:
     phone: str | None = None
     company: str | None = None
     source: str | None = None
+    status: LeadStatus = LeadStatus.NEW
+    lost_reason: str | None = None
+    owner_id: uuid.UUID | None = None
+    assign_to_caller: bool = True  # no owner_id in the request: the caller owns the lead
+    tags: list[str] = field(default_factory=list)
+    category: str | None = None
+    score: int | None = None
+    custom_fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _load(
+    uow: UnitOfWork,
+    lead_id: uuid.UUID,
+    principal: Principal,
+    *,
+    for_update: bool = False,
+    include_deleted: bool = False,
+) -> Lead:
+    lead = uow.leads.get(lead_id, for_update=for_update, include_deleted=include_deleted)
+    # Another seller's lead is as invisible as another tenant's: 404, never 403.
+    if lead is None or not may_see(principal, lead.owner_id):
+        raise not_found(KIND, lead_id)
+    return lead
+
+
+def build_lead(uow: UnitOfWork, command: NewLead, principal: Principal, now: datetime) -> Lead:
+    """A new lead from `command`, every rule checked (owner, tags, category, custom fields,
+    status, duplicates). The caller adds it; the import reuses this for each row."""
+    if command.status is LeadStatus.CONVERTED:
+        raise ValidationFailed(
+            "a lead becomes converted by converting it",
+            [body_error("status", "new, qualified or lost")],
+        )
+    owner_id = principal.user_id if command.assign_to_caller else command.owner_id
+    check_owner(uow, principal, owner_id, KIND)
+    tags = check_tags(uow, command.tags)
+    check_category(uow, command.category)
+    email = command.email.lower() if command.email else None
+    lead = Lead(
+        tenant_id=principal.tenant_id,
+        name=command.name,
+        email=email,
+        phone=command.phone,
+        company=command.company,
+        source=command.source,
+        owner_id=owner_id,
+        created_by=principal.user_id,
+        tags=tags,
+        category=command.category,
+        score=command.score,
+        custom_fields=custom_values(uow, KIND, {}, command.custom_fields),
+        created_at=now,
+        updated_at=now,
+    )
+    apply_status(lead, {"status": command.status, "lost_reason": command.lost_reason})
+    ensure_unique(uow.leads, KIND, lead.email, lead.phone)
+    return lead
+
+
+def record_created(uow: UnitOfWork, lead: Lead, principal: Principal | None) -> None:
+    change = Change.by(principal, KIND, lead.id, lead.created_at)
+    change.record("created", None, None, record_values(lead.to_dict()))
+    write_history(uow, change)
 
 
 def create_lead(
@@ -35,37 +144,27 @@ def create_lead(
     idempotency_key: str | None = None,
     correlation_id: str | None = None,
     meta: RequestMeta | None = None,
+    request: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Create a lead and its crm.lead.created event in one transaction.
 
-    Returns (lead, replayed): with an Idempotency-Key seen before for the same request, the
-    first response is returned and nothing is written; for a different request, 422.
+    Returns (lead, replayed): with an Idempotency-Key seen before for the same request
+    (`request`: the body as sent; default the command), the first response is returned and
+    nothing is written; for a different request, 422.
     """
+    context = RequestContext(principal, correlation_id, meta or RequestMeta())
+    now = datetime.now(UTC)
     with unit_of_work(principal.tenant_id) as uow:
-        claim = claim_key(uow, idempotency_key, "leads.create", command.__dict__)
+        claim = claim_key(uow, idempotency_key, "leads.create", request or asdict(command))
         if claim.replay is not None:
             return claim.replay.body, True
         ensure_within_limit(uow, Metric.LEADS)
-        lead = Lead(
-            tenant_id=principal.tenant_id,
-            name=command.name,
-            email=command.email.lower() if command.email else None,
-            phone=command.phone,
-            company=command.company,
-            source=command.source,
-            owner_id=principal.user_id,
-            created_by=principal.user_id,
-        )
+        lead = build_lead(uow, command, principal, now)
         uow.leads.add(lead)
+        record_created(uow, lead, principal)
         uow.add_event(lead.created_event(correlation_id))
         body = lead.to_dict()
-        # No personal data in the append-only audit log (GDPR erasure cannot reach it): the
-        # lead's own history keeps the values.
-        record_change(
-            uow, principal, "lead.created", entity_type="lead", entity_id=str(lead.id),
-            before=None, after={k: body[k] for k in ("status", "source", "owner_id")},
-            meta=meta or RequestMeta(),
-        )  # fmt: skip
+        audit(uow, context, KIND, "created", lead.id, None, lead.audited())
         claim.complete(201, body)
         uow.commit()
     return body, False
@@ -75,8 +174,410 @@ def get_lead(
     lead_id: uuid.UUID, principal: Principal, *, unit_of_work: UnitOfWorkFactory
 ) -> dict[str, Any]:
     with unit_of_work(principal.tenant_id) as uow:
-        lead = uow.leads.get(lead_id)
-    # Another seller's lead is as invisible as another tenant's: 404, never 403.
-    if lead is None or not may_access_record(principal, lead.owner_id):
-        raise NotFound(f"lead {lead_id} not found")
+        return _load(uow, lead_id, principal).to_dict()
+
+
+def list_leads(
+    principal: Principal,
+    filters: RecordFilters,
+    sort: RecordSort,
+    page: PageRequest,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    custom_filters: dict[str, str] | None = None,
+) -> Page[Lead]:
+    """Live leads (or the deleted ones: `filters.deleted`) of the caller's reach.
+    `custom_filters` are `cf.<key>=<value>` query parameters, typed by the definitions."""
+    if filters.visible_to is not None:
+        raise ValueError("visible_to is the record-level rule, not a caller's filter")
+    with unit_of_work(principal.tenant_id) as uow:
+        scoped = replace(
+            filters,
+            visible_to=visible_to(principal),
+            custom_fields=custom_filter(uow, KIND, custom_filters or {}),
+        )
+        return uow.leads.find(scoped, sort, page)
+
+
+def update_lead(
+    lead_id: uuid.UUID,
+    changes: dict[str, Any],
+    context: RequestContext,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    precondition: Precondition | None = None,
+) -> dict[str, Any]:
+    """Apply a PATCH: `changes` holds only the fields the request named (custom_fields: a
+    merge patch, null removes a key; tags: the complete new list)."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not lead fields: {sorted(unknown)}")
+    with unit_of_work(context.principal.tenant_id) as uow:
+        lead = _load(uow, lead_id, context.principal, for_update=True)
+        if precondition is not None:
+            precondition.check(lead.version, f"lead {lead_id}")
+        body = _apply_changes(uow, lead, changes, context)
+        uow.commit()
+    return body
+
+
+def _apply_changes(
+    uow: UnitOfWork, lead: Lead, changes: dict[str, Any], context: RequestContext
+) -> dict[str, Any]:
+    """Change a locked lead: rules, then (when anything changed) version, row, history,
+    events and audit. Returns the lead as it is now."""
+    principal = context.principal
+    before = lead.to_dict()
+    for name in ("name", "phone", "company", "source", "score"):
+        if name in changes:
+            setattr(lead, name, changes[name])
+    if "email" in changes:
+        lead.email = changes["email"].lower() if changes["email"] else None
+    if "owner_id" in changes and changes["owner_id"] != lead.owner_id:
+        check_owner(uow, principal, changes["owner_id"], KIND)
+        lead.owner_id = changes["owner_id"]
+    if "tags" in changes:
+        lead.tags = check_tags(uow, changes["tags"])
+    if "category" in changes and changes["category"] != lead.category:
+        check_category(uow, changes["category"])
+        lead.category = changes["category"]
+    if "custom_fields" in changes:
+        lead.custom_fields = custom_values(uow, KIND, lead.custom_fields, changes["custom_fields"])
+    apply_status(lead, {k: v for k, v in changes.items() if k in ("status", "lost_reason")})
+    after = lead.to_dict()
+    changed = changed_fields(before, after, BOOKKEEPING_FIELDS)
+    if not changed:
+        return before
+    if "email" in changed or "phone" in changed:
+        ensure_unique(uow.leads, KIND, lead.email, lead.phone, exclude_id=lead.id)
+    now = datetime.now(UTC)
+    lead.version += 1
+    lead.updated_at = now
+    uow.leads.update(lead)
+    change = Change.by(principal, KIND, lead.id, now)
+    change.fields(changed, FIELD_ACTIONS)
+    write_history(uow, change)
+    for event in change_events(
+        lead, changed, context.correlation_id, status_reason=lead.lost_reason
+    ):
+        uow.add_event(event)
+    action = "status_changed" if "status" in changed else "updated"
+    audit(uow, context, KIND, action, lead.id, _audited(before), lead.audited())
     return lead.to_dict()
+
+
+def _audited(body: dict[str, Any]) -> dict[str, Any]:
+    return {name: body[name] for name in AUDITED_FIELDS}
+
+
+def tag_lead(
+    lead_id: uuid.UUID,
+    tag: str,
+    context: RequestContext,
+    *,
+    add: bool,
+    unit_of_work: UnitOfWorkFactory,
+    precondition: Precondition | None = None,
+) -> dict[str, Any]:
+    """Add or remove one tag; a no-op when the lead already has (or lacks) it."""
+    with unit_of_work(context.principal.tenant_id) as uow:
+        lead = _load(uow, lead_id, context.principal, for_update=True)
+        if precondition is not None:
+            precondition.check(lead.version, f"lead {lead_id}")
+        name = check_tags(uow, [tag], loc="tag")[0] if add else tag.strip().lower()
+        tags = [*lead.tags, name] if add and name not in lead.tags else lead.tags
+        if not add:
+            tags = [t for t in lead.tags if t != name]
+        body = _apply_changes(uow, lead, {"tags": tags}, context)
+        uow.commit()
+    return body
+
+
+def delete_lead(
+    lead_id: uuid.UUID,
+    context: RequestContext,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    precondition: Precondition | None = None,
+) -> None:
+    """Soft delete: the lead leaves lists and searches, and can be restored for 30 days."""
+    with unit_of_work(context.principal.tenant_id) as uow:
+        lead = _load(uow, lead_id, context.principal, for_update=True)
+        if precondition is not None:
+            precondition.check(lead.version, f"lead {lead_id}")
+        _soft_delete(uow, lead, context, action="deleted", details=None)
+        uow.commit()
+
+
+def _soft_delete(
+    uow: UnitOfWork,
+    lead: Lead,
+    context: RequestContext,
+    *,
+    action: str,
+    details: dict[str, Any] | None,
+) -> None:
+    now = datetime.now(UTC)
+    before = lead.audited()
+    lead.deleted_at = now
+    lead.updated_at = now
+    lead.version += 1
+    uow.leads.update(lead)
+    change = Change.by(context.principal, KIND, lead.id, now)
+    change.record(action, None, None, details)
+    write_history(uow, change)
+    uow.add_event(lead.event("crm.lead.deleted", context.correlation_id))
+    audit(uow, context, KIND, action, lead.id, before, lead.audited())
+
+
+def restore_lead(
+    lead_id: uuid.UUID,
+    context: RequestContext,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    idempotency_key: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Undo a soft delete; restoring a live lead changes nothing. A merged lead is restored
+    by no one (its data lives on in the lead it was merged into): 409. Returns (lead,
+    replayed)."""
+    principal = context.principal
+    with unit_of_work(principal.tenant_id) as uow:
+        claim = claim_key(uow, idempotency_key, "leads.restore", {"lead_id": str(lead_id)})
+        if claim.replay is not None:
+            return claim.replay.body, True
+        lead = _load(uow, lead_id, principal, for_update=True, include_deleted=True)
+        if lead.merged_into is not None:
+            raise Conflict(
+                f"this lead was merged into lead {lead.merged_into}",
+                merged_into=str(lead.merged_into),
+            )
+        if lead.deleted_at is not None:
+            # Its email or phone may have been taken by another lead meanwhile.
+            ensure_unique(uow.leads, KIND, lead.email, lead.phone, exclude_id=lead.id)
+            now = datetime.now(UTC)
+            before = lead.audited()
+            lead.deleted_at = None
+            lead.updated_at = now
+            lead.version += 1
+            uow.leads.update(lead)
+            change = Change.by(principal, KIND, lead.id, now)
+            change.record("restored", None, None, None)
+            write_history(uow, change)
+            uow.add_event(lead.event("crm.lead.restored", context.correlation_id))
+            audit(uow, context, KIND, "restored", lead.id, before, lead.audited())
+        body = lead.to_dict()
+        claim.complete(200, body)
+        uow.commit()
+    return body, False
+
+
+# ------------------------------------------------------------------ merge
+
+# What the remaining lead takes from the merged one when it has no value of its own.
+MERGE_FILL_FIELDS = ("email", "phone", "company", "source", "category", "score", "owner_id")
+
+
+def merge_leads(
+    lead_id: uuid.UUID,
+    other_id: uuid.UUID,
+    context: RequestContext,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    idempotency_key: str | None = None,
+    precondition: Precondition | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Merge lead `other_id` into lead `lead_id`: the remaining lead keeps its values and takes
+    the other's where it has none (custom fields per key, tags united); the other lead is
+    deleted (soft, with merged_into) and its deals point at the remaining one. Both histories
+    stay: the remaining lead's history includes the merged lead's. Returns (lead, replayed)."""
+    principal = context.principal
+    if lead_id == other_id:
+        raise ValidationFailed(
+            "a lead cannot be merged into itself",
+            [body_error("lead_id", "name another lead")],
+        )
+    with unit_of_work(principal.tenant_id) as uow:
+        claim = claim_key(
+            uow, idempotency_key, "leads.merge", {"into": str(lead_id), "lead_id": str(other_id)}
+        )
+        if claim.replay is not None:
+            return claim.replay.body, True
+        # Lock in id order: two merges of the same pair in opposite directions cannot deadlock.
+        first, second = sorted((lead_id, other_id))
+        locked = {
+            first: _load(uow, first, principal, for_update=True),
+            second: _load(uow, second, principal, for_update=True),
+        }
+        lead, other = locked[lead_id], locked[other_id]
+        if precondition is not None:
+            precondition.check(lead.version, f"lead {lead_id}")
+        if other.status is LeadStatus.CONVERTED:
+            raise Conflict(
+                "a converted lead cannot be merged into another (its contact refers to it)",
+                lead_id=str(other_id),
+            )
+        other.merged_into = lead.id
+        _soft_delete(uow, other, context, action="merged_into", details={"lead_id": str(lead.id)})
+        uow.leads.repoint_merged(other.id, lead.id)
+        uow.leads.repoint_deals(other.id, lead.id)
+        before = lead.to_dict()
+        for name in MERGE_FILL_FIELDS:
+            if getattr(lead, name) is None and getattr(other, name) is not None:
+                setattr(lead, name, getattr(other, name))
+        lead.tags = list(dict.fromkeys([*lead.tags, *other.tags]))
+        lead.custom_fields = {**other.custom_fields, **lead.custom_fields}
+        changed = changed_fields(before, lead.to_dict(), BOOKKEEPING_FIELDS)
+        if "email" in changed or "phone" in changed:
+            ensure_unique(uow.leads, KIND, lead.email, lead.phone, exclude_id=lead.id)
+        now = datetime.now(UTC)
+        lead.version += 1
+        lead.updated_at = now
+        uow.leads.update(lead)
+        change = Change.by(principal, KIND, lead.id, now)
+        change.record("merged", None, None, {"lead_id": str(other.id)})
+        change.fields(changed, {name: "merged" for name in changed})
+        write_history(uow, change)
+        uow.add_event(
+            lead.event(
+                "crm.lead.merged", context.correlation_id, merged_lead_id=str(other.id),
+                changes=changed,
+            )
+        )  # fmt: skip
+        audit(uow, context, KIND, "merged", lead.id, _audited(before), lead.audited())
+        body = lead.to_dict()
+        claim.complete(200, body)
+        uow.commit()
+    return body, False
+
+
+# ------------------------------------------------------------------ convert
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How to convert a lead: into a new contact made from it (or an existing one), maybe with
+    a deal."""
+
+    contact_id: uuid.UUID | None = None  # an existing contact instead of a new one
+    job_title: str | None = None
+    contact_custom_fields: dict[str, Any] = field(default_factory=dict)
+    deal: NewDeal | None = None
+
+
+def convert_lead(
+    lead_id: uuid.UUID,
+    conversion: Conversion,
+    context: RequestContext,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    request: dict[str, Any],
+    idempotency_key: str | None = None,
+    precondition: Precondition | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Turn the lead into a contact (new, from the lead's values, or `contact_id`) and, with
+    `deal`, a deal linked to both; the lead becomes converted (final) and points at the
+    contact. One transaction: the contact's, the deal's and the lead's rows, histories and
+    events (crm.contact.created, crm.deal.created, crm.lead.updated / status_changed /
+    converted). Returns ({lead, contact, deal}, replayed)."""
+    principal = context.principal
+    with unit_of_work(principal.tenant_id) as uow:
+        claim = claim_key(
+            uow, idempotency_key, "leads.convert", {"lead_id": str(lead_id), **request}
+        )
+        if claim.replay is not None:
+            return claim.replay.body, True
+        lead = _load(uow, lead_id, principal, for_update=True)
+        if precondition is not None:
+            precondition.check(lead.version, f"lead {lead_id}")
+        if lead.status is LeadStatus.CONVERTED:
+            raise Conflict(
+                "this lead is converted already",
+                contact_id=str(lead.contact_id) if lead.contact_id else None,
+            )
+        now = datetime.now(UTC)
+        contact = _conversion_contact(uow, lead, conversion, context, now)
+        deal = None
+        if conversion.deal is not None:
+            deal = add_deal(
+                uow,
+                replace(conversion.deal, lead_id=lead.id, contact_id=contact.id),
+                context,
+                now,
+            )
+        before = lead.to_dict()
+        lead.status, lead.lost_reason = LeadStatus.CONVERTED, None
+        lead.converted_at, lead.contact_id = now, contact.id
+        lead.version += 1
+        lead.updated_at = now
+        uow.leads.update(lead)
+        changed = changed_fields(before, lead.to_dict(), BOOKKEEPING_FIELDS)
+        change = Change.by(principal, KIND, lead.id, now)
+        change.record(
+            "converted", None, None,
+            {"contact_id": str(contact.id), "deal_id": str(deal.id) if deal else None},
+        )  # fmt: skip
+        change.fields(changed, FIELD_ACTIONS)
+        write_history(uow, change)
+        for event in change_events(lead, changed, context.correlation_id):
+            uow.add_event(event)
+        uow.add_event(
+            lead.event(
+                "crm.lead.converted", context.correlation_id, contact_id=str(contact.id),
+                deal_id=str(deal.id) if deal else None,
+            )
+        )  # fmt: skip
+        audit(uow, context, KIND, "converted", lead.id, _audited(before), lead.audited())
+        body = {
+            "lead": lead.to_dict(),
+            "contact": contact.to_dict(),
+            "deal": deal.to_dict() if deal else None,
+        }
+        claim.complete(200, body)
+        uow.commit()
+    return body, False
+
+
+def _conversion_contact(
+    uow: UnitOfWork, lead: Lead, conversion: Conversion, context: RequestContext, now: datetime
+) -> Contact:
+    if conversion.contact_id is not None:
+        return load_contact(uow, conversion.contact_id, context.principal)
+    # The lead's custom fields that contacts define too (same key), then the request's values.
+    contact_keys = {d.key for d in uow.custom_fields.for_entity(RecordKind.CONTACT)}
+    carried = {k: v for k, v in lead.custom_fields.items() if k in contact_keys}
+    return add_contact(
+        uow,
+        NewContact(
+            name=lead.name,
+            email=lead.email,
+            phone=lead.phone,
+            company=lead.company,
+            job_title=conversion.job_title,
+            owner_id=lead.owner_id,
+            assign_to_caller=False,
+            tags=lead.tags,
+            category=lead.category,
+            custom_fields={**carried, **conversion.contact_custom_fields},
+            lead_id=lead.id,
+        ),
+        context,
+        now,
+    )
+
+
+# ------------------------------------------------------------------ history
+
+
+def lead_history(
+    lead_id: uuid.UUID,
+    principal: Principal,
+    page: PageRequest,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+) -> Page[HistoryEntry]:
+    """Every change of the lead, newest first, field by field; a merged lead's history is
+    part of the lead it was merged into. A deleted lead's history stays readable."""
+    with unit_of_work(principal.tenant_id) as uow:
+        lead = _load(uow, lead_id, principal, include_deleted=True)
+        ids = [lead.id, *uow.leads.merged_into(lead.id)]
+        return uow.history.page(KIND, ids, page)

@@ -1,7 +1,9 @@
 """The lead read model in OpenSearch: one document per lead, reports aggregate over it.
 
 Documents carry no personal data (no name, email, phone): reports need status, source and
-dates only, which keeps GDPR erasure out of the index.
+dates only, which keeps GDPR erasure out of the index. A deleted lead stays as a document
+marked `deleted` (a tombstone with its version, so a late older event cannot bring it back)
+and reports leave it out.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def _document(tenant_id: uuid.UUID, lead: dict[str, Any]) -> dict[str, Any]:
         "status": lead["status"],
         "source": lead.get("source"),
         "owner_id": lead.get("owner_id"),
+        "deleted": lead.get("deleted_at") is not None,
         "created_at": lead["created_at"],
         "updated_at": lead["updated_at"],
         "version": lead["version"],
@@ -49,7 +52,14 @@ def client_for(url: str) -> OpenSearch:
 
 
 def ensure_index_template(client: OpenSearch, path: Path = DEFAULT_TEMPLATE) -> None:
-    client.indices.put_index_template(name=TEMPLATE_NAME, body=json.loads(path.read_text()))
+    template = json.loads(path.read_text())
+    client.indices.put_index_template(name=TEMPLATE_NAME, body=template)
+    # A template applies when an index is created: a field added to it since reaches the
+    # existing index here (adding a field to a mapping is allowed, and repeating one is a
+    # no-op; the mapping is strict, so a document with an unmapped field would be refused).
+    if client.indices.exists(index=LEADS_INDEX):
+        properties = template["template"]["mappings"]["properties"]
+        client.indices.put_mapping(index=LEADS_INDEX, body={"properties": properties})
 
 
 class OpenSearchLeadIndex:
@@ -95,7 +105,12 @@ class OpenSearchLeadIndex:
             index=self._index,
             body={
                 "size": 0,
-                "query": {"bool": {"filter": [{"term": {"tenant_id": str(tenant_id)}}]}},
+                "query": {
+                    "bool": {
+                        "filter": [{"term": {"tenant_id": str(tenant_id)}}],
+                        "must_not": [{"term": {"deleted": True}}],
+                    }
+                },
                 "aggs": {"by_status": {"terms": {"field": "status", "size": 20}}},
             },
             routing=str(tenant_id),

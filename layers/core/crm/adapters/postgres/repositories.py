@@ -10,7 +10,6 @@ import pg8000.native
 
 from crm.domain.audit import AuditEntry
 from crm.domain.errors import Conflict
-from crm.domain.leads import Lead, LeadStatus
 from crm.domain.tenants import Tenant, User
 
 UNIQUE_VIOLATION = "23505"
@@ -99,59 +98,6 @@ class PostgresLoginDirectory:
             "SELECT tenant_id, tenant_slug, user_id FROM find_login_tenants(:email)", email=email
         )
         return [(row[0], row[1], row[2]) for row in rows]
-
-
-_LEAD_COLUMNS = (
-    "id, tenant_id, name, email, phone, company, source, status, owner_id, created_by,"
-    " created_at, updated_at, version"
-)
-
-
-class PostgresLeadRepository:
-    def __init__(self, conn: pg8000.native.Connection) -> None:
-        self._conn = conn
-
-    def add(self, lead: Lead) -> None:
-        self._conn.run(
-            f"INSERT INTO leads ({_LEAD_COLUMNS}) VALUES (:id, :tenant_id, :name, :email, :phone,"
-            " :company, :source, :status, :owner_id, :created_by, :created_at, :updated_at,"
-            " :version)",
-            id=lead.id,
-            tenant_id=lead.tenant_id,
-            name=lead.name,
-            email=lead.email,
-            phone=lead.phone,
-            company=lead.company,
-            source=lead.source,
-            status=lead.status.value,
-            owner_id=lead.owner_id,
-            created_by=lead.created_by,
-            created_at=lead.created_at,
-            updated_at=lead.updated_at,
-            version=lead.version,
-        )
-
-    def get(self, lead_id: uuid.UUID) -> Lead | None:
-        rows = self._conn.run(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE id = :id", id=lead_id)
-        if not rows:
-            return None
-        (id_, tenant_id, name, email, phone, company, source, status, owner_id, created_by,
-         created_at, updated_at, version) = rows[0]  # fmt: skip
-        return Lead(
-            id=id_,
-            tenant_id=tenant_id,
-            name=name,
-            email=email,
-            phone=phone,
-            company=company,
-            source=source,
-            status=LeadStatus(status),
-            owner_id=owner_id,
-            created_by=created_by,
-            created_at=created_at,
-            updated_at=updated_at,
-            version=version,
-        )
 
 
 class PostgresAutomationRepository:

@@ -25,8 +25,11 @@ from crm.adapters.postgres.auth_repositories import (
     PostgresRefreshTokenRepository,
 )
 from crm.adapters.postgres.connection import ConnectionPool
+from crm.adapters.postgres.contacts import PostgresContactRepository
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
 from crm.adapters.postgres.deals import PostgresDealRepository
+from crm.adapters.postgres.history import PostgresNotes, PostgresRecordHistory
+from crm.adapters.postgres.leads import PostgresLeadRepository
 from crm.adapters.postgres.pipelines import PostgresPipelineRepository
 from crm.adapters.postgres.processed_events import PostgresProcessedEvents
 from crm.adapters.postgres.repositories import (
@@ -35,12 +38,12 @@ from crm.adapters.postgres.repositories import (
     PostgresAutomationRepository,
     PostgresAutomationRunRepository,
     PostgresIdempotencyStore,
-    PostgresLeadRepository,
     PostgresLoginDirectory,
     PostgresOutbox,
     PostgresTenantRepository,
     PostgresUserRepository,
 )
+from crm.adapters.postgres.taxonomy import PostgresCategories, PostgresCustomFields, PostgresTags
 from crm.adapters.postgres.tenancy import tenancy_repositories
 from crm.domain.errors import TenantNotSet
 from crm.domain.event_catalog import validate_event
@@ -108,6 +111,12 @@ class PostgresUnitOfWork:
         self.password_resets = PostgresPasswordResetRepository(conn, self.tenant_id)
         self.recovery_codes = PostgresRecoveryCodeRepository(conn, self.tenant_id)
         self.api_keys = PostgresApiKeyRepository(conn)
+        self.contacts = PostgresContactRepository(conn)
+        self.history = PostgresRecordHistory(conn)
+        self.notes = PostgresNotes(conn)
+        self.tags = PostgresTags(conn)
+        self.categories = PostgresCategories(conn)
+        self.custom_fields = PostgresCustomFields(conn)
         return self
 
     def add_event(self, event: CloudEvent) -> None:

@@ -1,0 +1,217 @@
+"""GET/POST /contacts, GET/PATCH/DELETE /contacts/{id}, POST /contacts/{id}/restore,
+POST/DELETE /contacts/{id}/tags/{tag}, GET /contacts/{id}/history.
+Authorizer-protected; the tenant comes from its context."""
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from crm import bootstrap
+from crm.api.concurrency import if_match
+from crm.api.context import path_uuid, principal
+from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
+from crm.api.record_queries import (
+    SORT_KINDS,
+    Moment,
+    SearchText,
+    check_range,
+    custom_field_filters,
+    tag_list,
+)
+from crm.api.record_schemas import ContactIn, ContactPatch
+from crm.api.resolver import build_resolver
+from crm.api.responses import json_response
+from crm.api.writes import idempotency_key, record_response, request_context
+from crm.domain.contacts import Contact
+from crm.domain.errors import ValidationFailed
+from crm.domain.pagination import PageRequest
+from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort, RecordSortField
+from crm.observability import bind_api_event, logger
+from crm.services.contacts import (
+    NewContact,
+    contact_history,
+    create_contact,
+    delete_contact,
+    get_contact,
+    list_contacts,
+    restore_contact,
+    tag_contact,
+    update_contact,
+)
+from crm.settings import ApiSettings
+from crm.tracing import tracer
+
+settings = ApiSettings.from_env()
+app = build_resolver()
+
+HISTORY_SCOPE = "contact-history:changed_at:desc"
+
+
+def _db() -> Any:
+    return bootstrap.database(settings.database_url, settings.amqp_url, settings.database_pool_size)
+
+
+@app.get("/contacts")
+@tracer.capture_method
+def read_contacts(
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    sort: Annotated[RecordSortField, Query(description="score is for leads")] = (
+        RecordSortField.CREATED_AT
+    ),
+    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    q: SearchText = None,
+    owner_id: Annotated[uuid.UUID | None, Query()] = None,
+    unassigned: Annotated[bool, Query(description="only contacts nobody owns")] = False,
+    tag: Annotated[str | None, Query(max_length=500, description="comma-separated: all")] = None,
+    category: Annotated[str | None, Query(max_length=60)] = None,
+    created_after: Moment = None,
+    created_before: Moment = None,
+    updated_after: Moment = None,
+    updated_before: Moment = None,
+    deleted: Annotated[bool, Query(description="the trash: deleted, restorable contacts")] = False,
+) -> Response[dict[str, Any]]:
+    """Contacts, filtered, searched (also job title) and sorted; `cf.<key>=<value>` filters
+    custom fields."""
+    if sort is RecordSortField.SCORE:
+        raise ValidationFailed(
+            "contacts have no score",
+            [{"loc": ["query", "sort"], "msg": "created_at, updated_at or name", "type": "enum"}],
+        )
+    check_range(created_after, created_before, "created")
+    check_range(updated_after, updated_before, "updated")
+    contact_sort = RecordSort(RecordKind.CONTACT, sort, descending=order == "desc")
+    kind = SORT_KINDS[sort]
+    page = list_contacts(
+        principal(app),
+        RecordFilters(
+            owner_id=owner_id,
+            unassigned=unassigned,
+            tags=tag_list(tag),
+            category=category,
+            created_after=created_after,
+            created_before=created_before,
+            updated_after=updated_after,
+            updated_before=updated_before,
+            q=q,
+            deleted=deleted,
+        ),
+        contact_sort,
+        PageRequest(limit, decode_keyset(cursor, contact_sort.scope, kind)),
+        unit_of_work=_db().unit_of_work,
+        custom_filters=custom_field_filters(app),
+    )
+    return json_response(200, page_body(page, Contact.to_dict, contact_sort.scope, kind))
+
+
+@app.post("/contacts")
+@tracer.capture_method
+def post_contact(body: ContactIn) -> Response[dict[str, Any]]:
+    contact, replayed = create_contact(
+        NewContact(**body.model_dump(), assign_to_caller="owner_id" not in body.model_fields_set),
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        request=body.model_dump(mode="json", exclude_unset=True),
+        idempotency_key=idempotency_key(app),
+    )
+    location = f"/contacts/{contact['id']}"
+    return record_response(201, contact, location=location, replayed=replayed)
+
+
+@app.get("/contacts/<contact_id>")
+@tracer.capture_method
+def read_contact(contact_id: str) -> Response[dict[str, Any]]:
+    contact = get_contact(
+        path_uuid(contact_id, "contact"), principal(app), unit_of_work=_db().unit_of_work
+    )
+    return record_response(200, contact)
+
+
+@app.patch("/contacts/<contact_id>")
+@tracer.capture_method
+def patch_contact(contact_id: str, body: ContactPatch) -> Response[dict[str, Any]]:
+    contact = update_contact(
+        path_uuid(contact_id, "contact"),
+        body.named(),
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+    )
+    return record_response(200, contact)
+
+
+@app.delete("/contacts/<contact_id>")
+@tracer.capture_method
+def remove_contact(contact_id: str) -> Response[None]:
+    delete_contact(
+        path_uuid(contact_id, "contact"),
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+    )
+    return Response(status_code=204, body=None)
+
+
+@app.post("/contacts/<contact_id>/restore")
+@tracer.capture_method
+def post_restore(contact_id: str) -> Response[dict[str, Any]]:
+    contact, replayed = restore_contact(
+        path_uuid(contact_id, "contact"),
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        idempotency_key=idempotency_key(app),
+    )
+    return record_response(200, contact, replayed=replayed)
+
+
+@app.post("/contacts/<contact_id>/tags/<tag>")
+@tracer.capture_method
+def post_tag(contact_id: str, tag: str) -> Response[dict[str, Any]]:
+    contact = tag_contact(
+        path_uuid(contact_id, "contact"),
+        tag,
+        request_context(app),
+        add=True,
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+    )
+    return record_response(200, contact)
+
+
+@app.delete("/contacts/<contact_id>/tags/<tag>")
+@tracer.capture_method
+def delete_tag(contact_id: str, tag: str) -> Response[dict[str, Any]]:
+    contact = tag_contact(
+        path_uuid(contact_id, "contact"),
+        tag,
+        request_context(app),
+        add=False,
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+    )
+    return record_response(200, contact)
+
+
+@app.get("/contacts/<contact_id>/history")
+@tracer.capture_method
+def read_history(
+    contact_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> Response[dict[str, Any]]:
+    page = contact_history(
+        path_uuid(contact_id, "contact"),
+        principal(app),
+        PageRequest(limit, decode_keyset(cursor, HISTORY_SCOPE, SortKind.DATETIME)),
+        unit_of_work=_db().unit_of_work,
+    )
+    return json_response(
+        200, page_body(page, HistoryEntry.to_dict, HISTORY_SCOPE, SortKind.DATETIME)
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    bind_api_event(event)
+    return app.resolve(event, context)

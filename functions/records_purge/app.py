@@ -1,0 +1,28 @@
+"""Scheduled: deletes for good the leads and contacts soft-deleted more than 30 days ago (with
+their history and notes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from crm import bootstrap
+from crm.observability import logger, metrics
+from crm.services.purge import purge_expired_records
+from crm.settings import HousekeepingSettings
+
+settings = HousekeepingSettings.from_env()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    outcome = purge_expired_records(
+        bootstrap.expired_records(settings.relay_database_url),
+        unit_of_work=bootstrap.database(settings.database_url).unit_of_work,
+        now=datetime.now(UTC),
+    )
+    metrics.add_metric(name="LeadsPurged", unit="Count", value=outcome.leads)
+    metrics.add_metric(name="ContactsPurged", unit="Count", value=outcome.contacts)
+    return outcome.as_dict()

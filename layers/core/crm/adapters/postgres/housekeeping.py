@@ -1,0 +1,23 @@
+"""Cross-tenant reads of the housekeeping role (crm_relay), through the narrow policies of
+0007_crm_core.sql: which tenants have expired soft deletions. SQL only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from crm.adapters.postgres.connection import ConnectionPool
+
+
+class PostgresExpiredRecords:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def tenants_with_deletions_before(self, before: datetime) -> list[uuid.UUID]:
+        with self._pool.connection() as conn:
+            rows = conn.run(
+                "SELECT tenant_id FROM leads WHERE deleted_at < :before"
+                " UNION SELECT tenant_id FROM contacts WHERE deleted_at < :before",
+                before=before,
+            )
+        return [row[0] for row in rows]

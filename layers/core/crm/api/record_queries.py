@@ -1,0 +1,68 @@
+"""Query parameters the lead and contact lists share: time ranges, comma lists, `cf.<key>`
+custom field filters, and how a sort field maps to a cursor's kind."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import AwareDatetime
+
+from crm.api.pagination import SortKind
+from crm.domain.errors import ValidationFailed
+from crm.domain.records import RecordSortField, normalize_tag
+
+Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with an offset")]
+SearchText = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=100,
+        description="words found anywhere in name, email, company, phone; accents and case"
+        " ignored, partial words match",
+    ),
+]
+CUSTOM_FILTER_PREFIX = "cf."
+MAX_CUSTOM_FILTERS = 10
+
+SORT_KINDS = {
+    RecordSortField.CREATED_AT: SortKind.DATETIME,
+    RecordSortField.UPDATED_AT: SortKind.DATETIME,
+    RecordSortField.NAME: SortKind.TEXT,
+    RecordSortField.SCORE: SortKind.DECIMAL,
+}
+
+
+def _query_error(name: str, msg: str) -> ValidationFailed:
+    return ValidationFailed(msg, [{"loc": ["query", name], "msg": msg, "type": "value_error"}])
+
+
+def check_range(after: datetime | None, before: datetime | None, name: str) -> None:
+    if after is not None and before is not None and after >= before:
+        raise _query_error(f"{name}_before", f"must be after {name}_after")
+
+
+def comma_list(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def tag_list(value: str | None) -> tuple[str, ...]:
+    try:
+        return tuple(normalize_tag(tag) for tag in comma_list(value))
+    except ValueError as error:
+        raise _query_error("tag", str(error)) from error
+
+
+def custom_field_filters(app: APIGatewayRestResolver) -> dict[str, str]:
+    """`cf.<key>=<value>` query parameters (typed later, by the tenant's definitions)."""
+    params = app.current_event.query_string_parameters or {}
+    filters = {
+        name.removeprefix(CUSTOM_FILTER_PREFIX): value
+        for name, value in params.items()
+        if name.startswith(CUSTOM_FILTER_PREFIX)
+    }
+    if len(filters) > MAX_CUSTOM_FILTERS:
+        raise _query_error("cf", f"at most {MAX_CUSTOM_FILTERS} custom field filters")
+    return filters
