@@ -34,7 +34,7 @@ from local.template import read_template
 
 DEMO_OWNER = {
     "email": "demo@crm.example.com",
-    "password": "demo-password-123",
+    "password": "pipeline-ready-2026",
     "name": "Demo Owner",
 }
 DEMO_TENANT: dict[str, Any] = {"name": "Demo Co", "slug": "demo", "owner": DEMO_OWNER}
