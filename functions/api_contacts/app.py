@@ -20,7 +20,7 @@ from crm.api.record_queries import (
     custom_field_filters,
     tag_list,
 )
-from crm.api.record_schemas import ContactIn, ContactPatch
+from crm.api.record_schemas import ContactIn, ContactPatch, NoteIn
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.writes import idempotency_key, record_response, request_context
@@ -28,6 +28,7 @@ from crm.domain.contacts import Contact
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import PageRequest
 from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort, RecordSortField
+from crm.domain.timeline import TimelineItem
 from crm.observability import bind_api_event, logger
 from crm.services.contacts import (
     NewContact,
@@ -40,6 +41,7 @@ from crm.services.contacts import (
     tag_contact,
     update_contact,
 )
+from crm.services.timeline import add_note, timeline
 from crm.settings import ApiSettings
 from crm.tracing import tracer
 
@@ -47,6 +49,7 @@ settings = ApiSettings.from_env()
 app = build_resolver()
 
 HISTORY_SCOPE = "contact-history:changed_at:desc"
+TIMELINE_SCOPE = "contact-timeline:at:desc"
 
 
 def _db() -> Any:
@@ -207,6 +210,41 @@ def read_history(
     )
     return json_response(
         200, page_body(page, HistoryEntry.to_dict, HISTORY_SCOPE, SortKind.DATETIME)
+    )
+
+
+@app.post("/contacts/<contact_id>/notes")
+@tracer.capture_method
+def post_note(contact_id: str, body: NoteIn) -> Response[dict[str, Any]]:
+    note, replayed = add_note(
+        RecordKind.CONTACT,
+        path_uuid(contact_id, "contact"),
+        body.body,
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        idempotency_key=idempotency_key(app),
+    )
+    headers = {"Location": f"/contacts/{contact_id}/timeline"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(201, note, **headers)
+
+
+@app.get("/contacts/<contact_id>/timeline")
+@tracer.capture_method
+def read_timeline(
+    contact_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> Response[dict[str, Any]]:
+    """Changes, notes and automation runs, newest first."""
+    page = timeline(
+        RecordKind.CONTACT,
+        path_uuid(contact_id, "contact"),
+        principal(app),
+        PageRequest(limit, decode_keyset(cursor, TIMELINE_SCOPE, SortKind.DATETIME)),
+        unit_of_work=_db().unit_of_work,
+    )
+    return json_response(
+        200, page_body(page, TimelineItem.to_dict, TIMELINE_SCOPE, SortKind.DATETIME)
     )
 
 

@@ -23,7 +23,7 @@ from crm.api.record_queries import (
     custom_field_filters,
     tag_list,
 )
-from crm.api.record_schemas import ConvertIn, LeadIn, LeadPatch, MergeIn
+from crm.api.record_schemas import ConvertIn, LeadIn, LeadPatch, MergeIn, NoteIn
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.writes import idempotency_key, record_response, request_context
@@ -31,6 +31,7 @@ from crm.domain.errors import ValidationFailed
 from crm.domain.leads import Lead, LeadStatus
 from crm.domain.pagination import PageRequest
 from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort, RecordSortField
+from crm.domain.timeline import TimelineItem
 from crm.observability import bind_api_event, logger
 from crm.services.deals import NewDeal
 from crm.services.leads import (
@@ -47,6 +48,7 @@ from crm.services.leads import (
     tag_lead,
     update_lead,
 )
+from crm.services.timeline import add_note, timeline
 from crm.settings import ApiSettings
 from crm.tracing import tracer
 
@@ -54,6 +56,7 @@ settings = ApiSettings.from_env()
 app = build_resolver()
 
 HISTORY_SCOPE = "lead-history:changed_at:desc"
+TIMELINE_SCOPE = "lead-timeline:at:desc"
 
 
 def _db() -> Any:
@@ -283,6 +286,41 @@ def read_history(
     )
     return json_response(
         200, page_body(page, HistoryEntry.to_dict, HISTORY_SCOPE, SortKind.DATETIME)
+    )
+
+
+@app.post("/leads/<lead_id>/notes")
+@tracer.capture_method
+def post_note(lead_id: str, body: NoteIn) -> Response[dict[str, Any]]:
+    note, replayed = add_note(
+        RecordKind.LEAD,
+        path_uuid(lead_id, "lead"),
+        body.body,
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        idempotency_key=idempotency_key(app),
+    )
+    headers = {"Location": f"/leads/{lead_id}/timeline"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(201, note, **headers)
+
+
+@app.get("/leads/<lead_id>/timeline")
+@tracer.capture_method
+def read_timeline(
+    lead_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> Response[dict[str, Any]]:
+    """Changes, notes and automation runs, newest first."""
+    page = timeline(
+        RecordKind.LEAD,
+        path_uuid(lead_id, "lead"),
+        principal(app),
+        PageRequest(limit, decode_keyset(cursor, TIMELINE_SCOPE, SortKind.DATETIME)),
+        unit_of_work=_db().unit_of_work,
+    )
+    return json_response(
+        200, page_body(page, TimelineItem.to_dict, TIMELINE_SCOPE, SortKind.DATETIME)
     )
 
 

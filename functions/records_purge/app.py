@@ -25,4 +25,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     )
     metrics.add_metric(name="LeadsPurged", unit="Count", value=outcome.leads)
     metrics.add_metric(name="ContactsPurged", unit="Count", value=outcome.contacts)
+    metrics.add_metric(name="PurgeFailedTenants", unit="Count", value=outcome.failed_tenants)
     return outcome.as_dict()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from local.services import Endpoints
-from tests.e2e.conftest import LocalCloudProcess
+from tests.e2e.conftest import LocalCloudProcess, WebhookReceiver
 from tests.e2e.test_pipelines_deals import (
     PROBLEM,
     Org,
@@ -24,6 +24,7 @@ from tests.e2e.test_pipelines_deals import (
     _problem,
     _user,
 )
+from tests.e2e.test_walking_skeleton import webhook_workflow
 
 pytestmark = pytest.mark.e2e
 
@@ -476,3 +477,59 @@ def test_bad_input_is_a_4xx_problem_never_a_500(local_cloud: LocalCloudProcess, 
         _problem(org.api.get(path), 404)
     _problem(org.api.call("PATCH", f"/leads/{i}", {"name": "y"}, **{"If-Match": "garbage"}), 412)
     _problem(org.api.call("POST", "/leads", {"name": "x"}, **{"Idempotency-Key": "k" * 300}), 422)
+
+
+# ------------------------------------------------------------------ notes and timeline
+
+
+def test_the_timeline_merges_changes_notes_and_automation_runs(
+    local_cloud: LocalCloudProcess, admin: Any, webhook_receiver: WebhookReceiver
+) -> None:
+    org = _org(local_cloud, admin, "Timeline")
+    automation = org.api.call(
+        "POST",
+        "/automations",
+        {"name": "Greet new leads", "workflow": webhook_workflow(webhook_receiver.url)},
+    )
+    assert automation.status_code == 201, automation.text
+    lead = _lead(org, name="Timed")
+    note = org.api.call(
+        "POST", f"/leads/{lead['id']}/notes", {"body": "Called: demo on Friday"},
+        **{"Idempotency-Key": "note-1"},
+    )  # fmt: skip
+    assert note.status_code == 201 and note.json()["body"] == "Called: demo on Friday"
+    again = org.api.call(
+        "POST", f"/leads/{lead['id']}/notes", {"body": "Called: demo on Friday"},
+        **{"Idempotency-Key": "note-1"},
+    )  # fmt: skip
+    assert again.json()["id"] == note.json()["id"]
+    org.api.call("PATCH", f"/leads/{lead['id']}", {"name": "Timed 2"})
+
+    def items() -> list[dict[str, Any]]:
+        collected, cursor = [], None
+        while True:
+            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = org.api.get(f"/leads/{lead['id']}/timeline", **params)
+            assert page.status_code == 200, page.text
+            collected += page.json()["items"]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                return collected
+
+    assert _eventually(lambda: any(i["type"] == "automation_run" for i in items()))
+    timeline = items()
+    assert len({i["id"] for i in timeline}) == len(timeline)  # pages neither repeat nor skip
+    assert [i["at"] for i in timeline] == sorted((i["at"] for i in timeline), reverse=True)
+    kinds = {i["type"] for i in timeline}
+    assert kinds == {"change", "note", "automation_run"}
+    run = next(i for i in timeline if i["type"] == "automation_run")
+    assert run["automation_name"] == "Greet new leads" and run["event_type"] == "crm.lead.created"
+    assert [i["action"] for i in timeline if i["type"] == "change"] == ["updated", "created"]
+    assert next(i for i in timeline if i["type"] == "note")["body"] == "Called: demo on Friday"
+
+    other = _org(local_cloud, admin, "NotMine")
+    _problem(other.api.get(f"/leads/{lead['id']}/timeline"), 404)
+    _problem(other.api.call("POST", f"/leads/{lead['id']}/notes", {"body": "x"}), 404)
+    _problem(org.api.call("POST", f"/leads/{lead['id']}/notes", {"body": ""}), 422)
+    _problem(org.api.call("POST", f"/leads/{lead['id']}/notes", {"body": "x" * 10001}), 422)
+    _problem(org.api.get(f"/leads/{lead['id']}/timeline", cursor="nope"), 422)

@@ -36,6 +36,7 @@ from crm.domain.roles import CustomRole
 from crm.domain.taxonomy import Category, Tag
 from crm.domain.tenant_settings import TenantProfile
 from crm.domain.tenants import Tenant, User
+from crm.domain.timeline import AutomationRunRef
 
 
 class TenantRepository(Protocol):
@@ -111,6 +112,14 @@ class NoteRepository(Protocol):
     def newest(
         self, kind: RecordKind, record_ids: Sequence[uuid.UUID], after: Keyset | None, limit: int
     ) -> list[Note]: ...
+
+
+class RecordRunRepository(Protocol):
+    def newest(
+        self, subjects: Sequence[str], after: Keyset | None, limit: int
+    ) -> list[AutomationRunRef]:
+        """Runs started by events with these subjects (e.g. leads/<id>), newest first."""
+        ...
 
 
 class TagRepository(Protocol):
@@ -478,6 +487,7 @@ class UnitOfWork(Protocol):
     contacts: ContactRepository
     history: RecordHistoryRepository
     notes: NoteRepository
+    record_runs: RecordRunRepository
     tags: TagRepository
     categories: CategoryRepository
     custom_fields: CustomFieldRepository

@@ -118,6 +118,10 @@ class ConvertIn(_Body):
         return self
 
 
+class NoteIn(_Body):
+    body: str = Field(min_length=1, max_length=10000)
+
+
 class MergeIn(_Body):
     lead_id: uuid.UUID = Field(description="the lead merged into this one (it is then deleted)")
 

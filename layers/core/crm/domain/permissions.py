@@ -121,6 +121,8 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "POST /leads/{id}/tags/{tag}": "leads:update",
     "DELETE /leads/{id}/tags/{tag}": "leads:update",
     "GET /leads/{id}/history": "leads:read",
+    "POST /leads/{id}/notes": "leads:update",
+    "GET /leads/{id}/timeline": "leads:read",
     "GET /contacts": "contacts:read",
     "POST /contacts": "contacts:create",
     "GET /contacts/{id}": "contacts:read",
@@ -130,6 +132,8 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "POST /contacts/{id}/tags/{tag}": "contacts:update",
     "DELETE /contacts/{id}/tags/{tag}": "contacts:update",
     "GET /contacts/{id}/history": "contacts:read",
+    "POST /contacts/{id}/notes": "contacts:update",
+    "GET /contacts/{id}/timeline": "contacts:read",
     # the lists records refer to: anyone who reads leads reads them; tagging is editing
     # records, removing a tag from all of them is a delete; categories and custom fields
     # shape every record: tenant settings

@@ -12,6 +12,7 @@ import pg8000.native
 from crm.domain.notes import Note
 from crm.domain.pagination import Keyset, Page, PageRequest
 from crm.domain.records import HistoryEntry, RecordKind
+from crm.domain.timeline import AutomationRunRef
 
 _HISTORY_COLUMNS = (
     "id, lead_id, contact_id, change_id, action, field, old_value, new_value, actor_type,"
@@ -170,3 +171,30 @@ class PostgresNotes:
             )
             for row in rows
         ]
+
+
+class PostgresRecordRuns:
+    """The automation runs started by events about records (automation_runs.subject)."""
+
+    def __init__(self, conn: pg8000.native.Connection) -> None:
+        self._conn = conn
+
+    def newest(
+        self, subjects: Sequence[str], after: Keyset | None, limit: int
+    ) -> list[AutomationRunRef]:
+        older = ""
+        params: dict[str, Any] = {}
+        if after is not None:
+            older = " AND (r.created_at, r.id) < (:after_value, :after_id)"
+            params = {"after_value": after.value, "after_id": after.id}
+        rows = self._conn.run(
+            "SELECT r.id, r.automation_id, a.name, r.event_id, o.type, r.execution_arn,"
+            " r.created_at FROM automation_runs r JOIN automations a ON a.id = r.automation_id"
+            " LEFT JOIN outbox o ON o.id = r.event_id"
+            f" WHERE r.subject = ANY(CAST(:subjects AS text[])){older}"
+            " ORDER BY r.created_at DESC, r.id DESC LIMIT :limit",
+            subjects=list(subjects),
+            limit=limit,
+            **params,
+        )
+        return [AutomationRunRef(*row) for row in rows]

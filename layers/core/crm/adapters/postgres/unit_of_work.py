@@ -28,7 +28,11 @@ from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.contacts import PostgresContactRepository
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
 from crm.adapters.postgres.deals import PostgresDealRepository
-from crm.adapters.postgres.history import PostgresNotes, PostgresRecordHistory
+from crm.adapters.postgres.history import (
+    PostgresNotes,
+    PostgresRecordHistory,
+    PostgresRecordRuns,
+)
 from crm.adapters.postgres.leads import PostgresLeadRepository
 from crm.adapters.postgres.pipelines import PostgresPipelineRepository
 from crm.adapters.postgres.processed_events import PostgresProcessedEvents
@@ -114,6 +118,7 @@ class PostgresUnitOfWork:
         self.contacts = PostgresContactRepository(conn)
         self.history = PostgresRecordHistory(conn)
         self.notes = PostgresNotes(conn)
+        self.record_runs = PostgresRecordRuns(conn)
         self.tags = PostgresTags(conn)
         self.categories = PostgresCategories(conn)
         self.custom_fields = PostgresCustomFields(conn)
