@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from crm.domain.custom_fields import CustomField, FieldType, validate_values
 from crm.domain.errors import ValidationFailed
+from crm.domain.gdpr import ERASED, person_key, scrub_envelope, scrub_response
 from crm.domain.leads import Lead, LeadStatus, apply_status, change_events
 from crm.domain.records import Change, RecordKind, normalize_tags, phone_digits
 from crm.domain.timeline import TimelineItem, merge_newest
@@ -201,3 +202,29 @@ def test_the_timeline_merges_sources_newest_first_and_pages_without_gaps() -> No
     assert [i.id for i in seen] == [
         i.id for i in sorted(every, key=lambda i: (i.at, str(i.id)), reverse=True)
     ]
+
+
+# ------------------------------------------------------------------ GDPR
+
+
+def test_scrubbing_a_copy_keeps_everything_but_personal_data() -> None:
+    lead = Lead(TENANT, "Maria", email="m@x.io", phone="1", company="Co", source="web",
+                custom_fields={"cpf": "1"}, status=LeadStatus.LOST, lost_reason="Maria left")  # fmt: skip
+    event = lead.event("crm.lead.updated", None, changes={
+        "name": {"old": "M", "new": "Maria"}, "custom_fields.cpf": {"old": None, "new": "1"},
+        "status": {"old": "new", "new": "lost"}})  # fmt: skip
+    scrubbed = scrub_envelope(event.to_dict())
+    snapshot = scrubbed["data"]["lead"]
+    assert (snapshot["name"], snapshot["email"], snapshot["phone"], snapshot["company"]) == (
+        ERASED, ERASED, ERASED, ERASED,
+    )  # fmt: skip
+    assert snapshot["custom_fields"] == {} and snapshot["lost_reason"] == ERASED
+    assert (snapshot["source"], snapshot["status"], snapshot["id"]) == ("web", "lost", str(lead.id))
+    changes = scrubbed["data"]["changes"]
+    assert changes["name"] == {"old": ERASED, "new": ERASED}
+    assert changes["custom_fields.cpf"] == {"old": None, "new": ERASED}
+    assert changes["status"] == {"old": "new", "new": "lost"}
+    conversion = {"lead": lead.to_dict(), "contact": None, "deal": {"title": "keep"}}
+    assert scrub_response(conversion)["lead"]["name"] == ERASED
+    assert scrub_response(conversion)["deal"] == {"title": "keep"}
+    assert person_key("M@X.io ") == person_key("m@x.io") and "m@x.io" not in person_key("m@x.io")

@@ -114,6 +114,23 @@ class NoteRepository(Protocol):
     ) -> list[Note]: ...
 
 
+class PersonalDataRepository(Protocol):
+    """Copies of a person's data outside the record rows (crm.services.gdpr)."""
+
+    def record_ids_by_email(self, email: str) -> tuple[list[uuid.UUID], list[uuid.UUID]]: ...
+    def deal_ids_of(
+        self, lead_ids: Sequence[uuid.UUID], contact_ids: Sequence[uuid.UUID]
+    ) -> list[uuid.UUID]: ...
+    def scrub_history(
+        self, lead_ids: Sequence[uuid.UUID], contact_ids: Sequence[uuid.UUID]
+    ) -> int: ...
+    def scrub_notes(
+        self, lead_ids: Sequence[uuid.UUID], contact_ids: Sequence[uuid.UUID]
+    ) -> int: ...
+    def scrub_events(self, subjects: Sequence[str]) -> int: ...
+    def scrub_stored_responses(self, record_ids: Sequence[uuid.UUID]) -> int: ...
+
+
 class RecordRunRepository(Protocol):
     def newest(
         self, subjects: Sequence[str], after: Keyset | None, limit: int
@@ -488,6 +505,7 @@ class UnitOfWork(Protocol):
     history: RecordHistoryRepository
     notes: NoteRepository
     record_runs: RecordRunRepository
+    personal_data: PersonalDataRepository
     tags: TagRepository
     categories: CategoryRepository
     custom_fields: CustomFieldRepository

@@ -118,6 +118,10 @@ class ConvertIn(_Body):
         return self
 
 
+class EraseIn(_Body):
+    email: EmailStr = Field(max_length=254, description="the person whose data is erased")
+
+
 class NoteIn(_Body):
     body: str = Field(min_length=1, max_length=10000)
 

@@ -36,6 +36,9 @@ RESOURCE_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
     "billing": ("read", "update"),
     "audit_logs": ("read",),
     "dead_letters": _CRUD,
+    # GDPR: export everything held about a person, erase it (owners and admins: every role
+    # that holds all permissions; custom roles can be granted them)
+    "gdpr": ("export", "erase"),
 }
 RESOURCES: Final = tuple(RESOURCE_ACTIONS)
 PERMISSIONS: Final = frozenset(
@@ -137,6 +140,8 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     # the lists records refer to: anyone who reads leads reads them; tagging is editing
     # records, removing a tag from all of them is a delete; categories and custom fields
     # shape every record: tenant settings
+    "GET /gdpr/export": "gdpr:export",
+    "POST /gdpr/erase": "gdpr:erase",
     "GET /tags": "leads:read",
     "POST /tags": "leads:update",
     "DELETE /tags/{tag}": "leads:delete",

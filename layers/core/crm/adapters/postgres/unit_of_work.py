@@ -28,6 +28,7 @@ from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.contacts import PostgresContactRepository
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
 from crm.adapters.postgres.deals import PostgresDealRepository
+from crm.adapters.postgres.gdpr import PostgresPersonalData
 from crm.adapters.postgres.history import (
     PostgresNotes,
     PostgresRecordHistory,
@@ -119,6 +120,7 @@ class PostgresUnitOfWork:
         self.history = PostgresRecordHistory(conn)
         self.notes = PostgresNotes(conn)
         self.record_runs = PostgresRecordRuns(conn)
+        self.personal_data = PostgresPersonalData(conn)
         self.tags = PostgresTags(conn)
         self.categories = PostgresCategories(conn)
         self.custom_fields = PostgresCustomFields(conn)
