@@ -597,7 +597,16 @@ def test_the_relay_role_sees_only_expired_deletions(
     relay = connect(migrated.relay_url)
     try:
         rows = relay.run("SELECT tenant_id FROM leads WHERE tenant_id = :t", t=org.id)
-        assert rows == [[org.id]]
+        if rows == []:
+            # A local cloud of the e2e tests may be running the purge schedule against this
+            # database: it purges as crm_relay, so it may already have removed the expired
+            # lead (and only that one) between the UPDATE and the SELECT.
+            remaining = admin_conn.run(
+                "SELECT name FROM leads WHERE tenant_id = :t ORDER BY name", t=org.id
+            )
+            assert remaining == [["fresh"]]
+        else:
+            assert rows == [[org.id]]
         with pytest.raises(pg8000.native.DatabaseError):
             relay.run("SELECT name FROM leads LIMIT 1")  # no other column
     finally:
