@@ -29,7 +29,7 @@ from moto.awslambda.exceptions import UnknownFunctionException
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.server import ThreadedMotoServer
 
-from local.environment import REGION, IntrinsicResolver
+from local.environment import REGION, IntrinsicResolver, bucket_name
 from local.template import Resource, Template
 
 log = logging.getLogger(__name__)
@@ -258,6 +258,15 @@ def _initial_secret_value(
     document = json.loads(template_json)
     document[key] = password
     return json.dumps(document)
+
+
+def create_template_buckets(moto: EmbeddedMoto, template: Template, stage: str) -> list[str]:
+    """Creates every ``AWS::S3::Bucket`` of the template in moto (see bucket_name)."""
+    s3 = moto.client("s3")
+    names = [bucket_name(logical_id, stage) for logical_id in template.buckets]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    return names
 
 
 def verify_senders(moto: EmbeddedMoto, addresses: tuple[str, ...] = DEFAULT_SENDERS) -> None:

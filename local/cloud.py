@@ -15,6 +15,7 @@ from local.aws import (
     EmbeddedMoto,
     SecretSeeder,
     SecretStore,
+    create_template_buckets,
     create_template_secrets,
     verify_senders,
 )
@@ -114,6 +115,7 @@ class LocalCloud:
             self._secret_seeders,
         )
         verify_senders(self.moto, DEFAULT_SENDERS)
+        create_template_buckets(self.moto, self.template, self._stage)
         self.environment = build_environment(
             self.template,
             endpoints={

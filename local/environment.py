@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.template import FUNCTION_TYPE, ROLE_TYPE, SECRET_TYPE, Template
+from local.template import BUCKET_TYPE, FUNCTION_TYPE, ROLE_TYPE, SECRET_TYPE, Template
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -44,6 +44,12 @@ def function_arn(logical_id: str) -> str:
 
 def role_arn(logical_id: str) -> str:
     return f"arn:aws:iam::{ACCOUNT_ID}:role/{logical_id}"
+
+
+def bucket_name(logical_id: str, stage: str = LOCAL_STAGE) -> str:
+    """The local name of a template bucket (S3 names are lower-case); the local cloud creates
+    it in embedded moto at start."""
+    return f"{logical_id.lower()}-{stage}"
 
 
 @dataclass
@@ -107,6 +113,8 @@ class IntrinsicResolver:
             return self.secret_arns[name]
         if resource.type == FUNCTION_TYPE:
             return name
+        if resource.type == BUCKET_TYPE:
+            return bucket_name(name, self.parameter_overrides.get("Stage", LOCAL_STAGE))
         raise UnresolvableError(f"!Ref {name} ({resource.type}) has no local value")
 
     def get_att(self, name: str, attribute: str) -> str:
@@ -118,6 +126,9 @@ class IntrinsicResolver:
                 return role_arn(name)
             if resource.type == SECRET_TYPE and name in self.secret_arns:
                 return self.secret_arns[name]
+            if resource.type == BUCKET_TYPE:
+                stage = self.parameter_overrides.get("Stage", LOCAL_STAGE)
+                return f"arn:aws:s3:::{bucket_name(name, stage)}"
         raise UnresolvableError(f"!GetAtt {name}.{attribute} has no local value")
 
     def _sub(self, argument: Any) -> str:

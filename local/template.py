@@ -20,6 +20,7 @@ API_TYPE = "AWS::Serverless::Api"
 LAYER_TYPE = "AWS::Serverless::LayerVersion"
 SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
 ROLE_TYPE = "AWS::IAM::Role"
+BUCKET_TYPE = "AWS::S3::Bucket"
 IMPLICIT_API_ID = "ServerlessRestApi"
 DEFAULT_TIMEOUT_SECONDS = 3
 DEFAULT_MEMORY_MB = 128
@@ -209,6 +210,10 @@ class Template:
     @property
     def roles(self) -> dict[str, Resource]:
         return self.resources_of_type(ROLE_TYPE)
+
+    @property
+    def buckets(self) -> dict[str, Resource]:
+        return self.resources_of_type(BUCKET_TYPE)
 
     @property
     def routes(self) -> list[ApiRoute]:

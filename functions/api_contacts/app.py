@@ -1,8 +1,9 @@
-"""GET/POST /contacts, GET/PATCH/DELETE /contacts/{id}, POST /contacts/{id}/restore,
+"""GET/POST /contacts, GET /contacts/export, GET/PATCH/DELETE /contacts/{id}, POST /contacts/{id}/restore,
 POST/DELETE /contacts/{id}/tags/{tag}, GET /contacts/{id}/history.
 Authorizer-protected; the tenant comes from its context."""
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -18,6 +19,7 @@ from crm.api.record_queries import (
     SearchText,
     check_range,
     custom_field_filters,
+    export_response,
     tag_list,
 )
 from crm.api.record_schemas import ContactIn, ContactPatch, NoteIn
@@ -41,11 +43,12 @@ from crm.services.contacts import (
     tag_contact,
     update_contact,
 )
+from crm.services.exports import export_records
 from crm.services.timeline import add_note, timeline
-from crm.settings import ApiSettings
+from crm.settings import ContactsApiSettings
 from crm.tracing import tracer
 
-settings = ApiSettings.from_env()
+settings = ContactsApiSettings.from_env()
 app = build_resolver()
 
 HISTORY_SCOPE = "contact-history:changed_at:desc"
@@ -56,28 +59,21 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, settings.amqp_url, settings.database_pool_size)
 
 
-@app.get("/contacts")
-@tracer.capture_method
-def read_contacts(
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-    sort: Annotated[RecordSortField, Query(description="score is for leads")] = (
-        RecordSortField.CREATED_AT
-    ),
-    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
-    q: SearchText = None,
-    owner_id: Annotated[uuid.UUID | None, Query()] = None,
-    unassigned: Annotated[bool, Query(description="only contacts nobody owns")] = False,
-    tag: Annotated[str | None, Query(max_length=500, description="comma-separated: all")] = None,
-    category: Annotated[str | None, Query(max_length=60)] = None,
-    created_after: Moment = None,
-    created_before: Moment = None,
-    updated_after: Moment = None,
-    updated_before: Moment = None,
-    deleted: Annotated[bool, Query(description="the trash: deleted, restorable contacts")] = False,
-) -> Response[dict[str, Any]]:
-    """Contacts, filtered, searched (also job title) and sorted; `cf.<key>=<value>` filters
-    custom fields."""
+def _contact_query(
+    sort: RecordSortField,
+    order: str,
+    q: str | None,
+    owner_id: uuid.UUID | None,
+    unassigned: bool,
+    tag: str | None,
+    category: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+    deleted: bool,
+) -> tuple[RecordSort, RecordFilters]:
+    """The sort and filters of a contact list (and of its CSV export)."""
     if sort is RecordSortField.SCORE:
         raise ValidationFailed(
             "contacts have no score",
@@ -85,22 +81,58 @@ def read_contacts(
         )
     check_range(created_after, created_before, "created")
     check_range(updated_after, updated_before, "updated")
-    contact_sort = RecordSort(RecordKind.CONTACT, sort, descending=order == "desc")
+    filters = RecordFilters(
+        owner_id=owner_id,
+        unassigned=unassigned,
+        tags=tag_list(tag),
+        category=category,
+        created_after=created_after,
+        created_before=created_before,
+        updated_after=updated_after,
+        updated_before=updated_before,
+        q=q,
+        deleted=deleted,
+    )
+    return RecordSort(RecordKind.CONTACT, sort, descending=order == "desc"), filters
+
+
+Sort = Annotated[RecordSortField, Query(description="score is for leads")]
+Order = Annotated[Literal["asc", "desc"], Query()]
+Owner = Annotated[uuid.UUID | None, Query()]
+Unassigned = Annotated[bool, Query(description="only contacts nobody owns")]
+Tag = Annotated[str | None, Query(max_length=500, description="comma-separated: all")]
+Category = Annotated[str | None, Query(max_length=60)]
+Deleted = Annotated[bool, Query(description="the trash: deleted, restorable contacts")]
+
+
+@app.get("/contacts")
+@tracer.capture_method
+def read_contacts(
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    sort: Sort = RecordSortField.CREATED_AT,
+    order: Order = "desc",
+    q: SearchText = None,
+    owner_id: Owner = None,
+    unassigned: Unassigned = False,
+    tag: Tag = None,
+    category: Category = None,
+    created_after: Moment = None,
+    created_before: Moment = None,
+    updated_after: Moment = None,
+    updated_before: Moment = None,
+    deleted: Deleted = False,
+) -> Response[dict[str, Any]]:
+    """Contacts, filtered, searched (also job title) and sorted; `cf.<key>=<value>` filters
+    custom fields."""
+    contact_sort, filters = _contact_query(
+        sort, order, q, owner_id, unassigned, tag, category,
+        created_after, created_before, updated_after, updated_before, deleted,
+    )  # fmt: skip
     kind = SORT_KINDS[sort]
     page = list_contacts(
         principal(app),
-        RecordFilters(
-            owner_id=owner_id,
-            unassigned=unassigned,
-            tags=tag_list(tag),
-            category=category,
-            created_after=created_after,
-            created_before=created_before,
-            updated_after=updated_after,
-            updated_before=updated_before,
-            q=q,
-            deleted=deleted,
-        ),
+        filters,
         contact_sort,
         PageRequest(limit, decode_keyset(cursor, contact_sort.scope, kind)),
         unit_of_work=_db().unit_of_work,
@@ -121,6 +153,40 @@ def post_contact(body: ContactIn) -> Response[dict[str, Any]]:
     )
     location = f"/contacts/{contact['id']}"
     return record_response(201, contact, location=location, replayed=replayed)
+
+
+@app.get("/contacts/export")
+@tracer.capture_method
+def export_contacts(
+    sort: Sort = RecordSortField.CREATED_AT,
+    order: Order = "desc",
+    q: SearchText = None,
+    owner_id: Owner = None,
+    unassigned: Unassigned = False,
+    tag: Tag = None,
+    category: Category = None,
+    created_after: Moment = None,
+    created_before: Moment = None,
+    updated_after: Moment = None,
+    updated_before: Moment = None,
+    deleted: Deleted = False,
+) -> Response[Any]:
+    """The contacts of GET /contacts with the same parameters, as CSV (up to 10,000 rows
+    inline, else a download link)."""
+    contact_sort, filters = _contact_query(
+        sort, order, q, owner_id, unassigned, tag, category,
+        created_after, created_before, updated_after, updated_before, deleted,
+    )  # fmt: skip
+    export = export_records(
+        RecordKind.CONTACT,
+        request_context(app),
+        filters,
+        contact_sort,
+        unit_of_work=_db().unit_of_work,
+        files=bootstrap.files(settings.imports_bucket),
+        custom_filters=custom_field_filters(app),
+    )
+    return export_response(export)
 
 
 @app.get("/contacts/<contact_id>")

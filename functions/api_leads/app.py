@@ -1,9 +1,11 @@
-"""GET/POST /leads, GET/PATCH/DELETE /leads/{id}, POST /leads/{id}/restore,
+"""GET/POST /leads, GET /leads/export, POST /leads/import, GET /imports/{id},
+POST /imports/{id}/start, GET/PATCH/DELETE /leads/{id}, POST /leads/{id}/restore,
 POST /leads/{id}/merge, POST /leads/{id}/convert, POST/DELETE /leads/{id}/tags/{tag},
 GET /leads/{id}/history.
 Authorizer-protected; the tenant comes from its context."""
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -21,19 +23,23 @@ from crm.api.record_queries import (
     check_range,
     comma_list,
     custom_field_filters,
+    export_response,
     tag_list,
 )
-from crm.api.record_schemas import ConvertIn, LeadIn, LeadPatch, MergeIn, NoteIn
+from crm.api.record_schemas import ConvertIn, ImportIn, LeadIn, LeadPatch, MergeIn, NoteIn
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.writes import idempotency_key, record_response, request_context
 from crm.domain.errors import ValidationFailed
+from crm.domain.imports import DedupPolicy
 from crm.domain.leads import Lead, LeadStatus
 from crm.domain.pagination import PageRequest
 from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort, RecordSortField
 from crm.domain.timeline import TimelineItem
 from crm.observability import bind_api_event, logger
 from crm.services.deals import NewDeal
+from crm.services.exports import export_records
+from crm.services.imports import ImportRequest, get_import, request_import, start_import
 from crm.services.leads import (
     Conversion,
     NewLead,
@@ -49,10 +55,10 @@ from crm.services.leads import (
     update_lead,
 )
 from crm.services.timeline import add_note, timeline
-from crm.settings import ApiSettings
+from crm.settings import LeadsApiSettings
 from crm.tracing import tracer
 
-settings = ApiSettings.from_env()
+settings = LeadsApiSettings.from_env()
 app = build_resolver()
 
 HISTORY_SCOPE = "lead-history:changed_at:desc"
@@ -81,35 +87,25 @@ def _statuses(value: str | None) -> tuple[str, ...]:
     return statuses
 
 
-@app.get("/leads")
-@tracer.capture_method
-def read_leads(
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-    sort: Annotated[RecordSortField, Query()] = RecordSortField.CREATED_AT,
-    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
-    q: SearchText = None,
-    status: Annotated[str | None, Query(max_length=100, description="comma-separated")] = None,
-    owner_id: Annotated[uuid.UUID | None, Query()] = None,
-    unassigned: Annotated[bool, Query(description="only leads nobody owns")] = False,
-    tag: Annotated[str | None, Query(max_length=500, description="comma-separated: all")] = None,
-    category: Annotated[str | None, Query(max_length=60)] = None,
-    source: Annotated[str | None, Query(max_length=60)] = None,
-    created_after: Moment = None,
-    created_before: Moment = None,
-    updated_after: Moment = None,
-    updated_before: Moment = None,
-    deleted: Annotated[bool, Query(description="the trash: deleted, restorable leads")] = False,
-) -> Response[dict[str, Any]]:
-    """Leads, filtered, searched and sorted; `next_cursor` continues the same sort. Custom
-    fields filter as `cf.<key>=<value>` (multi-select: has the option). score sorts leads
-    without one last (asc) or first (desc)."""
-    caller = principal(app)
+def _lead_query(
+    sort: RecordSortField,
+    order: str,
+    q: str | None,
+    status: str | None,
+    owner_id: uuid.UUID | None,
+    unassigned: bool,
+    tag: str | None,
+    category: str | None,
+    source: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+    deleted: bool,
+) -> tuple[RecordSort, RecordFilters]:
+    """The sort and filters of a lead list (and of its CSV export)."""
     check_range(created_after, created_before, "created")
     check_range(updated_after, updated_before, "updated")
-    lead_sort = RecordSort(RecordKind.LEAD, sort, descending=order == "desc")
-    kind = SORT_KINDS[sort]
-    after = decode_keyset(cursor, lead_sort.scope, kind, nullable=sort.nullable)
     filters = RecordFilters(
         statuses=_statuses(status),
         owner_id=owner_id,
@@ -124,8 +120,51 @@ def read_leads(
         q=q,
         deleted=deleted,
     )
+    return RecordSort(RecordKind.LEAD, sort, descending=order == "desc"), filters
+
+
+Sort = Annotated[RecordSortField, Query()]
+Order = Annotated[Literal["asc", "desc"], Query()]
+Status = Annotated[str | None, Query(max_length=100, description="comma-separated")]
+Owner = Annotated[uuid.UUID | None, Query()]
+Unassigned = Annotated[bool, Query(description="only leads nobody owns")]
+Tag = Annotated[str | None, Query(max_length=500, description="comma-separated: all")]
+Category = Annotated[str | None, Query(max_length=60)]
+Source = Annotated[str | None, Query(max_length=60)]
+Deleted = Annotated[bool, Query(description="the trash: deleted, restorable leads")]
+
+
+@app.get("/leads")
+@tracer.capture_method
+def read_leads(
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    sort: Sort = RecordSortField.CREATED_AT,
+    order: Order = "desc",
+    q: SearchText = None,
+    status: Status = None,
+    owner_id: Owner = None,
+    unassigned: Unassigned = False,
+    tag: Tag = None,
+    category: Category = None,
+    source: Source = None,
+    created_after: Moment = None,
+    created_before: Moment = None,
+    updated_after: Moment = None,
+    updated_before: Moment = None,
+    deleted: Deleted = False,
+) -> Response[dict[str, Any]]:
+    """Leads, filtered, searched and sorted; `next_cursor` continues the same sort. Custom
+    fields filter as `cf.<key>=<value>` (multi-select: has the option). score sorts leads
+    without one last (asc) or first (desc)."""
+    lead_sort, filters = _lead_query(
+        sort, order, q, status, owner_id, unassigned, tag, category, source,
+        created_after, created_before, updated_after, updated_before, deleted,
+    )  # fmt: skip
+    kind = SORT_KINDS[sort]
+    after = decode_keyset(cursor, lead_sort.scope, kind, nullable=sort.nullable)
     page = list_leads(
-        caller,
+        principal(app),
         filters,
         lead_sort,
         PageRequest(limit, after),
@@ -153,6 +192,111 @@ def post_lead(body: LeadIn) -> Response[dict[str, Any]]:
         request=body.model_dump(mode="json", exclude_unset=True),
     )
     return record_response(201, lead, location=f"/leads/{lead['id']}", replayed=replayed)
+
+
+@app.get("/leads/export")
+@tracer.capture_method
+def export_leads(
+    sort: Sort = RecordSortField.CREATED_AT,
+    order: Order = "desc",
+    q: SearchText = None,
+    status: Status = None,
+    owner_id: Owner = None,
+    unassigned: Unassigned = False,
+    tag: Tag = None,
+    category: Category = None,
+    source: Source = None,
+    created_after: Moment = None,
+    created_before: Moment = None,
+    updated_after: Moment = None,
+    updated_before: Moment = None,
+    deleted: Deleted = False,
+) -> Response[Any]:
+    """The leads of GET /leads with the same parameters, as CSV: in the response up to
+    10,000 rows, else `{url, rows, expires_in}` (a download link)."""
+    lead_sort, filters = _lead_query(
+        sort, order, q, status, owner_id, unassigned, tag, category, source,
+        created_after, created_before, updated_after, updated_before, deleted,
+    )  # fmt: skip
+    export = export_records(
+        RecordKind.LEAD,
+        request_context(app),
+        filters,
+        lead_sort,
+        unit_of_work=_db().unit_of_work,
+        files=bootstrap.files(settings.imports_bucket),
+        custom_filters=custom_field_filters(app),
+    )
+    return export_response(export)
+
+
+@app.post("/leads/import")
+@tracer.capture_method
+def post_import(body: ImportIn) -> Response[dict[str, Any]]:
+    """Import leads from CSV in the background. Without `csv` the answer has an
+    `upload_url`: PUT the file there (Content-Type text/csv), then POST /imports/{id}/start."""
+    job, replayed = request_import(
+        ImportRequest(
+            mapping=body.mapping,
+            dedup_policy=DedupPolicy(body.dedup_policy),
+            file_name=body.file_name,
+            owner_id=body.owner_id,
+            assign_to_caller="owner_id" not in body.model_fields_set,
+            tags=body.tags,
+            csv=body.csv,
+        ),
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        files=bootstrap.files(settings.imports_bucket),
+        jobs=bootstrap.job_starter(settings.import_worker_function),
+        request=body.model_dump(mode="json", exclude_unset=True),
+        idempotency_key=idempotency_key(app),
+    )
+    headers = {"Location": f"/imports/{job['id']}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(201, job, **headers)
+
+
+@app.post("/imports/<import_id>/start")
+@tracer.capture_method
+def post_start_import(import_id: str) -> Response[dict[str, Any]]:
+    job = start_import(
+        path_uuid(import_id, "import"),
+        request_context(app),
+        unit_of_work=_db().unit_of_work,
+        files=bootstrap.files(settings.imports_bucket),
+        jobs=bootstrap.job_starter(settings.import_worker_function),
+    )
+    return json_response(202, job, Location=f"/imports/{job['id']}")
+
+
+@app.get("/imports/<import_id>")
+@tracer.capture_method
+def read_import(
+    import_id: str,
+    errors_after: Annotated[
+        int, Query(ge=0, description="the report continues after this row")
+    ] = 0,
+    errors_limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response[dict[str, Any]]:
+    """Status, progress and the per-row error report (row, column, field, why), by row;
+    `errors_next` is the `errors_after` of the report's next part."""
+    job, errors = get_import(
+        path_uuid(import_id, "import"),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        errors_after=errors_after,
+        errors_limit=errors_limit,
+    )
+    shown = errors[:errors_limit]
+    more = len(errors) > errors_limit
+    body = {
+        **job.to_dict(),
+        "errors": [error.to_dict() for error in shown],
+        "errors_next": shown[-1].row if more else None,
+    }
+    return json_response(200, body)
 
 
 @app.get("/leads/<lead_id>")

@@ -9,17 +9,18 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from crm.adapters.postgres.leads import LEAD_LIST, lead_list_query
-from crm.adapters.postgres.record_lists import find_page
+from crm.adapters.postgres.record_lists import find_every, find_page
 from crm.adapters.postgres.unit_of_work import PostgresDatabase
 from crm.domain.concurrency import Precondition
 from crm.domain.custom_fields import CustomField, FieldType
 from crm.domain.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from crm.domain.events import CloudEvent
-from crm.domain.pagination import PageRequest
+from crm.domain.pagination import Keyset, PageRequest
 from crm.domain.records import RecordFilters, RecordKind, RecordSort, RecordSortField
 from crm.domain.taxonomy import Category, Tag
 from crm.domain.tenants import Principal, Role, User
@@ -633,3 +634,16 @@ def _in_parallel(count: int, work: Callable[[int], Any]) -> list[Any]:
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+def test_an_export_reads_every_page_once_in_order(org: Org) -> None:
+    for i in range(7):
+        org.lead(name=f"Lead {i}", score=i * 10)
+    sort = RecordSort(RecordKind.LEAD, RecordSortField.SCORE, descending=True)
+    with org.db.unit_of_work(org.id) as uow:
+        pages = list(
+            find_every(uow._conn, LEAD_LIST, RecordFilters(), sort,
+                       lambda row: Keyset(Decimal(row[15]), row[0]), page_size=3)
+        )  # fmt: skip
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [row[2] for page in pages for row in page] == [f"Lead {i}" for i in range(6, -1, -1)]

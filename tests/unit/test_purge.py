@@ -78,3 +78,27 @@ def test_each_tenant_is_purged_in_batches_and_a_failing_one_is_skipped() -> None
         "small-leads:0",
         "small-contacts:2",
     ]
+
+
+def test_stalled_imports_are_started_again() -> None:
+    from crm.services.imports import STALE_AFTER, resume_stalled_imports
+
+    stalled = [(uuid.uuid4(), uuid.uuid4()), (uuid.uuid4(), uuid.uuid4())]
+    asked: list[datetime] = []
+
+    class Directory:
+        def stalled_imports(self, before: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+            asked.append(before)
+            return stalled
+
+    class Jobs:
+        def __init__(self) -> None:
+            self.started: list[dict[str, Any]] = []
+
+        def start(self, payload: dict[str, Any]) -> None:
+            self.started.append(payload)
+
+    jobs = Jobs()
+    assert resume_stalled_imports(Directory(), jobs, now=NOW) == 2
+    assert asked == [NOW - STALE_AFTER]
+    assert jobs.started == [{"tenant_id": str(t), "import_id": str(i)} for t, i in stalled]

@@ -11,6 +11,7 @@ from functools import cache
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from crm.adapters.aws_lambda.invoker import LambdaJobStarter
     from crm.adapters.opensearch.leads_index import OpenSearchLeadIndex
     from crm.adapters.passwords import Argon2PasswordHasher
     from crm.adapters.postgres.connection import ConnectionPool
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from crm.adapters.postgres.unit_of_work import PostgresDatabase
     from crm.adapters.rabbitmq.publisher import RabbitMqPublisher
     from crm.adapters.rabbitmq.retry import RabbitMqFailedMessages, RabbitMqRedriver
+    from crm.adapters.s3.files import S3Files
     from crm.adapters.secrets.field_cipher import SecretsManagerFieldCipher
     from crm.adapters.ses.mailer import SesMailer
     from crm.adapters.sfn.engine import StepFunctionsEngine
@@ -102,6 +104,24 @@ def mailer(sender: str) -> SesMailer:
     from crm.adapters.ses.mailer import SesMailer
 
     return SesMailer(boto3.client("sesv2"), sender)
+
+
+@cache
+def files(bucket: str) -> S3Files:
+    import boto3
+
+    from crm.adapters.s3.files import S3Files
+
+    return S3Files(boto3.client("s3"), bucket)
+
+
+@cache
+def job_starter(function_name: str) -> LambdaJobStarter:
+    import boto3
+
+    from crm.adapters.aws_lambda.invoker import LambdaJobStarter
+
+    return LambdaJobStarter(boto3.client("lambda"), function_name)
 
 
 def expired_records(relay_database_url: str) -> PostgresExpiredRecords:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -24,6 +24,7 @@ from crm.domain.custom_fields import CustomField
 from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
 from crm.domain.deals import Deal, DealFilters, DealSort, ForecastGroup, StageStay
 from crm.domain.events import CloudEvent
+from crm.domain.imports import ImportJob, RowError
 from crm.domain.leads import Lead
 from crm.domain.members import Invitation, Member
 from crm.domain.messaging import FailureRecord, InboundMessage
@@ -67,6 +68,11 @@ class LeadRepository(Protocol):
     def repoint_deals(self, from_id: uuid.UUID, to_id: uuid.UUID) -> None: ...
     def is_active_user(self, user_id: uuid.UUID) -> bool: ...
     def purge_deleted(self, before: datetime, limit: int) -> int: ...
+    def add_many(self, leads: Sequence[Lead]) -> None: ...
+    def find_every(self, filters: RecordFilters, sort: RecordSort) -> Iterator[list[Lead]]: ...
+    def live_by_identity(
+        self, emails: Sequence[str], phone_digits: Sequence[str]
+    ) -> list[tuple[uuid.UUID, str | None, str | None]]: ...
 
 
 class ContactRepository(Protocol):
@@ -83,6 +89,7 @@ class ContactRepository(Protocol):
         self, email: str | None, phone_digits: str | None, exclude_id: uuid.UUID | None
     ) -> tuple[uuid.UUID, str] | None: ...
     def purge_deleted(self, before: datetime, limit: int) -> int: ...
+    def find_every(self, filters: RecordFilters, sort: RecordSort) -> Iterator[list[Contact]]: ...
 
 
 class ExpiredRecordsDirectory(Protocol):
@@ -129,6 +136,14 @@ class PersonalDataRepository(Protocol):
     ) -> int: ...
     def scrub_events(self, subjects: Sequence[str]) -> int: ...
     def scrub_stored_responses(self, record_ids: Sequence[uuid.UUID]) -> int: ...
+
+
+class ImportRepository(Protocol):
+    def add(self, job: ImportJob) -> None: ...
+    def get(self, import_id: uuid.UUID, *, for_update: bool = False) -> ImportJob | None: ...
+    def save(self, job: ImportJob) -> None: ...
+    def add_row_errors(self, import_id: uuid.UUID, errors: Sequence[RowError]) -> None: ...
+    def row_errors(self, import_id: uuid.UUID, after_row: int, limit: int) -> list[RowError]: ...
 
 
 class RecordRunRepository(Protocol):
@@ -506,6 +521,7 @@ class UnitOfWork(Protocol):
     notes: NoteRepository
     record_runs: RecordRunRepository
     personal_data: PersonalDataRepository
+    imports: ImportRepository
     tags: TagRepository
     categories: CategoryRepository
     custom_fields: CustomFieldRepository
@@ -523,6 +539,10 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
     def add_event(self, event: CloudEvent) -> None: ...
+    def add_events(self, events: list[CloudEvent]) -> None:
+        """Many events at once, each about its own aggregate."""
+        ...
+
     def commit(self) -> None: ...
 
 

@@ -98,10 +98,31 @@ class RelaySettings(DatabaseSettings, BrokerSettings):
         return self.relay_database_url or self.database_url
 
 
+class FilesSettings(_EnvSettings):
+    """The bucket of imported CSVs and large exports."""
+
+    imports_bucket: str = Field(min_length=3, max_length=63)
+
+
+class LeadsApiSettings(ApiSettings, FilesSettings):
+    """The leads API: imports go to a worker function, started asynchronously."""
+
+    import_worker_function: str = Field(min_length=1)
+
+
+class ContactsApiSettings(ApiSettings, FilesSettings):
+    pass
+
+
+class ImportWorkerSettings(DatabaseSettings, BrokerSettings, FilesSettings):
+    import_batch_size: int = Field(default=1000, ge=1, le=2000)
+
+
 class HousekeepingSettings(DatabaseSettings):
     """The purge of expired soft deletions: crm_app per tenant, crm_relay to find tenants."""
 
     relay_database_url: str = Field(pattern=r"^postgres(ql)?://")
+    import_worker_function: str = Field(min_length=1)
 
 
 class ConsumerSettings(DatabaseSettings, BrokerSettings):

@@ -4,15 +4,17 @@ custom field filters, and how a sort field maps to a cursor's kind."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import AwareDatetime
 
 from crm.api.pagination import SortKind
+from crm.api.responses import json_response
 from crm.domain.errors import ValidationFailed
 from crm.domain.records import RecordSortField, normalize_tag
+from crm.services.exports import Export
 
 Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with an offset")]
 SearchText = Annotated[
@@ -66,3 +68,26 @@ def custom_field_filters(app: APIGatewayRestResolver) -> dict[str, str]:
     if len(filters) > MAX_CUSTOM_FILTERS:
         raise _query_error("cf", f"at most {MAX_CUSTOM_FILTERS} custom field filters")
     return filters
+
+
+def export_response(export: Export) -> Response[Any]:
+    """A small export is the CSV itself; a large one a link to it in S3."""
+    if export.csv is not None:
+        return Response(
+            status_code=200,
+            content_type="text/csv; charset=utf-8",
+            body=export.csv,
+            headers={
+                "Content-Disposition": f'attachment; filename="{export.file_name}"',
+                "X-Export-Rows": str(export.rows),
+            },
+        )
+    return json_response(
+        200,
+        {
+            "rows": export.rows,
+            "file_name": export.file_name,
+            "url": export.url,
+            "expires_in": export.expires_in,
+        },
+    )

@@ -118,6 +118,28 @@ class ConvertIn(_Body):
         return self
 
 
+class ImportIn(_Body):
+    mapping: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=60)],
+        Annotated[str, StringConstraints(min_length=1, max_length=200)],
+    ] = Field(
+        min_length=1,
+        max_length=100,
+        description='lead field -> CSV column, e.g. {"name": "Nome", "custom_fields.segment": "Seg"}',
+    )
+    dedup_policy: Literal["skip", "update"] = Field(
+        default="skip", description="a row whose email or phone a lead has: skip it or update it"
+    )
+    file_name: str | None = Field(default=None, max_length=255)
+    owner_id: uuid.UUID | None = Field(
+        default=None, description="owner of the imported leads; omitted: the caller"
+    )
+    tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS)
+    csv: str | None = Field(
+        default=None, description="a small file inline (up to 4 MB); omit it to upload the file"
+    )
+
+
 class EraseIn(_Body):
     email: EmailStr = Field(max_length=254, description="the person whose data is erased")
 

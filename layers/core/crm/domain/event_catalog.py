@@ -48,6 +48,13 @@ LEAD_AND_CONTACT_EVENTS = (
         record_data.LeadStatusChangedData,
     ),
     _lead("assigned", "A lead got another owner (or none).", record_data.LeadAssignedData),
+    EventType(
+        "crm.lead.imported",
+        "Leads were created by an import: one event per batch (up to 1,000 leads), instead of"
+        " a crm.lead.created per lead (a bulk import does not start a workflow per row).",
+        "imports/{import id}",
+        record_data.LeadsImportedData,
+    ),
     _lead("tagged", "Tags were added to or removed from a lead.", record_data.LeadTaggedData),
     _lead("deleted", "A lead was deleted (soft: restorable for 30 days).", record_data.LeadData),
     _lead("restored", "A deleted lead was restored.", record_data.LeadData),

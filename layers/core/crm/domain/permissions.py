@@ -113,6 +113,10 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "PATCH /roles/{key}": "roles:update",
     "GET /audit-logs": "audit_logs:read",
     "GET /leads": "leads:read",
+    "GET /leads/export": "leads:read",
+    "POST /leads/import": "leads:create",
+    "GET /imports/{id}": "leads:create",  # importers follow their imports
+    "POST /imports/{id}/start": "leads:create",
     "POST /leads": "leads:create",
     "GET /leads/{id}": "leads:read",
     "PATCH /leads/{id}": "leads:update",
@@ -127,6 +131,7 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "POST /leads/{id}/notes": "leads:update",
     "GET /leads/{id}/timeline": "leads:read",
     "GET /contacts": "contacts:read",
+    "GET /contacts/export": "contacts:read",
     "POST /contacts": "contacts:create",
     "GET /contacts/{id}": "contacts:read",
     "PATCH /contacts/{id}": "contacts:update",

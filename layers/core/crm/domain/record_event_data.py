@@ -78,6 +78,11 @@ class LeadTaggedData(_Data):
     removed: list[str]
 
 
+class LeadsImportedData(_Data):
+    import_id: uuid.UUID
+    leads: list[LeadSnapshot] = Field(description="the leads one batch of the import created")
+
+
 class LeadConvertedData(_Data):
     lead: LeadSnapshot
     contact_id: uuid.UUID

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from crm.domain.events import CloudEvent
 from crm.domain.tenants import Principal
@@ -24,14 +25,27 @@ LEAD_EVENTS = {
 }
 
 
+# An import's batch event carries its leads (crm.services.imports).
+IMPORTED = "crm.lead.imported"
+
+
 def project_events(
     events: Sequence[CloudEvent], *, index: LeadSearchIndex
 ) -> dict[uuid.UUID, Exception]:
     """Apply a batch of events to the read model in one bulk write; returns the events the
     index rejected, with why. Events that do not concern the read model need nothing."""
-    leads = [event for event in events if event.type in LEAD_EVENTS]
-    results = index.index_leads([(event.tenant_id, event.data["lead"]) for event in leads])
-    return {event.id: error for event, error in zip(leads, results, strict=True) if error}
+    documents: list[tuple[CloudEvent, dict[str, Any]]] = []
+    for event in events:
+        if event.type in LEAD_EVENTS:
+            documents.append((event, event.data["lead"]))
+        elif event.type == IMPORTED:
+            documents += [(event, lead) for lead in event.data["leads"]]
+    results = index.index_leads([(event.tenant_id, lead) for event, lead in documents])
+    return {
+        event.id: error
+        for (event, _), error in zip(documents, results, strict=True)
+        if error is not None
+    }
 
 
 def leads_report(principal: Principal, *, index: LeadSearchIndex) -> dict[str, object]:

@@ -216,12 +216,12 @@ def update_lead(
         lead = _load(uow, lead_id, context.principal, for_update=True)
         if precondition is not None:
             precondition.check(lead.version, f"lead {lead_id}")
-        body = _apply_changes(uow, lead, changes, context)
+        body = apply_lead_changes(uow, lead, changes, context)
         uow.commit()
     return body
 
 
-def _apply_changes(
+def apply_lead_changes(
     uow: UnitOfWork, lead: Lead, changes: dict[str, Any], context: RequestContext
 ) -> dict[str, Any]:
     """Change a locked lead: rules, then (when anything changed) version, row, history,
@@ -288,7 +288,7 @@ def tag_lead(
         tags = [*lead.tags, name] if add and name not in lead.tags else lead.tags
         if not add:
             tags = [t for t in lead.tags if t != name]
-        body = _apply_changes(uow, lead, {"tags": tags}, context)
+        body = apply_lead_changes(uow, lead, {"tags": tags}, context)
         uow.commit()
     return body
 

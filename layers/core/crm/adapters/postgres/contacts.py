@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ import pg8000.native
 from crm.adapters.postgres.record_lists import (
     ListSource,
     find_duplicate,
+    find_every,
     find_page,
     list_query,
     lock_identities,
@@ -114,6 +115,14 @@ class PostgresContactRepository:
             page.limit,
             lambda c: Keyset(c.sort_value(sort.field), c.id),
         )
+
+    def find_every(self, filters: RecordFilters, sort: RecordSort) -> Iterator[list[Contact]]:
+        def keyset(row: Sequence[Any]) -> Keyset:
+            contact = contact_from_row(row)
+            return Keyset(contact.sort_value(sort.field), contact.id)
+
+        for rows in find_every(self._conn, _SOURCE, filters, sort, keyset):
+            yield [contact_from_row(row) for row in rows]
 
     def lock_identities(self, keys: Sequence[str]) -> None:
         lock_identities(self._conn, "contact", keys)

@@ -1,5 +1,6 @@
 """Cross-tenant reads of the housekeeping role (crm_relay), through the narrow policies of
-0007_crm_core.sql: which tenants have expired soft deletions. SQL only."""
+0007_crm_core.sql: which tenants have expired soft deletions, which imports stalled. SQL
+only."""
 
 from __future__ import annotations
 
@@ -21,3 +22,13 @@ class PostgresExpiredRecords:
                 before=before,
             )
         return [row[0] for row in rows]
+
+    def stalled_imports(self, before: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(tenant id, import id) of queued or running imports untouched since `before`."""
+        with self._pool.connection() as conn:
+            rows = conn.run(
+                "SELECT tenant_id, id FROM imports WHERE status IN ('queued', 'running')"
+                " AND updated_at < :before ORDER BY updated_at LIMIT 100",
+                before=before,
+            )
+        return [(row[0], row[1]) for row in rows]

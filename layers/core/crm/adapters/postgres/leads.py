@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -14,6 +14,7 @@ import pg8000.native
 from crm.adapters.postgres.record_lists import (
     ListSource,
     find_duplicate,
+    find_every,
     find_page,
     list_query,
     lock_identities,
@@ -51,6 +52,24 @@ _SOURCE = ListSource("leads", "l", _SELECT, "lead")
 # What an update writes (id, tenant_id, created_* never change).
 _WRITABLE = tuple(c for c in _COLUMNS if c not in ("id", "tenant_id", "created_by", "created_at"))
 _CASTS = {"tags": "CAST(:tags AS text[])", "custom_fields": "CAST(:custom_fields AS jsonb)"}
+
+
+_RECORDSET_TYPES = (
+    "id uuid, tenant_id uuid, name text, email text, phone text, company text, source text,"
+    " status text, owner_id uuid, created_by uuid, created_at timestamptz,"
+    " updated_at timestamptz, version integer, tags jsonb, category text, score smallint,"
+    " custom_fields jsonb, lost_reason text, converted_at timestamptz, contact_id uuid,"
+    " merged_into uuid, deleted_at timestamptz"
+)
+_RECORDSET_SELECT = {"tags": "ARRAY(SELECT jsonb_array_elements_text(r.tags))"}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def _value(column: str) -> str:
@@ -112,6 +131,34 @@ class PostgresLeadRepository:
             **_params(lead, _COLUMNS),
         )
 
+    def add_many(self, leads: Sequence[Lead]) -> None:
+        """One INSERT for many leads (an import's batch). The rows travel as one JSON document:
+        thousands of bind parameters cost the driver more than the database."""
+        if not leads:
+            return
+        rows = [{c: _json_value(v) for c, v in _params(lead, _COLUMNS).items()} for lead in leads]
+        for row, lead in zip(rows, leads, strict=True):
+            row["custom_fields"], row["tags"] = lead.custom_fields, list(lead.tags)
+        self._conn.run(
+            f"INSERT INTO leads ({', '.join(_COLUMNS)}) SELECT"
+            f" {', '.join(_RECORDSET_SELECT.get(c, 'r.' + c) for c in _COLUMNS)}"
+            f" FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_RECORDSET_TYPES})",
+            rows=json.dumps(rows),
+        )
+
+    def live_by_identity(
+        self, emails: Sequence[str], phone_digits: Sequence[str]
+    ) -> list[tuple[uuid.UUID, str | None, str | None]]:
+        """(id, email, phone digits) of live leads with any of these emails or phones."""
+        rows = self._conn.run(
+            "SELECT id, email, phone_digits FROM leads WHERE deleted_at IS NULL"
+            " AND (email = ANY(CAST(:emails AS text[]))"
+            " OR phone_digits = ANY(CAST(:digits AS text[]))) ORDER BY created_at",
+            emails=list(emails),
+            digits=list(phone_digits),
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
     def get(
         self, lead_id: uuid.UUID, *, for_update: bool = False, include_deleted: bool = False
     ) -> Lead | None:
@@ -132,6 +179,13 @@ class PostgresLeadRepository:
     def find(self, filters: RecordFilters, sort: RecordSort, page: PageRequest) -> Page[Lead]:
         rows = find_page(self._conn, _SOURCE, filters, sort, page)
         return Page.from_rows([lead_from_row(r) for r in rows], page.limit, lead_keyset(sort))
+
+    def find_every(self, filters: RecordFilters, sort: RecordSort) -> Iterator[list[Lead]]:
+        keyset = lead_keyset(sort)
+        for rows in find_every(
+            self._conn, _SOURCE, filters, sort, lambda row: keyset(lead_from_row(row))
+        ):
+            yield [lead_from_row(row) for row in rows]
 
     def lock_identities(self, keys: Sequence[str]) -> None:
         lock_identities(self._conn, "lead", keys)

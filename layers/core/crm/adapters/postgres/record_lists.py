@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pg8000.native
 
-from crm.domain.pagination import PageRequest
+from crm.domain.pagination import Keyset, PageRequest
 from crm.domain.records import RecordFilters, RecordSort, RecordSortField
 
 MAX_SEARCH_WORDS = 5
@@ -141,11 +141,18 @@ def filter_conditions(
     return conditions, params
 
 
+class PagePosition(Protocol):
+    @property
+    def limit(self) -> int: ...
+    @property
+    def after(self) -> Keyset | None: ...
+
+
 def list_query(
     source: ListSource,
     filters: RecordFilters,
     sort: RecordSort,
-    page: PageRequest,
+    page: PagePosition,
     search_ids: Sequence[uuid.UUID] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The SQL and parameters of one page (limit + 1 rows: one more means a next page).
@@ -172,14 +179,18 @@ def list_query(
 def lock_identities(conn: pg8000.native.Connection, kind: str, keys: Sequence[str]) -> None:
     """Serialise writers of the same email/phone of a record kind in this tenant until commit
     (what makes the duplicate check race-free: every writer that sets an email or phone takes
-    its lock first, in sorted order so two writers cannot deadlock)."""
-    for key in sorted(set(keys)):
-        conn.run(
-            "SELECT pg_advisory_xact_lock(hashtextextended("
-            "CAST(app_tenant_id() AS text) || ':' || :kind || ':' || :key, 0))",
-            kind=kind,
-            key=key,
-        )
+    its lock first). One statement for any number of keys (an import locks a batch's), taken
+    in byte order (COLLATE "C"), the same for every writer, so two cannot deadlock."""
+    if not keys:
+        return
+    conn.run(
+        "SELECT count(pg_advisory_xact_lock(hashtextextended("
+        "CAST(app_tenant_id() AS text) || ':' || :kind || ':' || k, 0)))"
+        ' FROM (SELECT DISTINCT k COLLATE "C" AS k FROM unnest(CAST(:keys AS text[])) AS k'
+        " ORDER BY 1) AS ordered",
+        kind=kind,
+        keys=list(keys),
+    )
 
 
 def find_duplicate(
@@ -207,6 +218,41 @@ def find_duplicate(
     )
     rows = conn.run(f"SELECT * FROM ({union}) found ORDER BY 3 LIMIT 1", **params)
     return (rows[0][0], rows[0][1]) if rows else None
+
+
+def find_every(
+    conn: pg8000.native.Connection,
+    source: ListSource,
+    filters: RecordFilters,
+    sort: RecordSort,
+    keyset_of: Callable[[Sequence[Any]], Keyset],
+    *,
+    page_size: int = 1000,
+) -> Iterator[list[Any]]:
+    """Every row of a list, in pages (an export): the search is resolved once, not per page."""
+    search_ids = None
+    if has_search(filters) and not filters.deleted:
+        sql, params = search_ids_query(source, filters)
+        ids = [row[0] for row in conn.run(sql, **params)]
+        if len(ids) <= SEARCH_ID_LIMIT:
+            search_ids = ids
+    after = None
+    while True:
+        request = _Page(page_size, after)
+        sql, params = list_query(source, filters, sort, request, search_ids)
+        rows: list[Any] = conn.run(sql, **params)
+        yield rows[:page_size]
+        if len(rows) <= page_size:
+            return
+        after = keyset_of(rows[page_size - 1])
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page of an export: PageRequest's shape without the API's 200-row cap."""
+
+    limit: int
+    after: Keyset | None
 
 
 def find_page(

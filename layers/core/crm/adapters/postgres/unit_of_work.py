@@ -34,6 +34,7 @@ from crm.adapters.postgres.history import (
     PostgresRecordHistory,
     PostgresRecordRuns,
 )
+from crm.adapters.postgres.imports import PostgresImports
 from crm.adapters.postgres.leads import PostgresLeadRepository
 from crm.adapters.postgres.pipelines import PostgresPipelineRepository
 from crm.adapters.postgres.processed_events import PostgresProcessedEvents
@@ -121,6 +122,7 @@ class PostgresUnitOfWork:
         self.notes = PostgresNotes(conn)
         self.record_runs = PostgresRecordRuns(conn)
         self.personal_data = PostgresPersonalData(conn)
+        self.imports = PostgresImports(conn)
         self.tags = PostgresTags(conn)
         self.categories = PostgresCategories(conn)
         self.custom_fields = PostgresCustomFields(conn)
@@ -132,6 +134,19 @@ class PostgresUnitOfWork:
         validate_event(event)  # only catalogued types, with data matching their model
         sequence = self._outbox.add(event.to_dict())
         self._events.append(dataclasses.replace(event, sequence=sequence))
+
+    def add_events(self, events: list[CloudEvent]) -> None:
+        """add_event() for many events, each about its own aggregate (the leads an import
+        creates), written in one statement."""
+        for event in events:
+            if event.tenant_id != self.tenant_id:
+                raise TenantNotSet("an event of another tenant cannot join this transaction")
+            validate_event(event)
+        sequences = self._outbox.add_many([event.to_dict() for event in events])
+        self._events += [
+            dataclasses.replace(event, sequence=sequence)
+            for event, sequence in zip(events, sequences, strict=True)
+        ]
 
     def commit(self) -> None:
         assert self._conn is not None, "commit outside the unit of work"
