@@ -2,7 +2,8 @@
 
 The gate (crm/api/gate.py) runs before every authenticated route: one call of
 admit_api_request (count the request in the tenant's one-minute window, read the plan's limit
-and the caller's current role), then the permission check, then the RateLimit-* headers.
+and the caller's current role, compare the access token's iat with the user's
+tokens_valid_after), then the permission check, then the RateLimit-* headers.
 
 Route measured: GET /tenants/{id}/settings (one unit of work: BEGIN, set_config, SELECT,
 ROLLBACK), resolved in-process from an API Gateway proxy event, so HTTP and the authorizer
@@ -38,6 +39,7 @@ from crm.services.tenant_settings import get_settings, initialise_tenant  # noqa
 from local.services import ensure_test_services  # noqa: E402
 
 BATCH = 100
+ISSUED_AT = int(time.time())  # the access token's iat, as the authorizer passes it on
 
 
 def with_route(app: APIGatewayRestResolver, db: PostgresDatabase) -> APIGatewayRestResolver:
@@ -56,7 +58,12 @@ def event_for(tenant: Tenant, owner: User) -> dict[str, Any]:
         "headers": {},
         "requestContext": {
             "requestId": "bench",
-            "authorizer": {"tenant_id": str(tenant.id), "user_id": str(owner.id), "role": "owner"},
+            "authorizer": {
+                "tenant_id": str(tenant.id),
+                "user_id": str(owner.id),
+                "role": "owner",
+                "issued_at": str(ISSUED_AT),
+            },
         },
         "body": None,
         "isBase64Encoded": False,
@@ -106,20 +113,33 @@ def main(n: int) -> None:
         assert result["statusCode"] == 200, result["body"]
 
     def call_admission() -> None:
-        admission.admit(tenant.id, owner.id)
+        admission.admit(tenant.id, owner.id, issued_at=ISSUED_AT)
 
-    for call in (call_plain, call_gated, call_admission):
+    without_credential_check = "SELECT * FROM admit_api_request(CAST(:t AS uuid), CAST(:u AS uuid))"
+
+    prepared: dict[int, Any] = {}  # per connection, as the adapter prepares its statement
+
+    def call_admission_0004() -> None:  # the same minus the credential check (migration 0009)
+        with pool.connection() as conn:
+            statement = prepared.get(id(conn))
+            if statement is None:
+                statement = prepared[id(conn)] = conn.prepare(without_credential_check)
+            statement.run(t=tenant.id, u=owner.id)
+
+    for call in (call_plain, call_gated, call_admission, call_admission_0004):
         timed(call, 50)  # warm: imports, pool, plans
-    without, with_gate, admit_only = [], [], []
+    without, with_gate, admit_only, admit_0004 = [], [], [], []
     for _ in range(max(n // BATCH, 1)):
         without += timed(call_plain, BATCH)
         with_gate += timed(call_gated, BATCH)
         admit_only += timed(call_admission, BATCH // 2)
+        admit_0004 += timed(call_admission_0004, BATCH // 2)
     pool.close()
 
     base_p50, base_p99 = summary(without)
     gate_p50, gate_p99 = summary(with_gate)
     adm_p50, adm_p99 = summary(admit_only)
+    old_p50, old_p99 = summary(admit_0004)
     print(
         f"GET /tenants/{{id}}/settings x{len(without)} without the gate: p50 {base_p50:.3f} ms  p99 {base_p99:.3f} ms"
     )
@@ -128,6 +148,10 @@ def main(n: int) -> None:
     )
     print(
         f"admit_api_request alone x{len(admit_only)}:           p50 {adm_p50:.3f} ms  p99 {adm_p99:.3f} ms"
+    )
+    print(
+        f"  without the credential check x{len(admit_0004)}: p50 {old_p50:.3f} ms  p99 {old_p99:.3f} ms"
+        f"  (check costs {adm_p50 / old_p50:.2f}x at p50)"
     )
     print(f"gate cost per request (p50): +{gate_p50 - base_p50:.3f} ms")
     print(

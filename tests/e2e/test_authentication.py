@@ -455,6 +455,32 @@ def test_api_keys_authenticate_within_their_scopes_until_revoked(
     assert actions.count("api_key.created") == 3 and actions.count("api_key.revoked") == 1
 
 
+def test_revocation_applies_to_the_next_request_although_the_gateway_cached_the_decision(
+    local_cloud: LocalCloudProcess,
+) -> None:
+    owner = sign_up(local_cloud)
+    session = session_of(local_cloud, owner["email"])
+    admin = Api(local_cloud.url, session["access_token"])
+    key = admin.post("/api-keys", {"name": "CI", "scopes": ["api_keys:read"]}).json()
+    as_key = Api(local_cloud.url, key["secret"])
+    assert as_key.get("/api-keys").status_code == 200  # allowed, and cached for 300 s
+    assert admin.delete(f"/api-keys/{key['id']}").status_code == 204
+    refused = assert_problem(as_key.get("/api-keys"), 401, "invalid-credentials")
+    assert refused["detail"] == "this credential has been revoked"  # the API gate, not the cache
+    # a password reset ends the access tokens issued before it (whole seconds: wait for the next)
+    issued_at = jwt.decode(session["access_token"], options={"verify_signature": False})["iat"]
+    time.sleep(max(0.0, issued_at + 1 - time.time()))
+    Api(local_cloud.url).post("/auth/password-reset", {"email": owner["email"]})
+    token = reset_token_in(mails_to(local_cloud, owner["email"])[-1])
+    new_password = "a fresh and long passphrase"
+    confirm = {"token": token, "password": new_password}
+    assert Api(local_cloud.url).post("/auth/password-reset/confirm", confirm).status_code == 204
+    refused = assert_problem(admin.get("/api-keys"), 401, "invalid-credentials")
+    assert refused["detail"] == "this credential has been revoked"
+    fresh = session_of(local_cloud, owner["email"], password=new_password)
+    assert Api(local_cloud.url, fresh["access_token"]).get("/api-keys").status_code == 200
+
+
 def test_a_seller_may_not_manage_api_keys(local_cloud: LocalCloudProcess, admin_conn: Any) -> None:
     owner = sign_up(local_cloud)
     session = session_of(local_cloud, owner["email"])

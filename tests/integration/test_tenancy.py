@@ -321,6 +321,62 @@ def test_admission_counts_per_tenant_and_reads_the_current_role(
     pool.close()
 
 
+def _api_key_row(
+    admin_conn: Any,
+    tenant: Tenant,
+    creator: User,
+    *,
+    revoked: bool = False,
+    expires_in: int | None = None,
+) -> uuid.UUID:
+    key_id = uuid.uuid4()
+    admin_conn.run(
+        "INSERT INTO api_keys (id, tenant_id, name, scopes, secret_sha256, hint, created_by,"
+        " expires_at, revoked_at) VALUES (:id, :t, 'k', '{leads:read}', repeat('a', 64), 'x', :u,"
+        " now() + make_interval(secs => CAST(:expires_in AS integer)),"
+        " CASE WHEN :revoked THEN now() END)",
+        id=key_id, t=tenant.id, u=creator.id, expires_in=expires_in, revoked=revoked,
+    )  # fmt: skip
+    return key_id
+
+
+def test_admission_refuses_a_credential_revoked_since_the_authorizer_admitted_it(
+    db: PostgresDatabase, migrated: MigrationResult, admin_conn: Any
+) -> None:
+    tenant, owner = make_tenant(db, "adm-cred")
+    other, other_owner = make_tenant(db, "adm-cred-other")
+    colleague = add_user(db, tenant, "admin")
+    pool = ConnectionPool(migrated.app_url, 1)
+    admission = PostgresRequestAdmission(pool)
+
+    def revoked(key_id: uuid.UUID | None = None, issued_at: int | None = None) -> bool:
+        return admission.admit(
+            tenant.id, owner.id, api_key_id=key_id, issued_at=issued_at
+        ).credential_revoked
+
+    assert not revoked(_api_key_row(admin_conn, tenant, owner))
+    assert not revoked(_api_key_row(admin_conn, tenant, owner, expires_in=3600))
+    assert revoked(_api_key_row(admin_conn, tenant, owner, revoked=True))
+    assert revoked(_api_key_row(admin_conn, tenant, owner, expires_in=-1))
+    assert revoked(_api_key_row(admin_conn, tenant, colleague))  # not this user's key
+    assert revoked(_api_key_row(admin_conn, other, other_owner))  # RLS: another tenant's key
+    assert revoked(uuid.uuid4())
+    # access tokens: nothing to compare before a password reset; then iat < tokens_valid_after
+    assert not revoked(issued_at=1_800_000_000) and not revoked()
+    admin_conn.run(
+        "UPDATE users SET tokens_valid_after = to_timestamp(1800000000) WHERE id = :u",
+        u=owner.id,
+    )
+    assert revoked(issued_at=1_799_999_999)
+    assert not revoked(issued_at=1_800_000_000) and not revoked(issued_at=1_800_000_001)
+    assert not revoked()  # a context without iat: the authorizer's own check stands
+    # the request is counted and the role read, as before
+    admitted = admission.admit(tenant.id, owner.id, issued_at=1_799_999_999)
+    assert admitted.credential_revoked and admitted.user_role == "owner"
+    assert admitted.request_count >= 1 and admitted.request_limit == 120
+    pool.close()
+
+
 def test_admission_refuses_to_run_inside_another_tenants_transaction(
     migrated: MigrationResult, db: PostgresDatabase
 ) -> None:

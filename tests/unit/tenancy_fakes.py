@@ -354,13 +354,23 @@ def attach(uow: Any, staged: Any, tenant_id: uuid.UUID) -> None:
 
 
 class FakeAdmission:
-    """admit_api_request over a TenancyState: the window, the limit, the caller's role."""
+    """admit_api_request over a TenancyState: the window, the limit, the caller's role, and
+    the credential's revocation (`revoked_keys`; `tokens_valid_after`: user -> epoch seconds)."""
 
     def __init__(self, state: TenancyState, clock: Any = _now) -> None:
         self._s, self._clock = state, clock
         self.calls = 0
+        self.revoked_keys: set[uuid.UUID] = set()
+        self.tokens_valid_after: dict[uuid.UUID, int] = {}
 
-    def admit(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Admission:
+    def admit(
+        self,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID,
+        *,
+        api_key_id: uuid.UUID | None = None,
+        issued_at: int | None = None,
+    ) -> Admission:
         self.calls += 1
         now = self._clock()
         start = now.replace(second=0, microsecond=0)
@@ -376,7 +386,12 @@ class FakeAdmission:
             role = self._s.roles.get((tenant_id, member.role))
             grant = role.grant if role else None
         reset = max(1, 60 - now.second)
+        if api_key_id is not None:
+            revoked = api_key_id in self.revoked_keys
+        else:
+            valid_after = self.tokens_valid_after.get(user_id)
+            revoked = None not in (issued_at, valid_after) and issued_at < valid_after  # type: ignore[operator]
         return Admission(
             count, limit, start, reset,
-            member.role if member else None, member.status if member else None, grant,
+            member.role if member else None, member.status if member else None, grant, revoked,
         )  # fmt: skip

@@ -66,11 +66,13 @@ class World:
         user_id: uuid.UUID | None,
         body: Any = None,
         role: str = "owner",
+        credential: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         context: dict[str, Any] = {"requestId": "r-1", "identity": {"sourceIp": "10.1.2.3"}}
         if user_id is not None:
             context["authorizer"] = {
                 "tenant_id": str(self.tenant.id), "user_id": str(user_id), "role": role,
+                **(credential or {}),
             }  # fmt: skip
         return {
             "resource": resource,
@@ -125,6 +127,31 @@ def test_an_inactive_user_is_refused_with_401(status_in_db: str) -> None:
     world = World()
     status, _, body = world.call("GET", "/users/{id}", world.user("owner", status_in_db))
     assert status == 401 and body["type"] == PROBLEM + "invalid-credentials"
+
+
+def test_a_revoked_api_key_is_refused_on_its_next_request_despite_a_cached_decision() -> None:
+    world = World()
+    creator, key = world.user("owner"), uuid.uuid4()
+    as_key = {"api_key_id": str(key), "scopes": "users:read", "auth_type": "api_key"}
+    assert world.call("GET", "/users/{id}", creator, credential=as_key)[0] == 200
+    world.admission.revoked_keys.add(key)  # DELETE /api-keys/{id}, or its expiry
+    status, _, body = world.call("GET", "/users/{id}", creator, credential=as_key)
+    assert status == 401 and body["type"] == PROBLEM + "invalid-credentials"
+    assert "revoked" in body["detail"] and len(world.seen) == 1
+    assert world.call("GET", "/users/{id}", creator)[0] == 200  # the creator's own token
+
+
+def test_an_access_token_older_than_a_password_reset_is_refused_newer_ones_pass() -> None:
+    world = World()
+    owner = world.user("owner")
+    world.admission.tokens_valid_after[owner] = 1_800_000_000
+    old = {"issued_at": "1799999999"}
+    assert world.call("GET", "/users/{id}", owner, credential=old)[0] == 401
+    for issued in ("1800000000", "1800000900"):  # the same second counts as after
+        assert world.call("GET", "/users/{id}", owner, credential={"issued_at": issued})[0] == 200
+    status, _, body = world.call("GET", "/users/{id}", owner, credential={"issued_at": "soon"})
+    assert status == 401 and body["detail"] == "malformed authorizer context"
+    assert world.admission.calls == 3  # the malformed context never reached the database
 
 
 def test_an_unknown_user_is_refused_with_401() -> None:
@@ -185,7 +212,7 @@ def test_when_admission_cannot_reach_the_database_the_gate_fails_closed() -> Non
     world = World()
 
     class Down:
-        def admit(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+        def admit(self, tenant_id: uuid.UUID, user_id: uuid.UUID, **credential: Any) -> Any:
             raise ConnectionError("database down")
 
     app = build_resolver(lambda: Down())

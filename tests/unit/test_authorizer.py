@@ -8,6 +8,7 @@ import dataclasses
 import uuid
 from datetime import timedelta
 
+import jwt
 import pytest
 from crm.adapters.secrets.jwt_keys import SigningKeySet, new_keyset_json
 from crm.domain.audit import RequestMeta
@@ -74,7 +75,8 @@ def test_an_access_token_of_an_active_user_is_allowed_on_every_route(
     world: AuthWorld, tokens: TokenService, authorizer: RequestAuthorizer
 ) -> None:
     user = world.add_user("ann@acme.example", "hash:x", role="seller")
-    policy = authorize_event(_rest_event(_token(tokens, user)), authorizer)
+    token = _token(tokens, user)
+    policy = authorize_event(_rest_event(token), authorizer)
     assert policy["principalId"] == str(user.id)
     [statement] = policy["policyDocument"]["Statement"]
     assert statement["Effect"] == "Allow" and statement["Resource"] == [api_wildcard_arn(REST_ARN)]
@@ -83,6 +85,8 @@ def test_an_access_token_of_an_active_user_is_allowed_on_every_route(
         "user_id": str(user.id),
         "role": "seller",
         "auth_type": "user",
+        # for the API gate's per-request check against a later password reset
+        "issued_at": str(jwt.decode(token, options={"verify_signature": False})["iat"]),
     }
 
 

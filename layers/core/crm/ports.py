@@ -484,9 +484,18 @@ class SecretCipher(Protocol):
 
 class RequestAdmission(Protocol):
     """Once per authenticated API request, outside any unit of work: count it in the tenant's
-    rate-limit window and read the caller's current role and status."""
+    rate-limit window and read the caller's current role and status, and whether the
+    credential (API key `api_key_id`, or an access token issued at `issued_at`, epoch seconds)
+    has been revoked since."""
 
-    def admit(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Admission: ...
+    def admit(
+        self,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID,
+        *,
+        api_key_id: uuid.UUID | None = None,
+        issued_at: int | None = None,
+    ) -> Admission: ...
 
 
 class Mailer(Protocol):

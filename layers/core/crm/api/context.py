@@ -50,6 +50,17 @@ def authorizer_principal(event: Mapping[str, Any]) -> Principal | None:
         raise InvalidCredentials("malformed authorizer context") from error
 
 
+def credential_issued_at(event: Mapping[str, Any]) -> int | None:
+    """When the caller's access token was issued (epoch seconds), from the authorizer context;
+    None for an API key, or a context without it (the gate then checks the key or nothing)."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    value = authorizer.get("issued_at")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError) as error:
+        raise InvalidCredentials("malformed authorizer context") from error
+
+
 def path_uuid(value: str, resource: str) -> uuid.UUID:
     """A malformed id cannot name anything: 404, like another tenant's id."""
     try:

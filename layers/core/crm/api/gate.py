@@ -5,7 +5,9 @@ It wraps `resolve` rather than being a Powertools middleware because Powertools 
 request body before any middleware runs: a caller without the permission, or over the rate
 limit, must get 403/429 whatever they send, never a 422 that describes the schema.
 
-One database round trip per request (admit_api_request). Every authenticated response carries
+One database round trip per request (admit_api_request): the rate-limit window, the caller's
+current role and status, and whether their API key or access token has been revoked since the
+authorizer's decision (which API Gateway caches for up to 300 s) was made. Every authenticated response carries
 RateLimit-Limit / RateLimit-Remaining / RateLimit-Reset; a 429 also Retry-After.
 """
 
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm.api.context import ADMITTED_PRINCIPAL, authorizer_principal
+from crm.api.context import ADMITTED_PRINCIPAL, authorizer_principal, credential_issued_at
 from crm.api.problems import domain_problem, problem
 from crm.domain.errors import DomainError
 from crm.observability import logger
@@ -38,13 +40,19 @@ class GatedResolver(APIGatewayRestResolver):
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
             caller = authorizer_principal(event)
+            issued_at = credential_issued_at(event)
         except DomainError as error:  # an authorizer context we cannot read: not admitted
             return _proxy(domain_problem(error), {})
         if caller is None:  # a public route: no authorizer ran
             return super().resolve(event, context)
         method, resource = str(event.get("httpMethod")), str(event.get("resource"))
         try:
-            admission = self._admission().admit(caller.tenant_id, caller.user_id)
+            admission = self._admission().admit(
+                caller.tenant_id,
+                caller.user_id,
+                api_key_id=caller.api_key_id,
+                issued_at=issued_at,
+            )
         except Exception:
             logger.exception("admission failed")
             return _proxy(

@@ -1,5 +1,6 @@
 """Admission of one authenticated API request: the tenant's rate-limit window and who the
-caller is now, according to the database (not the token, which may be minutes old)."""
+caller is now, according to the database (not the token, which may be minutes old, nor the
+authorizer's decision, which API Gateway caches for up to 300 s)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ class Admission(NamedTuple):
     user_role: str | None  # None: no such user in the tenant
     user_status: str | None
     custom_grant: RoleGrant | None  # the grant of a custom role; None for built-in roles
+    # the API key was revoked or expired, or the access token predates the user's
+    # tokens_valid_after (password reset): refused although the authorizer's cached decision
+    # still allows it
+    credential_revoked: bool = False
 
     @property
     def rate_limited(self) -> bool:

@@ -3,7 +3,9 @@
 1. count it in the tenant's one-minute window: over the plan's limit -> 429;
 2. take the caller's role and status from the database, not the token (a demoted or
    deactivated user loses access on their next request, not when the token expires):
-   no such user, or not active -> 401;
+   no such user, or not active -> 401; likewise a revoked or expired API key, or an access
+   token issued before the user's password was reset (the authorizer's decision for it may
+   still be cached);
 3. the route's permission from the matrix (crm.domain.permissions.ROUTE_PERMISSIONS): a caller
    without it -> 403, whatever the body holds; a route missing from the matrix is refused.
 """
@@ -30,6 +32,8 @@ def admit(caller: Principal, admission: Admission, method: str, resource: str) -
         raise RateLimited(admission.request_limit, admission.reset_seconds)
     if admission.user_role is None or admission.user_status != UserStatus.ACTIVE:
         raise InvalidCredentials("this account is not active")
+    if admission.credential_revoked:
+        raise InvalidCredentials("this credential has been revoked")
     admitted = dataclasses.replace(
         caller, role=admission.user_role, custom_grant=admission.custom_grant
     )

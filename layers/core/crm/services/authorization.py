@@ -5,8 +5,9 @@ token (JWT) or an API key (`crm_live_...`), both as `Authorization: Bearer <cred
 `$connect` also as the `token` query parameter, because browsers cannot set headers on a
 WebSocket. A cryptographically valid credential is not enough: the user (or the key and its
 creator) is looked up in the database, in the credential's tenant, so a deactivated user, a
-revoked or expired key, or a token issued before a password reset stops working as soon as the
-gateway's decision cache (ReauthorizeEvery) expires.
+revoked or expired key, or a token issued before a password reset is refused here; once the
+decision is cached by the gateway (ReauthorizeEvery), the API gate checks the same per request
+(crm.services.admission), so revocation applies to the next request.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Caller:
     api_key_id: uuid.UUID | None = None
     scopes: frozenset[str] = frozenset()
     mfa_enrolment_required: bool = False
+    issued_at: int | None = None  # an access token's iat: the API gate compares it per request
 
     def context(self) -> dict[str, str]:
         """API Gateway context values are strings; scopes travel space-separated."""
@@ -51,6 +53,8 @@ class Caller:
             context["scopes"] = " ".join(sorted(self.scopes))
         if self.mfa_enrolment_required:
             context["mfa_enrolment_required"] = "true"
+        if self.issued_at is not None:
+            context["issued_at"] = str(self.issued_at)
         return context
 
 
@@ -85,6 +89,7 @@ class RequestAuthorizer:
             # The current role, not the one in the token: a demotion applies at once.
             role=state.role,
             mfa_enrolment_required=state.tenant_requires_mfa and not claims.multi_factor,
+            issued_at=claims.issued_at,
         )
 
     def _api_key(self, credential: str) -> Caller:

@@ -449,11 +449,14 @@ class PostgresAuditTrail:
 
 
 class PostgresRequestAdmission:
-    """One round trip per request (admit_api_request, migration 0004), on a pooled connection
+    """One round trip per request (admit_api_request, migrations 0004 and 0009), on a pooled connection
     outside any unit of work. The statement is prepared once per connection: parsing it on
     every request cost as much again as running it."""
 
-    SQL = "SELECT * FROM admit_api_request(:tenant_id, :user_id)"
+    SQL = (
+        "SELECT * FROM admit_api_request(CAST(:tenant_id AS uuid), CAST(:user_id AS uuid),"
+        " CAST(:api_key_id AS uuid), CAST(:issued_at AS bigint))"
+    )
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
@@ -461,24 +464,37 @@ class PostgresRequestAdmission:
             pg8000.native.Connection, pg8000.native.PreparedStatement
         ] = weakref.WeakKeyDictionary()
 
-    def admit(self, tenant_id: uuid.UUID, user_id: uuid.UUID) -> Admission:
+    def admit(
+        self,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID,
+        *,
+        api_key_id: uuid.UUID | None = None,
+        issued_at: int | None = None,
+    ) -> Admission:
         with self._pool.connection() as conn:
             statement = self._prepared.get(conn)
             if statement is None:
                 statement = self._prepared[conn] = conn.prepare(self.SQL)
             try:
-                rows = statement.run(tenant_id=tenant_id, user_id=user_id)
+                rows = statement.run(
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    api_key_id=api_key_id,
+                    issued_at=issued_at,
+                )
             except pg8000.native.DatabaseError:
                 # e.g. the function was replaced by a migration: prepare it again next time
                 self._prepared.pop(conn, None)
                 raise
-        count, limit, window_start, reset, role, status, permissions, own_records_only = rows[0]
+        (count, limit, window_start, reset, role, status, permissions, own_records_only,
+         revoked) = rows[0]  # fmt: skip
         grant = (
             RoleGrant(frozenset(permissions), bool(own_records_only))
             if permissions is not None
             else None
         )
-        return Admission(count, limit, window_start, reset, role, status, grant)
+        return Admission(count, limit, window_start, reset, role, status, grant, bool(revoked))
 
 
 def tenancy_repositories(
