@@ -243,6 +243,7 @@ def post_import(body: ImportIn) -> Response[dict[str, Any]]:
             owner_id=body.owner_id,
             assign_to_caller="owner_id" not in body.model_fields_set,
             tags=body.tags,
+            trigger_automations=body.trigger_automations,
             csv=body.csv,
         ),
         request_context(app),

@@ -17,8 +17,9 @@ import pytest
 import requests
 
 from local.services import Endpoints
-from tests.e2e.conftest import LocalCloudProcess
+from tests.e2e.conftest import LocalCloudProcess, WebhookReceiver
 from tests.e2e.test_pipelines_deals import Org, _admin, _org, _problem, _user
+from tests.e2e.test_walking_skeleton import webhook_workflow
 
 pytestmark = pytest.mark.e2e
 
@@ -192,6 +193,40 @@ def test_inline_import_update_policy_and_access(local_cloud: LocalCloudProcess, 
     for path in (f"/imports/{uuid.uuid4()}", "/imports/not-a-uuid"):
         _problem(org.api.get(path), 404)
     _problem(org.api.get(f"/imports/{job['id']}", errors_limit=0), 422)
+
+
+def test_an_import_runs_lead_created_automations_only_when_asked(
+    local_cloud: LocalCloudProcess, admin: Any, webhook_receiver: WebhookReceiver
+) -> None:
+    org = _org(local_cloud, admin, "AutoImport")
+    automation = org.api.call(
+        "POST", "/automations",
+        {"name": "Welcome", "workflow": webhook_workflow(webhook_receiver.url)},
+    )  # fmt: skip
+    assert automation.status_code == 201, automation.text
+    mapping = {"name": "Name", "email": "Email"}
+    quiet = org.api.call(
+        "POST", "/leads/import", {"mapping": mapping, "csv": "Name,Email\nQuiet,q@x.io\n"}
+    )
+    assert quiet.json()["trigger_automations"] is False
+    assert _wait(org, quiet.json()["id"], timeout=60)["created"] == 1
+    csv_text = "Name,Email\n" + "".join(f"Ana {n},ana{n}@x.io\n" for n in range(3))
+    loud = org.api.call(
+        "POST", "/leads/import", {"mapping": mapping, "csv": csv_text, "trigger_automations": True}
+    )
+    assert loud.status_code == 201 and loud.json()["trigger_automations"] is True, loud.text
+    assert _wait(org, loud.json()["id"], timeout=60)["created"] == 3
+    delivered = webhook_receiver.wait_for(3)
+    time.sleep(2)  # the quiet import's lead would have arrived by now too
+    names = sorted(
+        hook["body"]["event"]["data"]["lead"]["name"] for hook in webhook_receiver.requests
+    )
+    assert names == ["Ana 0", "Ana 1", "Ana 2"], local_cloud.log_tail()
+    assert {hook["body"]["event"]["type"] for hook in delivered} == {"crm.lead.created"}
+    _problem(
+        org.api.call("POST", "/leads/import", {"mapping": mapping, "trigger_automations": "maybe"}),
+        422,
+    )
 
 
 def test_inline_exports_follow_the_list_filters(local_cloud: LocalCloudProcess, admin: Any) -> None:

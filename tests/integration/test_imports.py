@@ -134,6 +134,38 @@ def test_rows_become_leads_and_bad_rows_are_reported(org: Org, admin_conn: Any) 
     assert {data["import_id"] for (data,) in events} == {str(import_id)}
     assert history == [[2]]
     assert org.listed(q="padaria") == ["João Silva"]  # searchable at once
+    created_events = admin_conn.run(
+        "SELECT count(*) FROM outbox WHERE tenant_id = :t AND type = 'crm.lead.created'", t=org.id
+    )
+    assert created_events == [[0]]  # a bulk import starts no crm.lead.created automation
+
+
+def test_an_import_may_trigger_the_automations_of_created_leads(org: Org, admin_conn: Any) -> None:
+    files = Files()
+    org.lead(name="Existing", email="dup@x.io")
+    csv = HEADER + "".join(f"P{n},p{n}@x.io,,,,,\n" for n in range(4)) + "Dup,dup@x.io,,,,,\n"
+    import_id = _import(org, files, csv, trigger_automations=True)
+    job = _run(org, files, import_id)
+    assert (job.created_count, job.skipped_count, job.trigger_automations) == (4, 1, True)
+    events = admin_conn.run(
+        "SELECT envelope->'data'->'lead'->>'name', envelope->>'subject' FROM outbox"
+        " WHERE tenant_id = :t AND type = 'crm.lead.created' ORDER BY sequence",
+        t=org.id,
+    )
+    ids = admin_conn.run(
+        "SELECT name, id::text FROM leads WHERE tenant_id = :t AND source = 'import'", t=org.id
+    )
+    # one per created lead (not the skipped duplicate), as POST /leads would emit it; Existing
+    # was created by the service itself
+    assert sorted(name for name, _ in events) == ["Existing", "P0", "P1", "P2", "P3"]
+    assert {subject for name, subject in events if name != "Existing"} == {
+        f"leads/{lead_id}" for _, lead_id in ids
+    }
+    imported = admin_conn.run(
+        "SELECT count(*) FROM outbox WHERE tenant_id = :t AND type = 'crm.lead.imported'",
+        t=org.id,
+    )
+    assert imported == [[2]]  # the batch events stay (batches of 3 rows)
 
 
 def test_duplicates_follow_the_policy(org: Org) -> None:

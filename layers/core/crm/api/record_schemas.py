@@ -135,6 +135,11 @@ class ImportIn(_Body):
         default=None, description="owner of the imported leads; omitted: the caller"
     )
     tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS)
+    trigger_automations: bool = Field(
+        default=False,
+        description="also emit crm.lead.created for each lead created, so the automations it"
+        " triggers run for imported leads; default: one crm.lead.imported per batch",
+    )
     csv: str | None = Field(
         default=None, description="a small file inline (up to 4 MB); omit it to upload the file"
     )

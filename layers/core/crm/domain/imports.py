@@ -55,6 +55,7 @@ class ImportJob:
     file_name: str | None = None
     owner_id: uuid.UUID | None = None
     default_tags: list[str] = field(default_factory=list)
+    trigger_automations: bool = False  # each created lead also gets its crm.lead.created
     status: ImportStatus = ImportStatus.AWAITING_UPLOAD
     total_rows: int | None = None
     processed_rows: int = 0
@@ -80,6 +81,7 @@ class ImportJob:
             "dedup_policy": self.dedup_policy.value,
             "owner_id": str(self.owner_id) if self.owner_id else None,
             "default_tags": list(self.default_tags),
+            "trigger_automations": self.trigger_automations,
             "total_rows": self.total_rows,
             "processed_rows": self.processed_rows,
             "created": self.created_count,

@@ -6,7 +6,8 @@
 2. The worker (functions/import_worker, invoked asynchronously) reads the file and imports it
    in batches: one transaction per batch writes its leads (one INSERT), their history rows,
    one crm.lead.imported event with the batch's leads (a bulk import does not emit an event,
-   nor start a workflow, per row), its rows' errors and the job's counters. A second run of the same job (Lambda retries an async invocation that failed)
+   nor start a workflow, per row, unless it asks to: `trigger_automations` adds each created
+   lead's crm.lead.created), its rows' errors and the job's counters. A second run of the same job (Lambda retries an async invocation that failed)
    resumes after the last committed batch; two runs at once cannot both write a batch (each
    checks, under the job's row lock, that the batch starts where the job stands).
 3. GET /imports/{id}: status, progress and the per-row error report (row number, column, why;
@@ -82,6 +83,7 @@ class ImportRequest:
     owner_id: uuid.UUID | None = None
     assign_to_caller: bool = True  # no owner_id in the request: the caller owns the leads
     tags: list[str] = field(default_factory=list)
+    trigger_automations: bool = False
     csv: str | None = None  # a small file in the request itself
 
 
@@ -136,6 +138,7 @@ def request_import(
             file_name=command.file_name,
             owner_id=owner_id,
             default_tags=check_tags(uow, command.tags),
+            trigger_automations=command.trigger_automations,
             created_by=principal.user_id,
             id=job_id,
         )
@@ -360,6 +363,8 @@ class _Importer:
                     correlation_id=self.request.correlation_id,
                 )
             )
+        if job.trigger_automations and new:
+            uow.add_events([lead.created_event(self.request.correlation_id) for _, lead in new])
         job.created_count += len(new)
         for row_number, lead_id, fields in updates:
             problem = self._update(uow, lead_id, fields)

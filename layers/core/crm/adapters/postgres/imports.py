@@ -13,7 +13,7 @@ from crm.domain.imports import DedupPolicy, ImportJob, ImportStatus, RowError
 
 _COLUMNS = (
     "id", "tenant_id", "mapping", "dedup_policy", "object_key", "file_name", "owner_id",
-    "default_tags", "status", "total_rows", "processed_rows", "created_count", "updated_count",
+    "default_tags", "trigger_automations", "status", "total_rows", "processed_rows", "created_count", "updated_count",
     "skipped_count", "failed_count", "failure", "created_by", "created_at", "started_at",
     "finished_at", "updated_at", "attempts",
 )  # fmt: skip
@@ -36,10 +36,11 @@ class PostgresImports:
     def add(self, job: ImportJob) -> None:
         self._conn.run(
             "INSERT INTO imports (id, tenant_id, entity, status, object_key, file_name, mapping,"
-            " dedup_policy, owner_id, default_tags, created_by, created_at, updated_at)"
+            " dedup_policy, owner_id, default_tags, trigger_automations, created_by, created_at,"
+            " updated_at)"
             " VALUES (:id, :tenant_id, 'lead', :status, :object_key, :file_name,"
-            " CAST(:mapping AS jsonb), :dedup, :owner_id, CAST(:tags AS text[]), :created_by,"
-            " :created_at, :created_at)",
+            " CAST(:mapping AS jsonb), :dedup, :owner_id, CAST(:tags AS text[]), :automations,"
+            " :created_by, :created_at, :created_at)",
             id=job.id,
             tenant_id=job.tenant_id,
             status=job.status.value,
@@ -49,6 +50,7 @@ class PostgresImports:
             dedup=job.dedup_policy.value,
             owner_id=job.owner_id,
             tags=list(job.default_tags),
+            automations=job.trigger_automations,
             created_by=job.created_by,
             created_at=job.created_at,
         )
