@@ -18,9 +18,8 @@ from crm.domain.audit import RequestMeta
 from crm.domain.concurrency import Precondition
 from crm.domain.contacts import Contact
 from crm.domain.errors import Conflict, ValidationFailed
+from crm.domain.events import CloudEvent
 from crm.domain.leads import (
-    AUDITED_FIELDS,
-    BOOKKEEPING_FIELDS,
     EDITABLE_FIELDS,
     FIELD_ACTIONS,
     Lead,
@@ -41,27 +40,36 @@ from crm.domain.records import (
 )
 from crm.domain.tenants import Principal
 from crm.ports import UnitOfWork, UnitOfWorkFactory
+from crm.services import person_records
 from crm.services.contacts import NewContact, add_contact, load_contact
 from crm.services.deals import NewDeal, add_deal
 from crm.services.idempotency import claim_key
-from crm.services.pipelines import visible_to
+from crm.services.person_records import BOOKKEEPING_FIELDS, Changes, PersonSpec, audited
 from crm.services.plans import ensure_within_limit
-from crm.services.records import (
-    audit,
-    check_category,
-    check_owner,
-    check_tags,
-    custom_filter,
-    custom_values,
-    ensure_unique,
-    may_see,
-    not_found,
-    record_values,
-    write_history,
-)
+from crm.services.records import audit, ensure_unique, write_history
 from crm.services.request_context import RequestContext
 
 KIND = RecordKind.LEAD
+
+
+def _status_rules(lead: Lead, changes: dict[str, Any]) -> None:
+    apply_status(lead, {k: v for k, v in changes.items() if k in ("status", "lost_reason")})
+
+
+def _change_events(lead: Lead, changes: Changes, correlation_id: str | None) -> list[CloudEvent]:
+    return change_events(lead, changes, correlation_id, status_reason=lead.lost_reason)
+
+
+LEADS: PersonSpec[Lead] = PersonSpec(
+    kind=KIND,
+    repository=lambda uow: uow.leads,
+    editable_fields=EDITABLE_FIELDS,
+    plain_fields=("name", "phone", "company", "source", "score"),
+    field_actions=FIELD_ACTIONS,
+    change_events=_change_events,
+    restore_request_key="lead_id",
+    extra_rules=_status_rules,
+)
 
 
 @dataclass(frozen=True)
@@ -89,11 +97,9 @@ def _load(
     for_update: bool = False,
     include_deleted: bool = False,
 ) -> Lead:
-    lead = uow.leads.get(lead_id, for_update=for_update, include_deleted=include_deleted)
-    # Another seller's lead is as invisible as another tenant's: 404, never 403.
-    if lead is None or not may_see(principal, lead.owner_id):
-        raise not_found(KIND, lead_id)
-    return lead
+    return person_records.load(
+        LEADS, uow, lead_id, principal, for_update=for_update, include_deleted=include_deleted
+    )
 
 
 def build_lead(uow: UnitOfWork, command: NewLead, principal: Principal, now: datetime) -> Lead:
@@ -104,36 +110,11 @@ def build_lead(uow: UnitOfWork, command: NewLead, principal: Principal, now: dat
             "a lead becomes converted by converting it",
             [body_error("status", "new, qualified or lost")],
         )
-    owner_id = principal.user_id if command.assign_to_caller else command.owner_id
-    check_owner(uow, principal, owner_id, KIND)
-    tags = check_tags(uow, command.tags)
-    check_category(uow, command.category)
-    email = command.email.lower() if command.email else None
-    lead = Lead(
-        tenant_id=principal.tenant_id,
-        name=command.name,
-        email=email,
-        phone=command.phone,
-        company=command.company,
-        source=command.source,
-        owner_id=owner_id,
-        created_by=principal.user_id,
-        tags=tags,
-        category=command.category,
-        score=command.score,
-        custom_fields=custom_values(uow, KIND, {}, command.custom_fields),
-        created_at=now,
-        updated_at=now,
-    )
+    fields = person_records.new_record_fields(uow, KIND, command, principal, now)
+    lead = Lead(**fields, source=command.source, score=command.score)
     apply_status(lead, {"status": command.status, "lost_reason": command.lost_reason})
     ensure_unique(uow.leads, KIND, lead.email, lead.phone)
     return lead
-
-
-def record_created(uow: UnitOfWork, lead: Lead, principal: Principal | None) -> None:
-    change = Change.by(principal, KIND, lead.id, lead.created_at)
-    change.record("created", None, None, record_values(lead.to_dict()))
-    write_history(uow, change)
 
 
 def create_lead(
@@ -161,10 +142,8 @@ def create_lead(
         ensure_within_limit(uow, Metric.LEADS)
         lead = build_lead(uow, command, principal, now)
         uow.leads.add(lead)
-        record_created(uow, lead, principal)
-        uow.add_event(lead.created_event(correlation_id))
+        person_records.record_creation(uow, KIND, lead, context)
         body = lead.to_dict()
-        audit(uow, context, KIND, "created", lead.id, None, lead.audited())
         claim.complete(201, body)
         uow.commit()
     return body, False
@@ -173,8 +152,7 @@ def create_lead(
 def get_lead(
     lead_id: uuid.UUID, principal: Principal, *, unit_of_work: UnitOfWorkFactory
 ) -> dict[str, Any]:
-    with unit_of_work(principal.tenant_id) as uow:
-        return _load(uow, lead_id, principal).to_dict()
+    return person_records.get(LEADS, lead_id, principal, unit_of_work=unit_of_work)
 
 
 def list_leads(
@@ -186,17 +164,10 @@ def list_leads(
     unit_of_work: UnitOfWorkFactory,
     custom_filters: dict[str, str] | None = None,
 ) -> Page[Lead]:
-    """Live leads (or the deleted ones: `filters.deleted`) of the caller's reach.
-    `custom_filters` are `cf.<key>=<value>` query parameters, typed by the definitions."""
-    if filters.visible_to is not None:
-        raise ValueError("visible_to is the record-level rule, not a caller's filter")
-    with unit_of_work(principal.tenant_id) as uow:
-        scoped = replace(
-            filters,
-            visible_to=visible_to(principal),
-            custom_fields=custom_filter(uow, KIND, custom_filters or {}),
-        )
-        return uow.leads.find(scoped, sort, page)
+    return person_records.find(
+        LEADS, principal, filters, sort, page, unit_of_work=unit_of_work,
+        custom_filters=custom_filters,
+    )  # fmt: skip
 
 
 def update_lead(
@@ -207,67 +178,16 @@ def update_lead(
     unit_of_work: UnitOfWorkFactory,
     precondition: Precondition | None = None,
 ) -> dict[str, Any]:
-    """Apply a PATCH: `changes` holds only the fields the request named (custom_fields: a
-    merge patch, null removes a key; tags: the complete new list)."""
-    unknown = set(changes) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise ValueError(f"not lead fields: {sorted(unknown)}")
-    with unit_of_work(context.principal.tenant_id) as uow:
-        lead = _load(uow, lead_id, context.principal, for_update=True)
-        if precondition is not None:
-            precondition.check(lead.version, f"lead {lead_id}")
-        body = apply_lead_changes(uow, lead, changes, context)
-        uow.commit()
-    return body
+    return person_records.update(
+        LEADS, lead_id, changes, context, unit_of_work=unit_of_work, precondition=precondition
+    )
 
 
 def apply_lead_changes(
     uow: UnitOfWork, lead: Lead, changes: dict[str, Any], context: RequestContext
 ) -> dict[str, Any]:
-    """Change a locked lead: rules, then (when anything changed) version, row, history,
-    events and audit. Returns the lead as it is now."""
-    principal = context.principal
-    before = lead.to_dict()
-    for name in ("name", "phone", "company", "source", "score"):
-        if name in changes:
-            setattr(lead, name, changes[name])
-    if "email" in changes:
-        lead.email = changes["email"].lower() if changes["email"] else None
-    if "owner_id" in changes and changes["owner_id"] != lead.owner_id:
-        check_owner(uow, principal, changes["owner_id"], KIND)
-        lead.owner_id = changes["owner_id"]
-    if "tags" in changes:
-        lead.tags = check_tags(uow, changes["tags"])
-    if "category" in changes and changes["category"] != lead.category:
-        check_category(uow, changes["category"])
-        lead.category = changes["category"]
-    if "custom_fields" in changes:
-        lead.custom_fields = custom_values(uow, KIND, lead.custom_fields, changes["custom_fields"])
-    apply_status(lead, {k: v for k, v in changes.items() if k in ("status", "lost_reason")})
-    after = lead.to_dict()
-    changed = changed_fields(before, after, BOOKKEEPING_FIELDS)
-    if not changed:
-        return before
-    if "email" in changed or "phone" in changed:
-        ensure_unique(uow.leads, KIND, lead.email, lead.phone, exclude_id=lead.id)
-    now = datetime.now(UTC)
-    lead.version += 1
-    lead.updated_at = now
-    uow.leads.update(lead)
-    change = Change.by(principal, KIND, lead.id, now)
-    change.fields(changed, FIELD_ACTIONS)
-    write_history(uow, change)
-    for event in change_events(
-        lead, changed, context.correlation_id, status_reason=lead.lost_reason
-    ):
-        uow.add_event(event)
-    action = "status_changed" if "status" in changed else "updated"
-    audit(uow, context, KIND, action, lead.id, _audited(before), lead.audited())
-    return lead.to_dict()
-
-
-def _audited(body: dict[str, Any]) -> dict[str, Any]:
-    return {name: body[name] for name in AUDITED_FIELDS}
+    """Change a locked lead (the import's dedup policy "update" uses this too)."""
+    return person_records.apply_changes(LEADS, uow, lead, changes, context)
 
 
 def tag_lead(
@@ -279,18 +199,10 @@ def tag_lead(
     unit_of_work: UnitOfWorkFactory,
     precondition: Precondition | None = None,
 ) -> dict[str, Any]:
-    """Add or remove one tag; a no-op when the lead already has (or lacks) it."""
-    with unit_of_work(context.principal.tenant_id) as uow:
-        lead = _load(uow, lead_id, context.principal, for_update=True)
-        if precondition is not None:
-            precondition.check(lead.version, f"lead {lead_id}")
-        name = check_tags(uow, [tag], loc="tag")[0] if add else tag.strip().lower()
-        tags = [*lead.tags, name] if add and name not in lead.tags else lead.tags
-        if not add:
-            tags = [t for t in lead.tags if t != name]
-        body = apply_lead_changes(uow, lead, {"tags": tags}, context)
-        uow.commit()
-    return body
+    return person_records.tag(
+        LEADS, lead_id, tag, context, add=add, unit_of_work=unit_of_work,
+        precondition=precondition,
+    )  # fmt: skip
 
 
 def delete_lead(
@@ -300,34 +212,18 @@ def delete_lead(
     unit_of_work: UnitOfWorkFactory,
     precondition: Precondition | None = None,
 ) -> None:
-    """Soft delete: the lead leaves lists and searches, and can be restored for 30 days."""
-    with unit_of_work(context.principal.tenant_id) as uow:
-        lead = _load(uow, lead_id, context.principal, for_update=True)
-        if precondition is not None:
-            precondition.check(lead.version, f"lead {lead_id}")
-        _soft_delete(uow, lead, context, action="deleted", details=None)
-        uow.commit()
+    person_records.delete(
+        LEADS, lead_id, context, unit_of_work=unit_of_work, precondition=precondition
+    )
 
 
-def _soft_delete(
-    uow: UnitOfWork,
-    lead: Lead,
-    context: RequestContext,
-    *,
-    action: str,
-    details: dict[str, Any] | None,
-) -> None:
-    now = datetime.now(UTC)
-    before = lead.audited()
-    lead.deleted_at = now
-    lead.updated_at = now
-    lead.version += 1
-    uow.leads.update(lead)
-    change = Change.by(context.principal, KIND, lead.id, now)
-    change.record(action, None, None, details)
-    write_history(uow, change)
-    uow.add_event(lead.event("crm.lead.deleted", context.correlation_id))
-    audit(uow, context, KIND, action, lead.id, before, lead.audited())
+def _refuse_merged(lead: Lead) -> None:
+    # A merged lead's data lives on in the lead it was merged into: it is restored by no one.
+    if lead.merged_into is not None:
+        raise Conflict(
+            f"this lead was merged into lead {lead.merged_into}",
+            merged_into=str(lead.merged_into),
+        )
 
 
 def restore_lead(
@@ -337,38 +233,11 @@ def restore_lead(
     unit_of_work: UnitOfWorkFactory,
     idempotency_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Undo a soft delete; restoring a live lead changes nothing. A merged lead is restored
-    by no one (its data lives on in the lead it was merged into): 409. Returns (lead,
-    replayed)."""
-    principal = context.principal
-    with unit_of_work(principal.tenant_id) as uow:
-        claim = claim_key(uow, idempotency_key, "leads.restore", {"lead_id": str(lead_id)})
-        if claim.replay is not None:
-            return claim.replay.body, True
-        lead = _load(uow, lead_id, principal, for_update=True, include_deleted=True)
-        if lead.merged_into is not None:
-            raise Conflict(
-                f"this lead was merged into lead {lead.merged_into}",
-                merged_into=str(lead.merged_into),
-            )
-        if lead.deleted_at is not None:
-            # Its email or phone may have been taken by another lead meanwhile.
-            ensure_unique(uow.leads, KIND, lead.email, lead.phone, exclude_id=lead.id)
-            now = datetime.now(UTC)
-            before = lead.audited()
-            lead.deleted_at = None
-            lead.updated_at = now
-            lead.version += 1
-            uow.leads.update(lead)
-            change = Change.by(principal, KIND, lead.id, now)
-            change.record("restored", None, None, None)
-            write_history(uow, change)
-            uow.add_event(lead.event("crm.lead.restored", context.correlation_id))
-            audit(uow, context, KIND, "restored", lead.id, before, lead.audited())
-        body = lead.to_dict()
-        claim.complete(200, body)
-        uow.commit()
-    return body, False
+    """Undo a soft delete; a merged lead: 409. Returns (lead, replayed)."""
+    return person_records.restore(
+        LEADS, lead_id, context, unit_of_work=unit_of_work, idempotency_key=idempotency_key,
+        refuse=_refuse_merged,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ merge
@@ -417,7 +286,9 @@ def merge_leads(
                 lead_id=str(other_id),
             )
         other.merged_into = lead.id
-        _soft_delete(uow, other, context, action="merged_into", details={"lead_id": str(lead.id)})
+        person_records.soft_delete(
+            LEADS, uow, other, context, action="merged_into", details={"lead_id": str(lead.id)}
+        )
         uow.leads.repoint_merged(other.id, lead.id)
         uow.leads.repoint_deals(other.id, lead.id)
         before = lead.to_dict()
@@ -430,9 +301,7 @@ def merge_leads(
         if "email" in changed or "phone" in changed:
             ensure_unique(uow.leads, KIND, lead.email, lead.phone, exclude_id=lead.id)
         now = datetime.now(UTC)
-        lead.version += 1
-        lead.updated_at = now
-        uow.leads.update(lead)
+        person_records.write_version(LEADS, uow, lead, now)
         change = Change.by(principal, KIND, lead.id, now)
         change.record("merged", None, None, {"lead_id": str(other.id)})
         change.fields(changed, {name: "merged" for name in changed})
@@ -443,7 +312,7 @@ def merge_leads(
                 changes=changed,
             )
         )  # fmt: skip
-        audit(uow, context, KIND, "merged", lead.id, _audited(before), lead.audited())
+        audit(uow, context, KIND, "merged", lead.id, audited(lead, before), lead.audited())
         body = lead.to_dict()
         claim.complete(200, body)
         uow.commit()
@@ -486,9 +355,7 @@ def convert_lead(
         )
         if claim.replay is not None:
             return claim.replay.body, True
-        lead = _load(uow, lead_id, principal, for_update=True)
-        if precondition is not None:
-            precondition.check(lead.version, f"lead {lead_id}")
+        lead = person_records.load_for_change(LEADS, uow, lead_id, principal, precondition)
         if lead.status is LeadStatus.CONVERTED:
             raise Conflict(
                 "this lead is converted already",
@@ -507,9 +374,7 @@ def convert_lead(
         before = lead.to_dict()
         lead.status, lead.lost_reason = LeadStatus.CONVERTED, None
         lead.converted_at, lead.contact_id = now, contact.id
-        lead.version += 1
-        lead.updated_at = now
-        uow.leads.update(lead)
+        person_records.write_version(LEADS, uow, lead, now)
         changed = changed_fields(before, lead.to_dict(), BOOKKEEPING_FIELDS)
         change = Change.by(principal, KIND, lead.id, now)
         change.record(
@@ -526,7 +391,7 @@ def convert_lead(
                 deal_id=str(deal.id) if deal else None,
             )
         )  # fmt: skip
-        audit(uow, context, KIND, "converted", lead.id, _audited(before), lead.audited())
+        audit(uow, context, KIND, "converted", lead.id, audited(lead, before), lead.audited())
         body = {
             "lead": lead.to_dict(),
             "contact": contact.to_dict(),
@@ -577,7 +442,7 @@ def lead_history(
 ) -> Page[HistoryEntry]:
     """Every change of the lead, newest first, field by field; a merged lead's history is
     part of the lead it was merged into. A deleted lead's history stays readable."""
-    with unit_of_work(principal.tenant_id) as uow:
-        lead = _load(uow, lead_id, principal, include_deleted=True)
-        ids = [lead.id, *uow.leads.merged_into(lead.id)]
-        return uow.history.page(KIND, ids, page)
+    return person_records.history(
+        LEADS, lead_id, principal, page, unit_of_work=unit_of_work,
+        related=lambda uow, lead_id: uow.leads.merged_into(lead_id),
+    )  # fmt: skip
