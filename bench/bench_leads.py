@@ -31,6 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers/core"), str(ROOT / "bench")]
 
+from backbone_servers import backbone_servers  # noqa: E402
 from crm.adapters.postgres.connection import connect  # noqa: E402
 from crm.adapters.postgres.history import PostgresRecordHistory  # noqa: E402
 from crm.adapters.postgres.leads import LEAD_LIST, PostgresLeadRepository  # noqa: E402
@@ -288,8 +289,19 @@ def bench_patch(url: str, token: str, data: Dataset, conn: Any, n: int) -> None:
 def main(n: int) -> None:
     data = ensure_dataset()
     test = ensure_test_services(ROOT)
-    endpoints = Endpoints(data.admin_url, test.amqp_url, test.opensearch_url)
+    # A broker of the bench's own: the bench cloud's consumers must not take the test clouds'
+    # events, nor hand them the bench tenants' (neither database knows the other's tenants).
+    servers, own = backbone_servers()
+    endpoints = Endpoints(data.admin_url, own.amqp_url, test.opensearch_url)
     conn = connect(data.app_url, timeout=120)
+    try:
+        _run(endpoints, data, conn, n)
+    finally:
+        conn.close()
+        servers.stop()
+
+
+def _run(endpoints: Endpoints, data: Dataset, conn: Any, n: int) -> None:
     with project_cloud(endpoints, profile="bench") as cloud:
         login = requests.post(
             f"{cloud.url}/auth/login",
@@ -304,7 +316,6 @@ def main(n: int) -> None:
         bench_lists(cloud.url, token, data, conn, n)
         bench_post(cloud.url, token, data, conn, n)
         bench_patch(cloud.url, token, data, conn, n)
-    conn.close()
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ from crm.api.responses import json_response
 from crm.api.writes import idempotency_key, request_context
 from crm.observability import bind_api_event, logger
 from crm.services.gdpr import erase_person, export_person
-from crm.settings import ApiSettings
+from crm.settings import GdprApiSettings
 from crm.tracing import tracer
 from pydantic import EmailStr
 
-settings = ApiSettings.from_env()
+settings = GdprApiSettings.from_env()
 app = build_resolver()
 
 
@@ -43,6 +43,7 @@ def post_erase(body: EraseIn) -> Response[dict[str, Any]]:
         body.email,
         request_context(app),
         unit_of_work=_db().unit_of_work,
+        files=bootstrap.files(settings.imports_bucket),
         idempotency_key=idempotency_key(app),
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}

@@ -15,6 +15,7 @@ import pytest
 
 from local.services import Endpoints
 from tests.e2e.conftest import LocalCloudProcess
+from tests.e2e.test_import_export_api import files_bucket, stored_files
 from tests.e2e.test_pipelines_deals import _admin, _org, _problem, _user
 
 pytestmark = pytest.mark.e2e
@@ -71,10 +72,19 @@ def test_export_and_erase_a_person(local_cloud: LocalCloudProcess, admin: Any) -
     assert [n["body"] for n in bundle["notes"]] == ["Maria's daughter is Ana"]
     assert {h["action"] for h in bundle["history"]} >= {"created", "updated", "converted"}
 
+    # large exports stored for download: any of them may hold the person
+    s3, bucket = files_bucket(local_cloud)
+    for tenant_id in (org.id, org.id, theirs.id):
+        key = f"exports/{tenant_id}/{time.monotonic_ns()}.csv"
+        s3.put_object(Bucket=bucket, Key=key, Body=f"name,email\nMaria,{EMAIL}\n".encode())
+
     erased = org.api.call("POST", "/gdpr/erase", {"email": EMAIL}, **{"Idempotency-Key": "e1"})
     assert erased.status_code == 200, erased.text
     counts = erased.json()
     assert (counts["leads"], counts["contacts"]) == (1, 1)
+    assert counts["export_files"] == 2
+    assert stored_files(local_cloud, f"exports/{org.id}/") == []
+    assert len(stored_files(local_cloud, f"exports/{theirs.id}/")) == 1  # another tenant's
     assert counts["history_rows"] > 0 and counts["notes"] == 1 and counts["events"] > 0
     assert counts["stored_responses"] >= 1
     replay = org.api.call("POST", "/gdpr/erase", {"email": EMAIL}, **{"Idempotency-Key": "e1"})

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 import requests
 
@@ -41,6 +42,25 @@ def _wait(org: Org, import_id: str, timeout: float) -> dict[str, Any]:
             return job
         time.sleep(1)
     pytest.fail(f"the import did not finish in {timeout} s: {job}")
+
+
+def files_bucket(cloud: LocalCloudProcess) -> tuple[Any, str]:
+    """An S3 client of the local cloud's embedded moto, and the name of its ImportsBucket."""
+    s3 = boto3.client(
+        "s3", endpoint_url=cloud.moto_url, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    [bucket] = [
+        b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("importsbucket-")
+    ]
+    return s3, bucket
+
+
+def stored_files(cloud: LocalCloudProcess, prefix: str) -> list[str]:
+    """The keys under `prefix` in the local cloud's ImportsBucket."""
+    s3, bucket = files_bucket(cloud)
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Contents", [])]
 
 
 def _big_csv() -> tuple[bytes, dict[str, set[int]]]:
@@ -162,6 +182,8 @@ def test_inline_import_update_policy_and_access(local_cloud: LocalCloudProcess, 
     ]
     lead = org.api.get(f"/leads/{existing['id']}").json()
     assert lead["name"] == "New Name" and lead["custom_fields"] == {"size": 12}
+    # the uploaded file (personal data) is deleted once the import has ended
+    assert stored_files(local_cloud, f"imports/{org.id}/") == []
     assert "crm.lead.imported" in {
         row[0] for row in admin.run(
             "SELECT type FROM outbox WHERE tenant_id = CAST(:t AS uuid)", t=org.id)

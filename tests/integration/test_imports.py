@@ -41,6 +41,9 @@ class Files:
     def read_bytes(self, key: str) -> bytes:
         return self.objects[key]
 
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
     def upload_url(self, key: str, expires_in: int) -> str:
         return f"https://upload.test/{key}"
 
@@ -134,6 +137,7 @@ def test_rows_become_leads_and_bad_rows_are_reported(org: Org, admin_conn: Any) 
     assert {data["import_id"] for (data,) in events} == {str(import_id)}
     assert history == [[2]]
     assert org.listed(q="padaria") == ["João Silva"]  # searchable at once
+    assert files.objects == {}  # the file is deleted once the import has ended
     created_events = admin_conn.run(
         "SELECT count(*) FROM outbox WHERE tenant_id = :t AND type = 'crm.lead.created'", t=org.id
     )
@@ -214,6 +218,54 @@ def test_a_run_resumes_after_its_last_batch_and_two_runs_write_each_row_once(org
     assert len(org.listed()) == 40
     again = _run(org, files, import_id)  # a late duplicate invocation changes nothing
     assert again.created_count == 40 and len(org.listed()) == 40
+    assert files.objects == {}
+
+
+def test_the_file_goes_when_the_import_ends_even_if_the_first_delete_fails(org: Org) -> None:
+    class FlakyFiles(Files):
+        deletes = 0
+
+        def delete(self, key: str) -> None:
+            self.deletes += 1
+            if self.deletes == 1:
+                raise ConnectionError("S3 unavailable")
+            super().delete(key)
+
+    files = FlakyFiles()
+    import_id = _import(org, files, HEADER + "Ana,ana@x.io,,,,,\n")
+    with pytest.raises(ConnectionError):  # the invocation fails: Lambda retries it
+        _run(org, files, import_id)
+    assert len(files.objects) == 1
+    retried = _run(org, files, import_id)  # the job has ended: only the delete is left to do
+    assert retried.status is ImportStatus.COMPLETED and retried.created_count == 1
+    assert files.objects == {} and len(org.listed()) == 1
+    assert _run(org, files, import_id).status is ImportStatus.COMPLETED  # a late duplicate
+
+
+def test_a_run_that_loses_the_file_to_a_finished_run_returns_the_ended_job(
+    org: Org, admin_conn: Any
+) -> None:
+    files = Files()
+    import_id = _import(org, files, HEADER + "Bo,bo@x.io,,,,,\n")
+    key = next(iter(files.objects))
+    finished_meanwhile = Files()
+    finished_meanwhile.objects = dict(files.objects)
+    files.objects.pop(key)
+    with pytest.raises(KeyError):  # the file is missing and the job has not ended: retry
+        _run(org, files, import_id)
+    # the other run completes the job and deletes the file while this one starts: this one
+    # finds the job ended when its read fails, and returns it
+    _run(org, finished_meanwhile, import_id)
+    assert finished_meanwhile.objects == {}
+    admin_conn.run("UPDATE imports SET status = 'running' WHERE id = :id", id=import_id)
+
+    class EndsWhileReading(Files):
+        def read_bytes(self, key: str) -> bytes:
+            admin_conn.run("UPDATE imports SET status = 'completed' WHERE id = :id", id=import_id)
+            raise KeyError(key)
+
+    ended = _run(org, EndsWhileReading(), import_id)
+    assert ended.status is ImportStatus.COMPLETED and ended.created_count == 1
 
 
 def test_files_that_cannot_be_imported_fail_the_job(org: Org) -> None:
@@ -225,6 +277,7 @@ def test_files_that_cannot_be_imported_fail_the_job(org: Org) -> None:
     for csv in cases:
         job = _run(org, files, _import(org, files, csv))
         assert job.status is ImportStatus.FAILED and job.failure, csv
+    assert files.objects == {}  # a failed import's file goes too
     latin1 = _import(org, files, "x")
     files.objects[next(k for k in files.objects if str(latin1) in k)] = "Nome\nJos\xe9\n".encode(
         "latin-1"

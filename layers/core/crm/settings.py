@@ -114,6 +114,10 @@ class ContactsApiSettings(ApiSettings, FilesSettings):
     pass
 
 
+class GdprApiSettings(ApiSettings, FilesSettings):
+    """GDPR: an erasure deletes the tenant's stored export files."""
+
+
 class ImportWorkerSettings(DatabaseSettings, BrokerSettings, FilesSettings):
     import_batch_size: int = Field(default=1000, ge=1, le=2000)
 

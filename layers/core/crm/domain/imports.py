@@ -40,6 +40,10 @@ class ImportStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
 
+    @property
+    def ended(self) -> bool:
+        return self in (ImportStatus.COMPLETED, ImportStatus.FAILED)
+
 
 class DedupPolicy(StrEnum):
     SKIP = "skip"  # a row whose email or phone a live lead has is left out (counted)

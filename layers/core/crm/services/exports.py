@@ -50,6 +50,11 @@ class Export:
     expires_in: int | None = None
 
 
+def export_files_prefix(tenant_id: uuid.UUID) -> str:
+    """Where a tenant's large exports are stored (an erasure deletes them all)."""
+    return f"exports/{tenant_id}/"
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -115,7 +120,7 @@ def export_records(
     text = out.getvalue()
     if rows <= INLINE_ROWS:
         return Export(rows, file_name, csv=text)
-    key = f"exports/{principal.tenant_id}/{uuid.uuid4()}.csv"
+    key = f"{export_files_prefix(principal.tenant_id)}{uuid.uuid4()}.csv"
     files.put(key, text.encode())
     return Export(
         rows,

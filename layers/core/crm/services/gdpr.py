@@ -5,7 +5,9 @@ linked deals and the automation runs their events started. Erasure anonymises th
 every copy of their personal data the platform keeps (see crm.domain.gdpr): the records stay,
 so aggregates (counts by status, source, owner, dates) stay right. The OpenSearch read model
 holds no personal data by design (status, source, owner, dates), so its documents stay as
-they are. Both are audited without the email (a hash names the person). Owners and admins
+they are. The tenant's stored export files (CSV copies any of which may hold the person) are
+deleted; an import's uploaded file is deleted when the import ends (crm.services.imports), so
+only the files of imports still to run can hold the person, until they run. Both are audited without the email (a hash names the person). Owners and admins
 only (gdpr:export, gdpr:erase).
 """
 
@@ -13,17 +15,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from crm.domain.events import CloudEvent
 from crm.domain.gdpr import ERASED, person_key
 from crm.domain.records import Change, RecordKind
 from crm.ports import UnitOfWork, UnitOfWorkFactory
 from crm.services.audit_logs import record_change
+from crm.services.exports import export_files_prefix
 from crm.services.idempotency import claim_key
 from crm.services.request_context import RequestContext
 
 EVERYTHING = 100_000  # a person's rows of one kind; far beyond any real record's
+
+
+class StoredFiles(Protocol):
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every stored file whose key starts with `prefix`; returns how many."""
+        ...
 
 
 def _audit(
@@ -85,11 +94,14 @@ def erase_person(
     context: RequestContext,
     *,
     unit_of_work: UnitOfWorkFactory,
+    files: StoredFiles,
     idempotency_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Anonymise the person's leads and contacts and every copy of their data, in one
-    transaction. Emits crm.lead.erased / crm.contact.erased (ids only) so consumers can drop
-    what they kept. Returns (counts, replayed)."""
+    transaction, after deleting the tenant's export files (disposable copies: deleting them
+    first loses nothing if the transaction then fails). Emits crm.lead.erased /
+    crm.contact.erased (ids only) so consumers can drop what they kept. Returns (counts,
+    replayed)."""
     email = email.strip().lower()
     key = person_key(email)
     principal = context.principal
@@ -98,6 +110,7 @@ def erase_person(
         claim = claim_key(uow, idempotency_key, "gdpr.erase", {"person": key})
         if claim.replay is not None:
             return claim.replay.body, True
+        export_files = files.delete_prefix(export_files_prefix(principal.tenant_id))
         data = uow.personal_data
         lead_ids, contact_ids = data.record_ids_by_email(email)
         for lead_id in lead_ids:
@@ -131,6 +144,7 @@ def erase_person(
             "notes": data.scrub_notes(lead_ids, contact_ids),
             "events": data.scrub_events(subjects),
             "stored_responses": data.scrub_stored_responses([*lead_ids, *contact_ids]),
+            "export_files": export_files,
         }
         _audit(uow, context, "gdpr.erased", email, body)
         claim.complete(200, body)

@@ -65,6 +65,9 @@ class FileStore(Protocol):
     def exists(self, key: str) -> bool: ...
     def read_bytes(self, key: str) -> bytes: ...
     def upload_url(self, key: str, expires_in: int) -> str: ...
+    def delete(self, key: str) -> None:
+        """Remove the object; nothing to do when it is not there."""
+        ...
 
 
 class JobStarter(Protocol):
@@ -219,7 +222,24 @@ def run_import(
 ) -> ImportJob | None:
     """Import the job's file, resuming after its last committed batch. Returns the job as
     it ends (None: no such job). A file that cannot be imported fails the job; any other
-    error (database, S3) propagates, for the invocation to be retried."""
+    error (database, S3) propagates, for the invocation to be retried.
+
+    Once the job has ended its file is deleted: it holds personal data that nothing needs any
+    more (the error report has no cell values), and that an erasure could not reach. A retry
+    of an ended job deletes it again, so a failed delete is not left behind."""
+    job = _run_import(tenant_id, import_id, unit_of_work, files, batch_size)
+    if job is not None and job.status.ended:
+        files.delete(job.object_key)
+    return job
+
+
+def _run_import(
+    tenant_id: uuid.UUID,
+    import_id: uuid.UUID,
+    unit_of_work: UnitOfWorkFactory,
+    files: FileStore,
+    batch_size: int,
+) -> ImportJob | None:
     with unit_of_work(tenant_id) as uow:
         job = uow.imports.get(import_id, for_update=True)
         if job is None or job.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
@@ -230,7 +250,16 @@ def run_import(
         uow.imports.save(job)
         uow.commit()
     try:
-        header, records = _read(files.read_bytes(job.object_key))
+        data = files.read_bytes(job.object_key)
+    except Exception:
+        # Another run may have finished the job, and deleted its file, since this one began.
+        with unit_of_work(tenant_id) as uow:
+            current = uow.imports.get(import_id)
+        if current is not None and current.status.ended:
+            return current
+        raise
+    try:
+        header, records = _read(data)
         missing = missing_columns(job.mapping, header)
         if missing:
             raise ImportFailed(f"the file has no column {', '.join(repr(c) for c in missing)}")

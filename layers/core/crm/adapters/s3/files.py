@@ -33,6 +33,26 @@ class S3Files:
         body: bytes = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         return body
 
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self._bucket, Key=key)  # no error for a missing key
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with `prefix`; returns how many."""
+        deleted = 0
+        for page in self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=prefix
+        ):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if not keys:
+                continue
+            answer = self._client.delete_objects(  # a listing page holds at most 1,000 keys
+                Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True}
+            )
+            if answer.get("Errors"):
+                raise RuntimeError(f"S3 could not delete {len(answer['Errors'])} objects")
+            deleted += len(keys)
+        return deleted
+
     def read_text(self, key: str) -> Iterator[str]:
         """The object's text, decoded as UTF-8 (a BOM is dropped) in chunks as it streams."""
         body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
