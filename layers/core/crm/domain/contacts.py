@@ -1,17 +1,19 @@
 """The contact aggregate: a person the tenant does business with (often a converted lead), with
 an owner, tags, a category and custom fields. Soft-deleted like leads (restorable for 30
-days, then purged)."""
+days, then purged). What it shares with leads is in crm.domain.person_records."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from crm.domain.events import CloudEvent
-from crm.domain.records import RecordSortField
+from crm.domain.person_records import PersonRecordBase, id_text, iso_text, owner_and_tag_events
+from crm.domain.records import RecordKind
 
+# Fields a PATCH may name. owner_id, tags and custom_fields have their own rules.
 EDITABLE_FIELDS = (
     "name",
     "email",
@@ -23,14 +25,15 @@ EDITABLE_FIELDS = (
     "category",
     "custom_fields",
 )
-BOOKKEEPING_FIELDS = frozenset({"version", "updated_at"})
 FIELD_ACTIONS = {"owner_id": "assigned", "tags": "tagged"}
-# Audit rows carry no personal data (GDPR erasure cannot reach the append-only audit log).
 AUDITED_FIELDS = ("owner_id", "category", "tags", "lead_id", "deleted_at")
 
 
 @dataclass
-class Contact:
+class Contact(PersonRecordBase):
+    KIND: ClassVar[RecordKind] = RecordKind.CONTACT
+    AUDITED: ClassVar[tuple[str, ...]] = AUDITED_FIELDS
+
     tenant_id: uuid.UUID
     name: str
     email: str | None = None
@@ -49,9 +52,6 @@ class Contact:
     deleted_at: datetime | None = None
     version: int = 1
 
-    def sort_value(self, sort: RecordSortField) -> Any:
-        return getattr(self, sort.value)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": str(self.id),
@@ -60,58 +60,24 @@ class Contact:
             "phone": self.phone,
             "company": self.company,
             "job_title": self.job_title,
-            "owner_id": _str(self.owner_id),
+            "owner_id": id_text(self.owner_id),
             "tags": list(self.tags),
             "category": self.category,
             "custom_fields": dict(self.custom_fields),
-            "lead_id": _str(self.lead_id),
-            "deleted_at": self.deleted_at.isoformat() if self.deleted_at else None,
-            "created_by": _str(self.created_by),
+            "lead_id": id_text(self.lead_id),
+            "deleted_at": iso_text(self.deleted_at),
+            "created_by": id_text(self.created_by),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "version": self.version,
         }
-
-    def audited(self) -> dict[str, Any]:
-        body = self.to_dict()
-        return {name: body[name] for name in AUDITED_FIELDS}
-
-    def event(self, event_type: str, correlation_id: str | None, **extra: Any) -> CloudEvent:
-        return CloudEvent(
-            type=event_type,
-            tenant_id=self.tenant_id,
-            subject=f"contacts/{self.id}",
-            data={"contact": self.to_dict(), **extra},
-            correlation_id=correlation_id,
-        )
-
-
-def _str(value: uuid.UUID | None) -> str | None:
-    return str(value) if value else None
 
 
 def change_events(
     contact: Contact, changes: dict[str, dict[str, Any]], correlation_id: str | None
 ) -> list[CloudEvent]:
     """crm.contact.updated with every changed field, then assigned / tagged."""
-    events = [contact.event("crm.contact.updated", correlation_id, changes=changes)]
-    if "owner_id" in changes:
-        events.append(
-            contact.event(
-                "crm.contact.assigned",
-                correlation_id,
-                from_owner_id=changes["owner_id"]["old"],
-                to_owner_id=changes["owner_id"]["new"],
-            )
-        )
-    if "tags" in changes:
-        old, new = changes["tags"]["old"] or [], changes["tags"]["new"] or []
-        events.append(
-            contact.event(
-                "crm.contact.tagged",
-                correlation_id,
-                added=[tag for tag in new if tag not in old],
-                removed=[tag for tag in old if tag not in new],
-            )
-        )
-    return events
+    return [
+        contact.event("crm.contact.updated", correlation_id, changes=changes),
+        *owner_and_tag_events(contact, changes, correlation_id),
+    ]

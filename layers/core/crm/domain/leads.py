@@ -4,6 +4,7 @@ a score and custom fields.
 Status: new -> qualified -> lost (with a reason) and back; `converted` only by converting the
 lead into a contact (POST /leads/{id}/convert), and final. A deleted lead is soft-deleted
 (restorable for 30 days); a merged one is deleted and points at the lead it was merged into.
+What it shares with contacts is in crm.domain.person_records.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from crm.domain.errors import ValidationFailed
 from crm.domain.events import CloudEvent
-from crm.domain.records import RecordSortField, body_error
+from crm.domain.person_records import PersonRecordBase, id_text, iso_text, owner_and_tag_events
+from crm.domain.records import RecordKind, body_error
 
 
 class LeadStatus(StrEnum):
@@ -41,8 +43,6 @@ EDITABLE_FIELDS = (
     "score",
     "custom_fields",
 )
-# What the history and events of a change leave out: they move with every change.
-BOOKKEEPING_FIELDS = frozenset({"version", "updated_at"})
 # History actions of fields with their own events.
 FIELD_ACTIONS = {"status": "status_changed", "owner_id": "assigned", "tags": "tagged"}
 # Audit rows carry no personal data (GDPR erasure cannot reach the append-only audit log).
@@ -50,7 +50,10 @@ AUDITED_FIELDS = ("status", "source", "owner_id", "category", "tags", "score", "
 
 
 @dataclass
-class Lead:
+class Lead(PersonRecordBase):
+    KIND: ClassVar[RecordKind] = RecordKind.LEAD
+    AUDITED: ClassVar[tuple[str, ...]] = AUDITED_FIELDS
+
     tenant_id: uuid.UUID
     name: str
     email: str | None = None
@@ -74,9 +77,6 @@ class Lead:
     merged_into: uuid.UUID | None = None
     deleted_at: datetime | None = None
 
-    def sort_value(self, sort: RecordSortField) -> Any:
-        return getattr(self, sort.value)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": str(self.id),
@@ -87,44 +87,23 @@ class Lead:
             "source": self.source,
             "status": self.status.value,
             "lost_reason": self.lost_reason,
-            "owner_id": _str(self.owner_id),
+            "owner_id": id_text(self.owner_id),
             "tags": list(self.tags),
             "category": self.category,
             "score": self.score,
             "custom_fields": dict(self.custom_fields),
-            "converted_at": _iso(self.converted_at),
-            "contact_id": _str(self.contact_id),
-            "merged_into": _str(self.merged_into),
-            "deleted_at": _iso(self.deleted_at),
-            "created_by": _str(self.created_by),
+            "converted_at": iso_text(self.converted_at),
+            "contact_id": id_text(self.contact_id),
+            "merged_into": id_text(self.merged_into),
+            "deleted_at": iso_text(self.deleted_at),
+            "created_by": id_text(self.created_by),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "version": self.version,
         }
 
-    def audited(self) -> dict[str, Any]:
-        body = self.to_dict()
-        return {name: body[name] for name in AUDITED_FIELDS}
-
-    def event(self, event_type: str, correlation_id: str | None, **extra: Any) -> CloudEvent:
-        return CloudEvent(
-            type=event_type,
-            tenant_id=self.tenant_id,
-            subject=f"leads/{self.id}",
-            data={"lead": self.to_dict(), **extra},
-            correlation_id=correlation_id,
-        )
-
     def created_event(self, correlation_id: str | None = None) -> CloudEvent:
         return self.event("crm.lead.created", correlation_id)
-
-
-def _str(value: uuid.UUID | None) -> str | None:
-    return str(value) if value else None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def apply_status(lead: Lead, changes: dict[str, Any]) -> None:
@@ -183,23 +162,4 @@ def change_events(
                 reason=status_reason,
             )
         )
-    if "owner_id" in changes:
-        events.append(
-            lead.event(
-                "crm.lead.assigned",
-                correlation_id,
-                from_owner_id=changes["owner_id"]["old"],
-                to_owner_id=changes["owner_id"]["new"],
-            )
-        )
-    if "tags" in changes:
-        old, new = changes["tags"]["old"] or [], changes["tags"]["new"] or []
-        events.append(
-            lead.event(
-                "crm.lead.tagged",
-                correlation_id,
-                added=[tag for tag in new if tag not in old],
-                removed=[tag for tag in old if tag not in new],
-            )
-        )
-    return events
+    return events + owner_and_tag_events(lead, changes, correlation_id)

@@ -28,6 +28,7 @@ from crm.domain.leads import (
     change_events,
 )
 from crm.domain.pagination import Page, PageRequest
+from crm.domain.person_records import BOOKKEEPING_FIELDS
 from crm.domain.plans import Metric
 from crm.domain.records import (
     Change,
@@ -44,7 +45,7 @@ from crm.services import person_records
 from crm.services.contacts import NewContact, add_contact, load_contact
 from crm.services.deals import NewDeal, add_deal
 from crm.services.idempotency import claim_key
-from crm.services.person_records import BOOKKEEPING_FIELDS, Changes, PersonSpec, audited
+from crm.services.person_records import Changes, PersonSpec, audited
 from crm.services.plans import ensure_within_limit
 from crm.services.records import audit, ensure_unique, write_history
 from crm.services.request_context import RequestContext

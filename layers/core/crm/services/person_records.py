@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from crm.domain.concurrency import Precondition
 from crm.domain.events import CloudEvent
 from crm.domain.pagination import Page, PageRequest
+from crm.domain.person_records import BOOKKEEPING_FIELDS
 from crm.domain.records import (
     Change,
     HistoryEntry,
@@ -48,9 +49,6 @@ from crm.services.records import (
     write_history,
 )
 from crm.services.request_context import RequestContext
-
-# What the history and events of a change leave out: they move with every change.
-BOOKKEEPING_FIELDS = frozenset({"version", "updated_at"})
 
 Changes = dict[str, dict[str, Any]]
 
