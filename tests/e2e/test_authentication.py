@@ -231,9 +231,13 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(
     assert second.headers["cache-control"] == "no-store"
     rotated = second.json()
     assert rotated["refresh_token"] != first["refresh_token"]
-    assert Api(local_cloud.url, rotated["access_token"]).get("/api-keys").status_code == 200
+    in_session = Api(local_cloud.url, rotated["access_token"])
+    assert in_session.get("/api-keys").status_code == 200  # allowed, and cached for 300 s
     reuse = Api(local_cloud.url).post("/auth/refresh", {"refresh_token": first["refresh_token"]})
     assert "used already" in assert_problem(reuse, 401, "invalid-credentials")["detail"]
+    # the session's access tokens end with it, cached decision or not
+    refused = assert_problem(in_session.get("/api-keys"), 401, "invalid-credentials")
+    assert refused["detail"] == "this credential has been revoked"
     after_theft = Api(local_cloud.url).post(
         "/auth/refresh", {"refresh_token": rotated["refresh_token"]}
     )
@@ -244,8 +248,13 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_session(
 def test_logout_ends_the_session(local_cloud: LocalCloudProcess) -> None:
     owner = sign_up(local_cloud)
     session = session_of(local_cloud, owner["email"])
+    elsewhere = session_of(local_cloud, owner["email"])  # another device: another session
+    signed_in = Api(local_cloud.url, session["access_token"])
+    assert signed_in.get("/api-keys").status_code == 200  # allowed, and cached for 300 s
     token = {"refresh_token": session["refresh_token"]}
     assert Api(local_cloud.url).post("/auth/logout", token).status_code == 204
+    assert_problem(signed_in.get("/api-keys"), 401, "invalid-credentials")  # at once
+    assert Api(local_cloud.url, elsewhere["access_token"]).get("/api-keys").status_code == 200
     assert Api(local_cloud.url).post("/auth/logout", token).status_code == 204
     assert_problem(Api(local_cloud.url).post("/auth/refresh", token), 401)
     assert_problem(Api(local_cloud.url).post("/auth/logout", {"refresh_token": "nope"}), 401)

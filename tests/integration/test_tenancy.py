@@ -370,6 +370,33 @@ def test_admission_refuses_a_credential_revoked_since_the_authorizer_admitted_it
     assert revoked(issued_at=1_799_999_999)
     assert not revoked(issued_at=1_800_000_000) and not revoked(issued_at=1_800_000_001)
     assert not revoked()  # a context without iat: the authorizer's own check stands
+    # sessions (refresh-token families): live, revoked, someone else's, unknown
+    family = uuid.uuid4()
+    admin_conn.run(
+        "INSERT INTO refresh_token_families (id, tenant_id, user_id, amr, expires_at)"
+        " VALUES (:f, :t, :u, '{pwd}', now() + interval '1 day')",
+        f=family, t=tenant.id, u=owner.id,
+    )  # fmt: skip
+
+    def session_revoked(session_id: uuid.UUID) -> bool:
+        return admission.admit(
+            tenant.id, owner.id, issued_at=1_800_000_000, session_id=session_id
+        ).credential_revoked
+
+    assert not session_revoked(family)
+    assert session_revoked(uuid.uuid4())  # no such session
+    admin_conn.run(
+        "UPDATE refresh_token_families SET revoked_at = now(), revoked_reason = 'logout'"
+        " WHERE id = :f", f=family,
+    )  # fmt: skip
+    assert session_revoked(family)
+    other_family = uuid.uuid4()
+    admin_conn.run(
+        "INSERT INTO refresh_token_families (id, tenant_id, user_id, amr, expires_at)"
+        " VALUES (:f, :t, :u, '{pwd}', now() + interval '1 day')",
+        f=other_family, t=tenant.id, u=colleague.id,
+    )  # fmt: skip
+    assert session_revoked(other_family)  # a colleague's session is not this user's
     # the request is counted and the role read, as before
     admitted = admission.admit(tenant.id, owner.id, issued_at=1_799_999_999)
     assert admitted.credential_revoked and admitted.user_role == "owner"

@@ -355,13 +355,15 @@ def attach(uow: Any, staged: Any, tenant_id: uuid.UUID) -> None:
 
 class FakeAdmission:
     """admit_api_request over a TenancyState: the window, the limit, the caller's role, and
-    the credential's revocation (`revoked_keys`; `tokens_valid_after`: user -> epoch seconds)."""
+    the credential's revocation (`revoked_keys`; `tokens_valid_after`: user -> epoch seconds;
+    `revoked_sessions`)."""
 
     def __init__(self, state: TenancyState, clock: Any = _now) -> None:
         self._s, self._clock = state, clock
         self.calls = 0
         self.revoked_keys: set[uuid.UUID] = set()
         self.tokens_valid_after: dict[uuid.UUID, int] = {}
+        self.revoked_sessions: set[uuid.UUID] = set()
 
     def admit(
         self,
@@ -370,6 +372,7 @@ class FakeAdmission:
         *,
         api_key_id: uuid.UUID | None = None,
         issued_at: int | None = None,
+        session_id: uuid.UUID | None = None,
     ) -> Admission:
         self.calls += 1
         now = self._clock()
@@ -391,6 +394,7 @@ class FakeAdmission:
         else:
             valid_after = self.tokens_valid_after.get(user_id)
             revoked = None not in (issued_at, valid_after) and issued_at < valid_after  # type: ignore[operator]
+            revoked = revoked or session_id in self.revoked_sessions
         return Admission(
             count, limit, start, reset,
             member.role if member else None, member.status if member else None, grant, revoked,

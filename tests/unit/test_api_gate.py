@@ -154,6 +154,20 @@ def test_an_access_token_older_than_a_password_reset_is_refused_newer_ones_pass(
     assert world.admission.calls == 3  # the malformed context never reached the database
 
 
+def test_an_access_token_of_an_ended_session_is_refused() -> None:
+    world = World()
+    owner, session = world.user("owner"), uuid.uuid4()
+    in_session = {"issued_at": "1800000000", "session_id": str(session)}
+    assert world.call("GET", "/users/{id}", owner, credential=in_session)[0] == 200
+    world.admission.revoked_sessions.add(session)  # logout, or a reused refresh token
+    status, _, body = world.call("GET", "/users/{id}", owner, credential=in_session)
+    assert status == 401 and body["detail"] == "this credential has been revoked"
+    other_session = {"issued_at": "1800000000", "session_id": str(uuid.uuid4())}
+    assert world.call("GET", "/users/{id}", owner, credential=other_session)[0] == 200
+    status, _, body = world.call("GET", "/users/{id}", owner, credential={"session_id": "x"})
+    assert status == 401 and body["detail"] == "malformed authorizer context"
+
+
 def test_an_unknown_user_is_refused_with_401() -> None:
     world = World()
     status, _, _ = world.call("GET", "/users/{id}", uuid.uuid4())

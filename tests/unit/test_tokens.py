@@ -57,6 +57,13 @@ def test_a_custom_role_and_the_mfa_methods_survive_verification(tokens: TokenSer
     assert claims.role == "field-sales" and claims.multi_factor
 
 
+def test_a_session_token_names_its_session(tokens: TokenService) -> None:
+    session = uuid.uuid4()
+    issued = tokens.issue_for(uuid.uuid4(), uuid.uuid4(), "seller", session_id=session)
+    assert tokens.verify_claims(issued["access_token"]).session_id == session
+    assert tokens.verify_claims(tokens.issue(PRINCIPAL)["access_token"]).session_id is None
+
+
 def test_a_malformed_role_claim_is_rejected(tokens: TokenService) -> None:
     with pytest.raises(InvalidCredentials):
         tokens.verify_claims(

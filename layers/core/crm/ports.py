@@ -485,8 +485,8 @@ class SecretCipher(Protocol):
 class RequestAdmission(Protocol):
     """Once per authenticated API request, outside any unit of work: count it in the tenant's
     rate-limit window and read the caller's current role and status, and whether the
-    credential (API key `api_key_id`, or an access token issued at `issued_at`, epoch seconds)
-    has been revoked since."""
+    credential (API key `api_key_id`, or an access token issued at `issued_at`, epoch seconds,
+    in session `session_id`) has been revoked since."""
 
     def admit(
         self,
@@ -495,6 +495,7 @@ class RequestAdmission(Protocol):
         *,
         api_key_id: uuid.UUID | None = None,
         issued_at: int | None = None,
+        session_id: uuid.UUID | None = None,
     ) -> Admission: ...
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
@@ -50,13 +51,24 @@ def authorizer_principal(event: Mapping[str, Any]) -> Principal | None:
         raise InvalidCredentials("malformed authorizer context") from error
 
 
-def credential_issued_at(event: Mapping[str, Any]) -> int | None:
-    """When the caller's access token was issued (epoch seconds), from the authorizer context;
-    None for an API key, or a context without it (the gate then checks the key or nothing)."""
+@dataclass(frozen=True)
+class TokenFacts:
+    """What the authorizer passes on about an access token, for the API gate to check against
+    the database on every request: when it was issued, and its session (refresh-token family).
+    Both None for an API key, or a context from before they were passed on."""
+
+    issued_at: int | None = None
+    session_id: uuid.UUID | None = None
+
+
+def token_facts(event: Mapping[str, Any]) -> TokenFacts:
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    value = authorizer.get("issued_at")
+    issued_at, session_id = authorizer.get("issued_at"), authorizer.get("session_id")
     try:
-        return int(value) if value is not None else None
+        return TokenFacts(
+            issued_at=int(issued_at) if issued_at is not None else None,
+            session_id=uuid.UUID(session_id) if session_id else None,
+        )
     except (TypeError, ValueError) as error:
         raise InvalidCredentials("malformed authorizer context") from error
 

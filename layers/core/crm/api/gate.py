@@ -6,8 +6,8 @@ request body before any middleware runs: a caller without the permission, or ove
 limit, must get 403/429 whatever they send, never a 422 that describes the schema.
 
 One database round trip per request (admit_api_request): the rate-limit window, the caller's
-current role and status, and whether their API key or access token has been revoked since the
-authorizer's decision (which API Gateway caches for up to 300 s) was made. Every authenticated response carries
+current role and status, and whether their API key, access token or session (logout, refresh
+token reuse, password reset) has been revoked since the authorizer's decision (which API Gateway caches for up to 300 s) was made. Every authenticated response carries
 RateLimit-Limit / RateLimit-Remaining / RateLimit-Reset; a 429 also Retry-After.
 """
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from crm.api.context import ADMITTED_PRINCIPAL, authorizer_principal, credential_issued_at
+from crm.api.context import ADMITTED_PRINCIPAL, authorizer_principal, token_facts
 from crm.api.problems import domain_problem, problem
 from crm.domain.errors import DomainError
 from crm.observability import logger
@@ -40,7 +40,7 @@ class GatedResolver(APIGatewayRestResolver):
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
             caller = authorizer_principal(event)
-            issued_at = credential_issued_at(event)
+            token = token_facts(event)
         except DomainError as error:  # an authorizer context we cannot read: not admitted
             return _proxy(domain_problem(error), {})
         if caller is None:  # a public route: no authorizer ran
@@ -51,7 +51,8 @@ class GatedResolver(APIGatewayRestResolver):
                 caller.tenant_id,
                 caller.user_id,
                 api_key_id=caller.api_key_id,
-                issued_at=issued_at,
+                issued_at=token.issued_at,
+                session_id=token.session_id,
             )
         except Exception:
             logger.exception("admission failed")

@@ -3,7 +3,9 @@
 A login starts a refresh-token *family* (one session). Each refresh rotates the token: the old
 one is marked used and a new one issued in the same family. Presenting a used token means two
 parties hold the session (one of them stole it): the whole family is revoked and the event
-audited, so both must log in again. Logout revokes the family.
+audited, so both must log in again. Logout revokes the family. Access tokens name their
+family (`sid`): the API gate refuses them once it is revoked, so logout and reuse detection
+end the session's access tokens at once too.
 """
 
 from __future__ import annotations
@@ -103,7 +105,9 @@ class Authenticator:
             raise InvalidCredentials("the two-factor code is wrong or was used already")
         refresh_token, enrolment_required = session
         return {
-            **self.tokens.issue_for(user.tenant_id, user.id, user.role, amr),
+            **self.tokens.issue_for(
+                user.tenant_id, user.id, user.role, amr, session_id=refresh_token.family_id
+            ),
             **refresh_token.body(),
             "tenant_id": str(user.tenant_id),
             "user_id": str(user.id),
@@ -199,7 +203,9 @@ class Authenticator:
             uow.refresh_tokens.mark_used(record.id, rotated.credential.id, now)
             uow.commit()
         return {
-            **self.tokens.issue_for(user.tenant_id, user.id, user.role, record.amr),
+            **self.tokens.issue_for(
+                user.tenant_id, user.id, user.role, record.amr, session_id=record.family_id
+            ),
             **rotated.body(),
         }
 
@@ -229,6 +235,7 @@ class Authenticator:
 class IssuedRefreshToken:
     credential: OpaqueCredential
     expires_in: int
+    family_id: uuid.UUID  # the session: its access tokens carry it as `sid`
 
     def body(self) -> dict[str, Any]:
         return {"refresh_token": str(self.credential), "refresh_expires_in": self.expires_in}
@@ -244,4 +251,4 @@ def _add_refresh_token(
     credential = OpaqueCredential.new(REFRESH_TOKEN_PREFIX, tenant_id)
     expires_at = min(now + REFRESH_TOKEN_TTL, session_ends)
     uow.refresh_tokens.add(credential.id, family_id, credential.digest, expires_at)
-    return IssuedRefreshToken(credential, int((expires_at - now).total_seconds()))
+    return IssuedRefreshToken(credential, int((expires_at - now).total_seconds()), family_id)

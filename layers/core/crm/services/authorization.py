@@ -38,7 +38,9 @@ class Caller:
     api_key_id: uuid.UUID | None = None
     scopes: frozenset[str] = frozenset()
     mfa_enrolment_required: bool = False
-    issued_at: int | None = None  # an access token's iat: the API gate compares it per request
+    # an access token's iat and session (sid): the API gate checks them on every request
+    issued_at: int | None = None
+    session_id: uuid.UUID | None = None
 
     def context(self) -> dict[str, str]:
         """API Gateway context values are strings; scopes travel space-separated."""
@@ -55,6 +57,8 @@ class Caller:
             context["mfa_enrolment_required"] = "true"
         if self.issued_at is not None:
             context["issued_at"] = str(self.issued_at)
+        if self.session_id is not None:
+            context["session_id"] = str(self.session_id)
         return context
 
 
@@ -90,6 +94,7 @@ class RequestAuthorizer:
             role=state.role,
             mfa_enrolment_required=state.tenant_requires_mfa and not claims.multi_factor,
             issued_at=claims.issued_at,
+            session_id=claims.session_id,
         )
 
     def _api_key(self, credential: str) -> Caller:

@@ -39,6 +39,7 @@ class AccessClaims:
     issued_at: int
     amr: tuple[str, ...]
     jti: str
+    session_id: uuid.UUID | None = None  # `sid`: the refresh-token family of the login
 
     @property
     def multi_factor(self) -> bool:
@@ -61,10 +62,12 @@ class TokenService:
         user_id: uuid.UUID,
         role: str,
         amr: Sequence[str] = PASSWORD_ONLY,
+        *,
+        session_id: uuid.UUID | None = None,
     ) -> dict[str, Any]:
         keys = self.key_source.keys()
         now = int(self.clock())
-        claims = {
+        claims: dict[str, Any] = {
             "sub": str(user_id),
             "tenant_id": str(tenant_id),
             "role": role,
@@ -76,6 +79,8 @@ class TokenService:
             "exp": now + ACCESS_TOKEN_TTL_SECONDS,
             "jti": uuid.uuid4().hex,
         }
+        if session_id is not None:
+            claims["sid"] = str(session_id)
         token = jwt.encode(
             claims,
             keys.private_keys[keys.active_kid],
@@ -113,6 +118,7 @@ class TokenService:
                 issued_at=int(claims["iat"]),
                 amr=tuple(str(method) for method in claims.get("amr") or PASSWORD_ONLY),
                 jti=str(claims.get("jti", "")),
+                session_id=uuid.UUID(claims["sid"]) if claims.get("sid") else None,
             )
         except (jwt.PyJWTError, ValueError, KeyError, TypeError) as error:
             raise InvalidCredentials("invalid access token") from error

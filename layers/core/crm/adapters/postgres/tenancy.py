@@ -449,13 +449,13 @@ class PostgresAuditTrail:
 
 
 class PostgresRequestAdmission:
-    """One round trip per request (admit_api_request, migrations 0004 and 0009), on a pooled connection
+    """One round trip per request (admit_api_request, migrations 0004, 0009, 0011), on a pooled connection
     outside any unit of work. The statement is prepared once per connection: parsing it on
     every request cost as much again as running it."""
 
     SQL = (
         "SELECT * FROM admit_api_request(CAST(:tenant_id AS uuid), CAST(:user_id AS uuid),"
-        " CAST(:api_key_id AS uuid), CAST(:issued_at AS bigint))"
+        " CAST(:api_key_id AS uuid), CAST(:issued_at AS bigint), CAST(:session_id AS uuid))"
     )
 
     def __init__(self, pool: ConnectionPool) -> None:
@@ -471,6 +471,7 @@ class PostgresRequestAdmission:
         *,
         api_key_id: uuid.UUID | None = None,
         issued_at: int | None = None,
+        session_id: uuid.UUID | None = None,
     ) -> Admission:
         with self._pool.connection() as conn:
             statement = self._prepared.get(conn)
@@ -482,6 +483,7 @@ class PostgresRequestAdmission:
                     user_id=user_id,
                     api_key_id=api_key_id,
                     issued_at=issued_at,
+                    session_id=session_id,
                 )
             except pg8000.native.DatabaseError:
                 # e.g. the function was replaced by a migration: prepare it again next time
