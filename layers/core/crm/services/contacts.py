@@ -9,13 +9,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from crm.domain.concurrency import Precondition
 from crm.domain.contacts import EDITABLE_FIELDS, FIELD_ACTIONS, Contact, change_events
-from crm.domain.pagination import Page, PageRequest
-from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort
-from crm.domain.tenants import Principal
+from crm.domain.records import RecordKind
 from crm.ports import UnitOfWork, UnitOfWorkFactory
 from crm.services import person_records
 from crm.services.idempotency import claim_key
@@ -49,19 +47,6 @@ class NewContact:
     category: str | None = None
     custom_fields: dict[str, Any] = field(default_factory=dict)
     lead_id: uuid.UUID | None = None  # set by converting a lead
-
-
-def load_contact(
-    uow: UnitOfWork,
-    contact_id: uuid.UUID,
-    principal: Principal,
-    *,
-    for_update: bool = False,
-    include_deleted: bool = False,
-) -> Contact:
-    return person_records.load(
-        CONTACTS, uow, contact_id, principal, for_update=for_update, include_deleted=include_deleted
-    )
 
 
 def add_contact(
@@ -98,97 +83,13 @@ def create_contact(
     return body, False
 
 
-def get_contact(
-    contact_id: uuid.UUID, principal: Principal, *, unit_of_work: UnitOfWorkFactory
-) -> dict[str, Any]:
-    return person_records.get(CONTACTS, contact_id, principal, unit_of_work=unit_of_work)
-
-
-def list_contacts(
-    principal: Principal,
-    filters: RecordFilters,
-    sort: RecordSort,
-    page: PageRequest,
-    *,
-    unit_of_work: UnitOfWorkFactory,
-    custom_filters: dict[str, str] | None = None,
-) -> Page[Contact]:
-    return person_records.find(
-        CONTACTS,
-        principal,
-        filters,
-        sort,
-        page,
-        unit_of_work=unit_of_work,
-        custom_filters=custom_filters,
-    )
-
-
-def update_contact(
-    contact_id: uuid.UUID,
-    changes: dict[str, Any],
-    context: RequestContext,
-    *,
-    unit_of_work: UnitOfWorkFactory,
-    precondition: Precondition | None = None,
-) -> dict[str, Any]:
-    """Apply a PATCH: only the named fields (custom_fields: merge patch; tags: the new list)."""
-    return person_records.update(
-        CONTACTS, contact_id, changes, context, unit_of_work=unit_of_work, precondition=precondition
-    )
-
-
-def tag_contact(
-    contact_id: uuid.UUID,
-    tag: str,
-    context: RequestContext,
-    *,
-    add: bool,
-    unit_of_work: UnitOfWorkFactory,
-    precondition: Precondition | None = None,
-) -> dict[str, Any]:
-    return person_records.tag(
-        CONTACTS,
-        contact_id,
-        tag,
-        context,
-        add=add,
-        unit_of_work=unit_of_work,
-        precondition=precondition,
-    )
-
-
-def delete_contact(
-    contact_id: uuid.UUID,
-    context: RequestContext,
-    *,
-    unit_of_work: UnitOfWorkFactory,
-    precondition: Precondition | None = None,
-) -> None:
-    """Soft delete: restorable for 30 days. Deals keep pointing at it until it is purged."""
-    person_records.delete(
-        CONTACTS, contact_id, context, unit_of_work=unit_of_work, precondition=precondition
-    )
-
-
-def restore_contact(
-    contact_id: uuid.UUID,
-    context: RequestContext,
-    *,
-    unit_of_work: UnitOfWorkFactory,
-    idempotency_key: str | None = None,
-) -> tuple[dict[str, Any], bool]:
-    return person_records.restore(
-        CONTACTS, contact_id, context, unit_of_work=unit_of_work, idempotency_key=idempotency_key
-    )
-
-
-def contact_history(
-    contact_id: uuid.UUID,
-    principal: Principal,
-    page: PageRequest,
-    *,
-    unit_of_work: UnitOfWorkFactory,
-) -> Page[HistoryEntry]:
-    """Every change of the contact, newest first, field by field."""
-    return person_records.history(CONTACTS, contact_id, principal, page, unit_of_work=unit_of_work)
+# The shared flows bound to contacts (crm.services.person_records documents each).
+load_contact = partial(person_records.load, CONTACTS)
+get_contact = partial(person_records.get, CONTACTS)
+list_contacts = partial(person_records.find, CONTACTS)
+update_contact = partial(person_records.update, CONTACTS)
+tag_contact = partial(person_records.tag, CONTACTS)
+# Soft: deals keep pointing at a deleted contact until it is purged.
+delete_contact = partial(person_records.delete, CONTACTS)
+restore_contact = partial(person_records.restore, CONTACTS)
+contact_history = partial(person_records.history, CONTACTS)

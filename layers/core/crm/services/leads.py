@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from crm.domain.audit import RequestMeta
@@ -27,15 +28,11 @@ from crm.domain.leads import (
     apply_status,
     change_events,
 )
-from crm.domain.pagination import Page, PageRequest
 from crm.domain.person_records import BOOKKEEPING_FIELDS
 from crm.domain.plans import Metric
 from crm.domain.records import (
     Change,
-    HistoryEntry,
-    RecordFilters,
     RecordKind,
-    RecordSort,
     body_error,
     changed_fields,
 )
@@ -90,17 +87,7 @@ class NewLead:
     custom_fields: dict[str, Any] = field(default_factory=dict)
 
 
-def _load(
-    uow: UnitOfWork,
-    lead_id: uuid.UUID,
-    principal: Principal,
-    *,
-    for_update: bool = False,
-    include_deleted: bool = False,
-) -> Lead:
-    return person_records.load(
-        LEADS, uow, lead_id, principal, for_update=for_update, include_deleted=include_deleted
-    )
+_load = partial(person_records.load, LEADS)
 
 
 def build_lead(uow: UnitOfWork, command: NewLead, principal: Principal, now: datetime) -> Lead:
@@ -150,74 +137,6 @@ def create_lead(
     return body, False
 
 
-def get_lead(
-    lead_id: uuid.UUID, principal: Principal, *, unit_of_work: UnitOfWorkFactory
-) -> dict[str, Any]:
-    return person_records.get(LEADS, lead_id, principal, unit_of_work=unit_of_work)
-
-
-def list_leads(
-    principal: Principal,
-    filters: RecordFilters,
-    sort: RecordSort,
-    page: PageRequest,
-    *,
-    unit_of_work: UnitOfWorkFactory,
-    custom_filters: dict[str, str] | None = None,
-) -> Page[Lead]:
-    return person_records.find(
-        LEADS, principal, filters, sort, page, unit_of_work=unit_of_work,
-        custom_filters=custom_filters,
-    )  # fmt: skip
-
-
-def update_lead(
-    lead_id: uuid.UUID,
-    changes: dict[str, Any],
-    context: RequestContext,
-    *,
-    unit_of_work: UnitOfWorkFactory,
-    precondition: Precondition | None = None,
-) -> dict[str, Any]:
-    return person_records.update(
-        LEADS, lead_id, changes, context, unit_of_work=unit_of_work, precondition=precondition
-    )
-
-
-def apply_lead_changes(
-    uow: UnitOfWork, lead: Lead, changes: dict[str, Any], context: RequestContext
-) -> dict[str, Any]:
-    """Change a locked lead (the import's dedup policy "update" uses this too)."""
-    return person_records.apply_changes(LEADS, uow, lead, changes, context)
-
-
-def tag_lead(
-    lead_id: uuid.UUID,
-    tag: str,
-    context: RequestContext,
-    *,
-    add: bool,
-    unit_of_work: UnitOfWorkFactory,
-    precondition: Precondition | None = None,
-) -> dict[str, Any]:
-    return person_records.tag(
-        LEADS, lead_id, tag, context, add=add, unit_of_work=unit_of_work,
-        precondition=precondition,
-    )  # fmt: skip
-
-
-def delete_lead(
-    lead_id: uuid.UUID,
-    context: RequestContext,
-    *,
-    unit_of_work: UnitOfWorkFactory,
-    precondition: Precondition | None = None,
-) -> None:
-    person_records.delete(
-        LEADS, lead_id, context, unit_of_work=unit_of_work, precondition=precondition
-    )
-
-
 def _refuse_merged(lead: Lead) -> None:
     # A merged lead's data lives on in the lead it was merged into: it is restored by no one.
     if lead.merged_into is not None:
@@ -227,18 +146,26 @@ def _refuse_merged(lead: Lead) -> None:
         )
 
 
-def restore_lead(
-    lead_id: uuid.UUID,
-    context: RequestContext,
-    *,
-    unit_of_work: UnitOfWorkFactory,
-    idempotency_key: str | None = None,
-) -> tuple[dict[str, Any], bool]:
-    """Undo a soft delete; a merged lead: 409. Returns (lead, replayed)."""
-    return person_records.restore(
-        LEADS, lead_id, context, unit_of_work=unit_of_work, idempotency_key=idempotency_key,
-        refuse=_refuse_merged,
-    )  # fmt: skip
+def _merged_into(uow: UnitOfWork, lead_id: uuid.UUID) -> list[uuid.UUID]:
+    # A merged lead's history is part of the history of the lead it was merged into.
+    return uow.leads.merged_into(lead_id)
+
+
+def apply_lead_changes(
+    uow: UnitOfWork, lead: Lead, changes: dict[str, Any], context: RequestContext
+) -> dict[str, Any]:
+    """Change a locked lead (the import's dedup policy "update" uses this too)."""
+    return person_records.apply_changes(LEADS, uow, lead, changes, context)
+
+
+# The shared flows bound to leads (crm.services.person_records documents each).
+get_lead = partial(person_records.get, LEADS)
+list_leads = partial(person_records.find, LEADS)
+update_lead = partial(person_records.update, LEADS)
+tag_lead = partial(person_records.tag, LEADS)
+delete_lead = partial(person_records.delete, LEADS)
+restore_lead = partial(person_records.restore, LEADS, refuse=_refuse_merged)
+lead_history = partial(person_records.history, LEADS, related=_merged_into)
 
 
 # ------------------------------------------------------------------ merge
@@ -429,21 +356,3 @@ def _conversion_contact(
         context,
         now,
     )
-
-
-# ------------------------------------------------------------------ history
-
-
-def lead_history(
-    lead_id: uuid.UUID,
-    principal: Principal,
-    page: PageRequest,
-    *,
-    unit_of_work: UnitOfWorkFactory,
-) -> Page[HistoryEntry]:
-    """Every change of the lead, newest first, field by field; a merged lead's history is
-    part of the lead it was merged into. A deleted lead's history stays readable."""
-    return person_records.history(
-        LEADS, lead_id, principal, page, unit_of_work=unit_of_work,
-        related=lambda uow, lead_id: uow.leads.merged_into(lead_id),
-    )  # fmt: skip
