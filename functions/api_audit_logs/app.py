@@ -7,8 +7,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import principal
+from crm.api.pagination import (
+    DEFAULT_PAGE_SIZE,
+    Cursor,
+    Limit,
+    SortKind,
+    TieBreak,
+    decode_keyset,
+    page_body,
+)
 from crm.api.resolver import build_resolver
-from crm.domain.cursors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from crm.domain.audit import AuditRecord
+from crm.domain.pagination import PageRequest
 from crm.observability import bind_api_event, logger
 from crm.services.audit_logs import list_audit_logs
 from crm.settings import DatabaseSettings
@@ -16,6 +26,8 @@ from crm.tracing import tracer
 
 settings = DatabaseSettings.from_env()
 app = build_resolver()
+# The log's tie-break is its bigint id (crm.domain.pagination.RowId).
+LIST_SCOPE = "audit-logs:occurred_at:desc"
 
 
 @app.get("/audit-logs")
@@ -29,12 +41,15 @@ def read_audit_logs(
     entity_id: Annotated[str | None, Query(max_length=100)] = None,
     since: Annotated[datetime | None, Query(description="inclusive, ISO 8601")] = None,
     until: Annotated[datetime | None, Query(description="exclusive, ISO 8601")] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
+    caller = principal(app)
+    after = decode_keyset(cursor, LIST_SCOPE, SortKind.DATETIME, tie_break=TieBreak.BIGINT)
     db = bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
-    return list_audit_logs(
-        principal(app),
+    page = list_audit_logs(
+        caller,
+        PageRequest(limit, after),
         unit_of_work=db.unit_of_work,
         actor_id=actor_id,
         action=action,
@@ -42,9 +57,8 @@ def read_audit_logs(
         entity_id=entity_id,
         since=since,
         until=until,
-        cursor=cursor,
-        limit=limit,
-    ).to_dict()
+    )
+    return page_body(page, AuditRecord.to_dict, LIST_SCOPE, SortKind.DATETIME)
 
 
 @logger.inject_lambda_context

@@ -9,10 +9,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import etag, if_match
 from crm.api.context import header, path_uuid, principal, request_meta
+from crm.api.pagination import (
+    DEFAULT_PAGE_SIZE,
+    Cursor,
+    Limit,
+    SortKind,
+    decode_keyset,
+    page_body,
+)
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AcceptInvitationIn, InviteIn, UserPatchIn
-from crm.domain.cursors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from crm.domain.members import Member
+from crm.domain.pagination import PageRequest
 from crm.observability import bind_api_event, logger
 from crm.services.users import (
     Invite,
@@ -29,6 +38,7 @@ settings = UsersApiSettings.from_env()
 app = build_resolver()
 
 INVITATION_PATH = "/accept-invitation"
+LIST_SCOPE = "users:created_at:asc"
 
 
 def _db() -> Any:
@@ -40,18 +50,19 @@ def _db() -> Any:
 def read_users(
     role: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[Literal["pending", "active", "deactivated"] | None, Query()] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
+    caller = principal(app)
+    after = decode_keyset(cursor, LIST_SCOPE, SortKind.DATETIME)
     page = list_users(
-        principal(app),
+        caller,
+        PageRequest(limit, after),
         unit_of_work=_db().unit_of_work,
         role=role,
         status=status,
-        cursor=cursor,
-        limit=limit,
     )
-    return page.to_dict()
+    return page_body(page, Member.to_dict, LIST_SCOPE, SortKind.DATETIME)
 
 
 @app.post("/users")

@@ -19,6 +19,7 @@ from crm.adapters.postgres.unit_of_work import PostgresDatabase, begin_for_tenan
 from crm.domain.audit import RequestMeta
 from crm.domain.errors import Conflict, PlanLimitExceeded
 from crm.domain.leads import Lead
+from crm.domain.pagination import PageRequest
 from crm.domain.plans import Metric
 from crm.domain.tenants import Principal, Role, Tenant, User
 from crm.services import audit_logs, plans, roles, tenant_settings, users
@@ -431,14 +432,14 @@ def test_user_listing_filters_and_pages(db: PostgresDatabase) -> None:
     add_user(db, tenant, "seller", status="deactivated")
     caller = owner_of(tenant, owner)
     first = users.list_users(
-        caller, unit_of_work=db.unit_of_work, role="seller", status="active", limit=2
+        caller, PageRequest(2), unit_of_work=db.unit_of_work, role="seller", status="active"
     )
     rest = users.list_users(
-        caller, unit_of_work=db.unit_of_work, role="seller", status="active",
-        cursor=first.next_cursor, limit=2,
+        caller, PageRequest(2, first.next), unit_of_work=db.unit_of_work, role="seller",
+        status="active",
     )  # fmt: skip
-    assert len(first.items) == 2 and len(rest.items) == 1 and rest.next_cursor is None
-    assert {u["status"] for u in first.items + rest.items} == {"active"}
+    assert len(first.items) == 2 and len(rest.items) == 1 and rest.next is None
+    assert {u.status for u in first.items + rest.items} == {"active"}
 
 
 def test_audit_search_filters_by_actor_entity_action_and_time(db: PostgresDatabase) -> None:
@@ -455,9 +456,10 @@ def test_audit_search_filters_by_actor_entity_action_and_time(db: PostgresDataba
     )
 
     def search(**filters: Any) -> list[dict[str, Any]]:
-        return audit_logs.list_audit_logs(
-            caller, unit_of_work=db.unit_of_work, limit=50, **filters
-        ).items
+        page = audit_logs.list_audit_logs(
+            caller, PageRequest(50), unit_of_work=db.unit_of_work, **filters
+        )
+        return [record.to_dict() for record in page.items]
 
     by_admin = search(actor_id=admin.id)
     assert [e["changes"]["locale"]["new"] for e in by_admin] == ["es-ES"]
@@ -469,13 +471,13 @@ def test_audit_search_filters_by_actor_entity_action_and_time(db: PostgresDataba
     assert search(until=before) == []
     assert len(search(since=before)) == 2
     page = audit_logs.list_audit_logs(
-        caller, unit_of_work=db.unit_of_work, limit=1, action="tenant.settings_updated"
+        caller, PageRequest(1), unit_of_work=db.unit_of_work, action="tenant.settings_updated"
     )
     nxt = audit_logs.list_audit_logs(
-        caller, unit_of_work=db.unit_of_work, limit=1, action="tenant.settings_updated",
-        cursor=page.next_cursor,
+        caller, PageRequest(1, page.next), unit_of_work=db.unit_of_work,
+        action="tenant.settings_updated",
     )  # fmt: skip
-    assert page.items[0]["id"] != nxt.items[0]["id"]
+    assert page.items[0].id != nxt.items[0].id
 
 
 def test_plan_change_and_downgrade_guard_on_real_counts(db: PostgresDatabase) -> None:

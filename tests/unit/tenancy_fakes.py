@@ -16,6 +16,7 @@ from typing import Any
 from crm.domain.admission import Admission
 from crm.domain.audit import AuditEntry, AuditRecord
 from crm.domain.members import Invitation, Member
+from crm.domain.pagination import Keyset, Page, PageRequest
 from crm.domain.plans import CounterRow, Limit, Period, period_start
 from crm.domain.roles import CustomRole
 from crm.domain.tenant_settings import TenantProfile
@@ -116,15 +117,19 @@ class FakeMembers:
         self._s.locks.append(f"user:{user_id}")
         return self.get(user_id)
 
-    def find(self, *, role, status, after, limit) -> list[Member]:  # type: ignore[no-untyped-def]
+    def find(self, *, role: str | None, status: str | None, page: PageRequest) -> Page[Member]:
         members = sorted((u.member for u in self._mine()), key=lambda m: (m.created_at, m.id))
-        return [
+        after = page.after
+        rows = [
             m
             for m in members
             if (role is None or m.role == role)
             and (status is None or m.status == status)
-            and (after is None or (m.created_at, m.id) > after)
-        ][:limit]
+            and (after is None or (m.created_at, m.id) > (after.value, after.id))
+        ]
+        return Page.from_rows(
+            rows[: page.limit + 1], page.limit, lambda m: Keyset(m.created_at, m.id)
+        )
 
     def update(self, user_id, *, name, role, status, expected_version) -> Member | None:  # type: ignore[no-untyped-def]
         row = self._s.users.get(user_id)
@@ -311,9 +316,10 @@ class FakeAuditTrail:
         self._staged = staged
 
     def search(
-        self, *, actor_id, action, entity_type, entity_id, since, until, before, limit
-    ) -> list[AuditRecord]:  # type: ignore[no-untyped-def]
+        self, *, actor_id, action, entity_type, entity_id, since, until, page: PageRequest
+    ) -> Page[AuditRecord]:  # type: ignore[no-untyped-def]
         records = [_record(i, e) for i, e in enumerate(self._staged.audit, start=1)]
+        after = page.after
         selected = [
             r for r in records
             if (actor_id is None or r.actor_id == actor_id)
@@ -322,9 +328,12 @@ class FakeAuditTrail:
             and (entity_id is None or r.entity_id == entity_id)
             and (since is None or r.occurred_at >= since)
             and (until is None or r.occurred_at < until)
-            and (before is None or (r.occurred_at, r.id) < before)
+            and (after is None or (r.occurred_at, r.id) < (after.value, after.id))
         ]  # fmt: skip
-        return sorted(selected, key=lambda r: (r.occurred_at, r.id), reverse=True)[:limit]
+        newest_first = sorted(selected, key=lambda r: (r.occurred_at, r.id), reverse=True)
+        return Page.from_rows(
+            newest_first[: page.limit + 1], page.limit, lambda r: Keyset(r.occurred_at, r.id)
+        )
 
 
 # The store is deep-copied by every unit of work, so entries carry no stable identity: their

@@ -10,8 +10,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from crm.api.pagination import SortKind, decode_keyset, encode_keyset, page_body
-from crm.domain.cursors import encode_cursor
+from crm.api.pagination import SortKind, TieBreak, decode_keyset, encode_keyset, page_body
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import Keyset, Page, PageRequest
 
@@ -115,8 +114,46 @@ def test_a_tampered_cursor_is_rejected_or_stays_a_well_formed_position() -> None
             assert isinstance(keyset.id, uuid.UUID)
 
 
-def test_the_base_codec_cursor_from_another_feature_is_rejected() -> None:
-    _invalid(encode_cursor("2026-01-01T00:00:00+00:00", str(ID)))
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _forged("2026-01-01T00:00:00+00:00", str(ID)),  # the users list's
+        _forged("2026-01-01T00:00:00+00:00", 42),  # the audit log's
+    ],
+)
+def test_a_cursor_minted_before_the_shared_codec_is_rejected(cursor: str) -> None:
+    """The users and audit-log lists used to hand out bare (time, id) cursors: a client
+    still holding one gets a 422 and starts over from the first page."""
+    _invalid(cursor)
+    with pytest.raises(ValidationFailed):
+        decode_keyset(cursor, SCOPE, SortKind.DATETIME, tie_break=TieBreak.BIGINT)
+
+
+AUDIT_SCOPE = "audit-logs:occurred_at:desc"
+
+
+@pytest.mark.parametrize("row_id", [1, 9_223_372_036_854_775_807])
+def test_a_bigint_tie_break_round_trips_as_an_int(row_id: int) -> None:
+    keyset = Keyset(datetime(2026, 3, 1, 12, 0, 0, 1, tzinfo=UTC), row_id)
+    cursor = encode_keyset(AUDIT_SCOPE, SortKind.DATETIME, keyset)
+    decoded = decode_keyset(cursor, AUDIT_SCOPE, SortKind.DATETIME, tie_break=TieBreak.BIGINT)
+    assert decoded == keyset and decoded is not None and type(decoded.id) is int
+
+
+@pytest.mark.parametrize("row_id", [str(ID), "42", 4.2, True, None, 2**63, -(2**63) - 1, [42]])
+def test_a_bigint_tie_break_takes_only_an_int_a_bigint_holds(row_id: object) -> None:
+    cursor = _forged(1, AUDIT_SCOPE, "datetime", "2026-01-01T00:00:00+00:00", row_id)
+    with pytest.raises(ValidationFailed):
+        decode_keyset(cursor, AUDIT_SCOPE, SortKind.DATETIME, tie_break=TieBreak.BIGINT)
+
+
+def test_a_uuid_list_refuses_a_bigint_cursor_and_the_reverse() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with_int = encode_keyset(SCOPE, SortKind.DATETIME, Keyset(at, 42))
+    _invalid(with_int)
+    with_uuid = encode_keyset(SCOPE, SortKind.DATETIME, Keyset(at, ID))
+    with pytest.raises(ValidationFailed):
+        decode_keyset(with_uuid, SCOPE, SortKind.DATETIME, tie_break=TieBreak.BIGINT)
 
 
 def test_page_body_hands_out_a_cursor_only_when_there_is_more() -> None:

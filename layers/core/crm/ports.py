@@ -316,14 +316,7 @@ class MemberRepository(Protocol):
 
     def get(self, user_id: uuid.UUID) -> Member | None: ...
     def get_for_update(self, user_id: uuid.UUID) -> Member | None: ...
-    def find(
-        self,
-        *,
-        role: str | None,
-        status: str | None,
-        after: tuple[datetime, uuid.UUID] | None,
-        limit: int,
-    ) -> list[Member]: ...
+    def find(self, *, role: str | None, status: str | None, page: PageRequest) -> Page[Member]: ...
     def update(
         self, user_id: uuid.UUID, *, name: str, role: str, status: str, expected_version: int
     ) -> Member | None: ...
@@ -391,9 +384,8 @@ class AuditTrail(Protocol):
         entity_id: str | None,
         since: datetime | None,
         until: datetime | None,
-        before: tuple[datetime, int] | None,
-        limit: int,
-    ) -> list[AuditRecord]: ...
+        page: PageRequest,
+    ) -> Page[AuditRecord]: ...
 
 
 class CredentialRepository(Protocol):

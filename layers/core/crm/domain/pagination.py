@@ -1,6 +1,6 @@
 """Keyset pagination, the domain half: where a page starts and what a page holds. The API
-turns a `Keyset` into an opaque cursor and back (crm.api.pagination, built on
-crm.domain.cursors' encoding)."""
+turns a `Keyset` into an opaque cursor and back (crm.api.pagination); services and
+repositories only see `PageRequest`, `Keyset` and `Page`."""
 
 from __future__ import annotations
 
@@ -11,13 +11,21 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Generic, TypeVar
 
-from crm.domain.cursors import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-
 T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 
 # What a list can be sorted by: timestamps, dates, numbers, text (names). None sorts after
 # every value in ascending order (and so before every value in descending order).
 SortValue = datetime | date | Decimal | str | None
+
+# The tie-break is the row's primary key: a UUID in every table but audit_log, whose id is a
+# bigint (an append-only log ordered by insertion). One Keyset for both rather than a second
+# keyset type for one list: the cursor codec, `Page.from_rows` and the "(value, id) < (...)"
+# SQL are the same whatever the key is; only the decoding side must know which kind a list
+# expects, so a forged cursor cannot hand a UUID list an integer (crm.api.pagination.TieBreak).
+RowId = uuid.UUID | int
 
 
 @dataclass(frozen=True)
@@ -25,7 +33,7 @@ class Keyset:
     """The position after the last row of a page: its sort value and its id (the tie-break)."""
 
     value: SortValue
-    id: uuid.UUID
+    id: RowId
 
 
 @dataclass(frozen=True)

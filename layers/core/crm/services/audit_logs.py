@@ -7,9 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from crm.domain.audit import AuditEntry, RequestMeta, diff
-from crm.domain.cursors import Page, decode_cursor, encode_cursor, invalid_cursor
+from crm.domain.audit import AuditEntry, AuditRecord, RequestMeta, diff
 from crm.domain.errors import ValidationFailed
+from crm.domain.pagination import Page, PageRequest
 from crm.domain.tenants import Principal
 from crm.ports import UnitOfWork, UnitOfWorkFactory
 
@@ -42,6 +42,7 @@ def record_change(
 
 def list_audit_logs(
     principal: Principal,
+    page: PageRequest,
     *,
     unit_of_work: UnitOfWorkFactory,
     actor_id: uuid.UUID | None = None,
@@ -50,43 +51,20 @@ def list_audit_logs(
     entity_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: str | None = None,
-    limit: int,
-) -> Page:
-    """Newest first. `since` is inclusive, `until` exclusive."""
+) -> Page[AuditRecord]:
+    """Newest first (occurred_at, id). `since` is inclusive, `until` exclusive."""
     if since is not None and until is not None and since >= until:
         raise ValidationFailed(
             "the time range is empty",
             [{"loc": ["query", "until"], "msg": "must be after since", "type": "value_error"}],
         )
-    before = None
-    if cursor is not None:
-        at, row_id = decode_cursor(cursor, 2)
-        before = (_cursor_time(at), _cursor_int(row_id))
     with unit_of_work(principal.tenant_id) as uow:
-        records = uow.audit_trail.search(
+        return uow.audit_trail.search(
             actor_id=actor_id,
             action=action,
             entity_type=entity_type,
             entity_id=entity_id,
             since=since,
             until=until,
-            before=before,
-            limit=limit + 1,
+            page=page,
         )
-    page, more = records[:limit], len(records) > limit
-    next_cursor = encode_cursor(page[-1].occurred_at.isoformat(), page[-1].id) if more else None
-    return Page([record.to_dict() for record in page], next_cursor)
-
-
-def _cursor_time(value: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError as error:
-        raise invalid_cursor() from error
-
-
-def _cursor_int(value: Any) -> int:
-    if not isinstance(value, int):
-        raise invalid_cursor()
-    return value

@@ -15,7 +15,6 @@ from typing import Any
 
 from crm.domain.audit import RequestMeta
 from crm.domain.concurrency import Precondition
-from crm.domain.cursors import Page, decode_cursor, encode_cursor, invalid_cursor
 from crm.domain.errors import (
     Conflict,
     Forbidden,
@@ -30,6 +29,7 @@ from crm.domain.members import (
     new_invitation_token,
     tenant_of_token,
 )
+from crm.domain.pagination import Page, PageRequest
 from crm.domain.password_policy import password_problems
 from crm.domain.permissions import BUILTIN_GRANTS, may_grant
 from crm.domain.plans import Metric
@@ -52,25 +52,15 @@ class Invite:
 
 def list_users(
     principal: Principal,
+    page: PageRequest,
     *,
     unit_of_work: UnitOfWorkFactory,
     role: str | None = None,
     status: str | None = None,
-    cursor: str | None = None,
-    limit: int,
-) -> Page:
-    after = None
-    if cursor is not None:
-        created_at, user_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(created_at), uuid.UUID(user_id))
-        except (TypeError, ValueError) as error:
-            raise invalid_cursor() from error
+) -> Page[Member]:
+    """Oldest first (created_at, id): the order people joined the tenant."""
     with unit_of_work(principal.tenant_id) as uow:
-        members = uow.members.find(role=role, status=status, after=after, limit=limit + 1)
-    page, more = members[:limit], len(members) > limit
-    next_cursor = encode_cursor(page[-1].created_at.isoformat(), str(page[-1].id)) if more else None
-    return Page([member.to_dict() for member in page], next_cursor)
+        return uow.members.find(role=role, status=status, page=page)
 
 
 def get_user(

@@ -16,6 +16,7 @@ from crm.adapters.postgres.connection import ConnectionPool
 from crm.domain.admission import Admission
 from crm.domain.audit import AuditRecord
 from crm.domain.members import Invitation, Member
+from crm.domain.pagination import Keyset, Page, PageRequest
 from crm.domain.plans import CounterRow, Limit, Period
 from crm.domain.roles import CustomRole
 from crm.domain.tenant_settings import TenantProfile
@@ -56,14 +57,8 @@ class PostgresMemberRepository:
         )
         return _member(rows[0]) if rows else None
 
-    def find(
-        self,
-        *,
-        role: str | None,
-        status: str | None,
-        after: tuple[datetime, uuid.UUID] | None,
-        limit: int,
-    ) -> list[Member]:
+    def find(self, *, role: str | None, status: str | None, page: PageRequest) -> Page[Member]:
+        """Oldest first; `page.after` continues a listing after its last (created_at, id)."""
         # Optional filters as "param IS NULL OR column = param": one plan, no built SQL.
         rows = self._conn.run(
             f"SELECT {_MEMBER_COLUMNS} FROM users"
@@ -74,11 +69,13 @@ class PostgresMemberRepository:
             " ORDER BY created_at, id LIMIT :limit",
             role=role,
             status=status,
-            after_at=after[0] if after else None,
-            after_id=after[1] if after else None,
-            limit=limit,
+            after_at=page.after.value if page.after else None,
+            after_id=page.after.id if page.after else None,
+            limit=page.limit + 1,
         )
-        return [_member(row) for row in rows]
+        return Page.from_rows(
+            [_member(row) for row in rows], page.limit, lambda m: Keyset(m.created_at, m.id)
+        )
 
     def update(
         self, user_id: uuid.UUID, *, name: str, role: str, status: str, expected_version: int
@@ -416,10 +413,10 @@ class PostgresAuditTrail:
         entity_id: str | None,
         since: datetime | None,
         until: datetime | None,
-        before: tuple[datetime, int] | None,
-        limit: int,
-    ) -> list[AuditRecord]:
-        """Newest first; `before` continues a listing after its last (time, id)."""
+        page: PageRequest,
+    ) -> Page[AuditRecord]:
+        """Newest first; `page.after` continues a listing after its last (occurred_at, id),
+        id being the log's bigint (crm.domain.pagination.RowId)."""
         rows = self._conn.run(
             "SELECT id, occurred_at, actor_type, actor_id, action, entity_type, entity_id,"
             " changes, host(ip), user_agent, request_id FROM audit_log"
@@ -438,11 +435,13 @@ class PostgresAuditTrail:
             entity_id=entity_id,
             since=since,
             until=until,
-            before_at=before[0] if before else None,
-            before_id=before[1] if before else None,
-            limit=limit,
+            before_at=page.after.value if page.after else None,
+            before_id=page.after.id if page.after else None,
+            limit=page.limit + 1,
         )
-        return [AuditRecord(*row) for row in rows]
+        return Page.from_rows(
+            [AuditRecord(*row) for row in rows], page.limit, lambda r: Keyset(r.occurred_at, r.id)
+        )
 
 
 # ------------------------------------------------------------------ admission
