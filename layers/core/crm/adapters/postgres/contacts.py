@@ -3,7 +3,7 @@ shared with leads (crm.adapters.postgres.person_tables); here: the table."""
 
 from __future__ import annotations
 
-from crm.adapters.postgres.person_tables import PersonRepository, PersonTable
+from crm.adapters.postgres.person_tables import PersonTable, PostgresPersonRepository
 from crm.domain.contacts import Contact
 
 CONTACT_TABLE = PersonTable(
@@ -34,5 +34,5 @@ CONTACT_TABLE = PersonTable(
 )
 
 
-class PostgresContactRepository(PersonRepository[Contact]):
+class PostgresContactRepository(PostgresPersonRepository[Contact]):
     TABLE = CONTACT_TABLE

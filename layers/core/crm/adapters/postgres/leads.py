@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from crm.adapters.postgres.person_tables import PersonRepository, PersonTable, row_params
+from crm.adapters.postgres.person_tables import PersonTable, PostgresPersonRepository, row_params
 from crm.adapters.postgres.record_lists import list_query
 from crm.domain.leads import Lead, LeadStatus
 from crm.domain.pagination import PageRequest
@@ -78,7 +78,7 @@ def lead_list_query(
     return list_query(LEAD_LIST, filters, sort, page, search_ids)
 
 
-class PostgresLeadRepository(PersonRepository[Lead]):
+class PostgresLeadRepository(PostgresPersonRepository[Lead]):
     TABLE = LEAD_TABLE
 
     def add_many(self, leads: Sequence[Lead]) -> None:

@@ -112,7 +112,7 @@ def row_params(record: Any, columns: Sequence[str]) -> dict[str, Any]:
     return params
 
 
-class PersonRepository(Generic[R]):
+class PostgresPersonRepository(Generic[R]):
     """Reads and writes one kind of person record; subclasses name the table (TABLE)."""
 
     TABLE: PersonTable[R]
