@@ -5,6 +5,7 @@ Every change writes, in one transaction: the lead, its history rows (field by fi
 when, old -> new), its events in the outbox (crm.lead.created / updated / status_changed /
 assigned / tagged / deleted / restored / merged) and an audit row without personal data.
 Record-level rule: sellers reach only their own and unassigned leads (others: 404).
+The flows leads share with contacts are in crm.services.person_records.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ create's common checks and rows, edit, tag, soft delete, restore and history.
 Each flow takes a PersonSpec: the record kind, its repository in the unit of work, the fields
 a PATCH sets as given, and what a kind adds to an edit (the lead's status rules and events).
 What only one kind has (lead status, merge, convert, import; a contact's lead link) stays in
-crm.services.leads / crm.services.contacts, which keep their public functions.
+crm.services.leads / crm.services.contacts, which bind these flows to their spec under their
+public names (get_lead, list_contacts, ...).
 
 The rules themselves (owner, tags, category, custom fields, duplicates, history, audit) live
 in crm.services.records; this module only fixes the order in which a use case applies them,
