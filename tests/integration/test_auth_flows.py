@@ -399,6 +399,22 @@ def test_api_keys_authorize_until_revoked_and_stay_in_their_tenant(
     assert created["secret"] not in stored
 
 
+def test_the_authorizer_refuses_a_token_whose_session_has_ended(
+    db: PostgresDatabase, hasher, tokens: TokenService, auth: Authenticator
+) -> None:
+    tenant, owner = _tenant(db, hasher)
+    authorizer = RequestAuthorizer(tokens=tokens, unit_of_work=db.unit_of_work)
+    session = auth.log_in(owner.email, PASSWORD, meta=META)
+    other = auth.log_in(owner.email, PASSWORD, meta=META)
+    assert authorizer.authenticate(session["access_token"]).session_id is not None
+    auth.log_out(session["refresh_token"], META)
+    with pytest.raises(InvalidCredentials, match="session has ended"):
+        authorizer.authenticate(session["access_token"])
+    assert authorizer.authenticate(other["access_token"]).user_id == owner.id
+    unscoped = tokens.issue_for(tenant.id, owner.id, "owner")["access_token"]  # no sid
+    assert authorizer.authenticate(unscoped).session_id is None
+
+
 def test_the_authorizer_sees_deactivation_and_the_tenants_mfa_rule(
     db: PostgresDatabase, hasher, tokens: TokenService, admin_conn
 ) -> None:

@@ -66,13 +66,19 @@ class _Credentials:
     def by_id(self, user_id: uuid.UUID) -> UserCredentials | None:
         return self._mine(user_id)
 
-    def session_state(self, user_id: uuid.UUID) -> SessionState | None:
+    def session_state(
+        self, user_id: uuid.UUID, session_id: uuid.UUID | None = None
+    ) -> SessionState | None:
         user = self._mine(user_id)
         if user is None:
             return None
+        family = self._s.families.get(session_id) if session_id else None
+        ended = session_id is not None and (
+            family is None or family["user_id"] != user_id or family["revoked_at"] is not None
+        )
         return SessionState(
             user.status, user.role, user.tokens_valid_after, user.mfa_enabled,
-            self.tenant_requires_mfa(),
+            self.tenant_requires_mfa(), ended,
         )  # fmt: skip
 
     def tenant_requires_mfa(self) -> bool:

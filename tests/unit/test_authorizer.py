@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -88,6 +88,33 @@ def test_an_access_token_of_an_active_user_is_allowed_on_every_route(
         # for the API gate's per-request check against a later password reset
         "issued_at": str(jwt.decode(token, options={"verify_signature": False})["iat"]),
     }
+
+
+def test_a_token_of_an_ended_or_unknown_session_is_refused(
+    world: AuthWorld, tokens: TokenService, authorizer: RequestAuthorizer
+) -> None:
+    user = world.add_user("sid@acme.example", "hash:x")
+    other = world.add_user("other@acme.example", "hash:x", tenant_id=user.tenant_id)
+    family, theirs = uuid.uuid4(), uuid.uuid4()
+    with world.unit_of_work(user.tenant_id) as uow:
+        uow.refresh_tokens.start_family(family, user.id, ("pwd",), None, RequestMeta())
+        uow.refresh_tokens.start_family(theirs, other.id, ("pwd",), None, RequestMeta())
+        uow.commit()
+
+    def token(session_id: uuid.UUID) -> str:
+        issued = tokens.issue_for(user.tenant_id, user.id, user.role, session_id=session_id)
+        return str(issued["access_token"])
+
+    caller = authorizer.authenticate(token(family))
+    assert caller.session_id == family and caller.context()["session_id"] == str(family)
+    for ended in (uuid.uuid4(), theirs):  # unknown, or another user's session
+        with pytest.raises(InvalidCredentials, match="session has ended"):
+            authorizer.authenticate(token(ended))
+    with world.unit_of_work(user.tenant_id) as uow:  # logout
+        uow.refresh_tokens.revoke_family(family, "logout", datetime.now(UTC))
+        uow.commit()
+    with pytest.raises(InvalidCredentials, match="session has ended"):
+        authorizer.authenticate(token(family))
 
 
 def test_the_role_comes_from_the_database_not_the_token(

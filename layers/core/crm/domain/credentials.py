@@ -167,6 +167,8 @@ class SessionState:
     tokens_valid_after: datetime | None
     mfa_enabled: bool
     tenant_requires_mfa: bool
+    # the token's session (refresh-token family) was revoked, is unknown or not this user's
+    session_ended: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ token (JWT) or an API key (`crm_live_...`), both as `Authorization: Bearer <cred
 `$connect` also as the `token` query parameter, because browsers cannot set headers on a
 WebSocket. A cryptographically valid credential is not enough: the user (or the key and its
 creator) is looked up in the database, in the credential's tenant, so a deactivated user, a
-revoked or expired key, or a token issued before a password reset is refused here; once the
+revoked or expired key, a token issued before a password reset or whose session has ended is
+refused here; once the
 decision is cached by the gateway (ReauthorizeEvery), the API gate checks the same per request
 (crm.services.admission), so revocation applies to the next request.
 """
@@ -79,9 +80,11 @@ class RequestAuthorizer:
             return self._api_key(credential)
         claims = self.tokens.verify_claims(credential)
         with self.unit_of_work(claims.tenant_id) as uow:
-            state = uow.credentials.session_state(claims.user_id)
+            state = uow.credentials.session_state(claims.user_id, claims.session_id)
         if state is None or state.status != "active":
             raise InvalidCredentials("the user is not active")
+        if state.session_ended:
+            raise InvalidCredentials("the session has ended")
         if (
             state.tokens_valid_after is not None
             and claims.issued_at < state.tokens_valid_after.timestamp()

@@ -64,17 +64,22 @@ class PostgresCredentialRepository:
         rows = self._conn.run(f"SELECT {_CREDENTIAL_COLUMNS} FROM users WHERE id = :id", id=user_id)
         return _credentials(rows[0]) if rows else None
 
-    def session_state(self, user_id: uuid.UUID) -> SessionState | None:
+    def session_state(
+        self, user_id: uuid.UUID, session_id: uuid.UUID | None = None
+    ) -> SessionState | None:
         rows = self._conn.run(
             "SELECT u.status, u.role, u.tokens_valid_after, u.mfa_enabled,"
-            " coalesce(t.settings -> 'require_mfa' = 'true'::jsonb, false)"
+            " coalesce(t.settings -> 'require_mfa' = 'true'::jsonb, false),"
+            " CAST(:sid AS uuid) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM refresh_token_families f"
+            "   WHERE f.id = CAST(:sid AS uuid) AND f.user_id = u.id AND f.revoked_at IS NULL)"
             " FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = :id",
             id=user_id,
+            sid=session_id,
         )
         if not rows:
             return None
-        status, role, valid_after, mfa_enabled, requires_mfa = rows[0]
-        return SessionState(status, role, valid_after, mfa_enabled, requires_mfa)
+        status, role, valid_after, mfa_enabled, requires_mfa, session_ended = rows[0]
+        return SessionState(status, role, valid_after, mfa_enabled, requires_mfa, session_ended)
 
     def tenant_requires_mfa(self) -> bool:
         # tenants.settings is the tenancy issue's document; `require_mfa` is its switch.
