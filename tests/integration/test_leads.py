@@ -469,11 +469,16 @@ def test_lists_are_index_scans_in_order(
     org: Org, admin_conn: Any, filters: RecordFilters, field: RecordSortField
 ) -> None:
     """Every sort without filters, and the equality filters in their default order, are
-    delivered by an index in order: no Sort node above the scan."""
+    delivered by an index in order: no Sort node above the scan. The test tenant is small and
+    the shared test database's statistics vary with what ran before, so the planner is asked
+    for an ordered index path (scans that cannot deliver order, and sorting, are priced out):
+    a Sort node remains only when no index can deliver the order. That the planner picks these
+    paths at scale is what bench/bench_leads.py measures."""
     if filters != RecordFilters() and field is not RecordSortField.CREATED_AT:
         return
     sql, params = lead_list_query(filters, RecordSort(RecordKind.LEAD, field), PageRequest(50))
-    admin_conn.run("SET enable_seqscan = off")  # the test tenant is small: ask for the plan
+    for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+        admin_conn.run(f"SET {setting} = off")
     try:
         admin_conn.run("BEGIN")
         admin_conn.run("SET LOCAL ROLE crm_app")
@@ -481,7 +486,7 @@ def test_lists_are_index_scans_in_order(
         plan = admin_conn.run(f"EXPLAIN (FORMAT JSON) {sql}", **params)[0][0][0]["Plan"]
     finally:
         admin_conn.run("ROLLBACK")
-        admin_conn.run("RESET enable_seqscan")
+        admin_conn.run("RESET ALL")
     assert "Sort" not in _node_types(plan), plan
 
 
