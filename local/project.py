@@ -35,6 +35,10 @@ def project_cloud(
     retry_delays = os.environ.get("RETRY_DELAYS_SECONDS")
     if retry_delays:
         environment["RETRY_DELAYS_SECONDS"] = retry_delays
+    # A local cloud's webhook receivers listen on 127.0.0.1 over plain http; in AWS both stay
+    # refused (the settings default to false). Set either to "false" to try the AWS rules.
+    for name in ("WEBHOOK_ALLOW_HTTP", "WEBHOOK_ALLOW_PRIVATE_TARGETS"):
+        environment[name] = os.environ.get(name, "true")
     if declare_topology:
         topology.declare_topology(
             endpoints.amqp_url,

@@ -33,6 +33,7 @@ DUMMY_ENV = {
     "MAIL_FROM": "no-reply@crm.local",
     "APP_BASE_URL": "https://app.crm.test",
     "MFA_ENCRYPTION_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:mfa",
+    "WEBHOOK_ENCRYPTION_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wh",
     "IMPORTS_BUCKET": "crm-imports-test",
     "IMPORT_WORKER_FUNCTION": "ImportWorkerFunction",
 }

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from crm.adapters.ses.mailer import SesMailer
     from crm.adapters.sfn.engine import StepFunctionsEngine
     from crm.adapters.webhooks.sender import Urllib3WebhookSender
+    from crm.adapters.webhooks.signed import PinnedWebhookSender
     from crm.ports import UnitOfWorkFactory
     from crm.services.consuming import Consumer
     from crm.services.tokens import TokenService
@@ -190,3 +191,13 @@ def webhook_sender(timeout_seconds: float) -> Urllib3WebhookSender:
     from crm.adapters.webhooks.sender import Urllib3WebhookSender
 
     return Urllib3WebhookSender(timeout_seconds)
+
+
+@cache
+def webhook_transport(
+    allow_http: bool, allow_private: bool, timeout_seconds: float
+) -> PinnedWebhookSender:
+    from crm.adapters.webhooks.signed import PinnedWebhookSender
+    from crm.domain.webhooks import TargetPolicy
+
+    return PinnedWebhookSender(TargetPolicy(allow_http, allow_private), timeout_seconds)

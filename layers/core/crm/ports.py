@@ -38,6 +38,7 @@ from crm.domain.taxonomy import Category, Tag
 from crm.domain.tenant_settings import TenantProfile
 from crm.domain.tenants import Tenant, User
 from crm.domain.timeline import AutomationRunRef
+from crm.domain.webhooks import WebhookDelivery, WebhookEndpoint
 
 
 class TenantRepository(Protocol):
@@ -472,6 +473,48 @@ class ApiKeyRepository(Protocol):
         ...
 
 
+class WebhookEndpointRepository(Protocol):
+    def add(self, endpoint: WebhookEndpoint) -> None: ...
+    def get(
+        self, endpoint_id: uuid.UUID, *, for_update: bool = False
+    ) -> WebhookEndpoint | None: ...
+
+    def page(self, limit: int, after: Keyset | None) -> list[WebhookEndpoint]:
+        """Newest first, after the (created_at, id) keyset of the previous page's last one."""
+        ...
+
+    def active(self) -> list[WebhookEndpoint]: ...
+    def update(self, endpoint: WebhookEndpoint) -> None:
+        """Writes every field and the secret; the caller bumped the version."""
+        ...
+
+    def delete(self, endpoint_id: uuid.UUID) -> None: ...
+
+
+class WebhookDeliveryRepository(Protocol):
+    def open(
+        self, endpoint_id: uuid.UUID, event_id: uuid.UUID, event_type: str, at: datetime
+    ) -> WebhookDelivery:
+        """The (endpoint, event) row, inserted as pending when it is the first attempt."""
+        ...
+
+    def record_attempt(
+        self,
+        delivery_id: uuid.UUID,
+        *,
+        at: datetime,
+        status_code: int | None,
+        error: str | None,
+        delivered: bool,
+        give_up: bool,
+    ) -> None: ...
+    def page(
+        self, endpoint_id: uuid.UUID, status: str | None, limit: int, after: Keyset | None
+    ) -> list[WebhookDelivery]:
+        """Newest first (first_attempt_at, id)."""
+        ...
+
+
 class SecretCipher(Protocol):
     """Authenticated encryption of secrets the code must read back (TOTP seeds). `context`
     binds a ciphertext to its owner: one user's ciphertext does not decrypt as another's."""
@@ -538,6 +581,8 @@ class UnitOfWork(Protocol):
     password_resets: PasswordResetRepository
     recovery_codes: RecoveryCodeRepository
     api_keys: ApiKeyRepository
+    webhook_endpoints: WebhookEndpointRepository
+    webhook_deliveries: WebhookDeliveryRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -156,3 +156,20 @@ class RouterSettings(ConsumerSettings):
 
 class StepSettings(DatabaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+
+class WebhookTargetSettings(_EnvSettings):
+    """Where webhooks may go: https to public addresses, unless a local cloud allows plain
+    http and private addresses (its receivers listen on 127.0.0.1)."""
+
+    webhook_encryption_secret_arn: str = Field(min_length=1)
+    webhook_allow_http: bool = False
+    webhook_allow_private_targets: bool = False
+
+
+class WebhooksApiSettings(DatabaseSettings, WebhookTargetSettings):
+    pass
+
+
+class WebhookWorkerSettings(ConsumerSettings, WebhookTargetSettings):
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)

@@ -39,6 +39,9 @@ RESOURCE_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
     # GDPR: export everything held about a person, erase it (owners and admins: every role
     # that holds all permissions; custom roles can be granted them)
     "gdpr": ("export", "erase"),
+    # Webhook endpoints of integrators (owners and admins: they choose where the tenant's
+    # events go)
+    "webhooks": _CRUD,
 }
 RESOURCES: Final = tuple(RESOURCE_ACTIONS)
 PERMISSIONS: Final = frozenset(
@@ -162,6 +165,13 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "GET /admin/dead-letters": "dead_letters:read",
     "POST /admin/dead-letters/redrive": "dead_letters:update",
     "DELETE /admin/dead-letters/{id}": "dead_letters:delete",
+    "GET /webhooks": "webhooks:read",
+    "POST /webhooks": "webhooks:create",
+    "GET /webhooks/{id}": "webhooks:read",
+    "PATCH /webhooks/{id}": "webhooks:update",
+    "DELETE /webhooks/{id}": "webhooks:delete",
+    "POST /webhooks/{id}/rotate-secret": "webhooks:update",
+    "GET /webhooks/{id}/deliveries": "webhooks:read",
     "GET /events/catalog": AUTHENTICATED,  # the shape of events, no tenant data
     "GET /pipelines": "pipelines:read",
     "POST /pipelines": "pipelines:create",

@@ -51,6 +51,7 @@ from crm.adapters.postgres.repositories import (
 )
 from crm.adapters.postgres.taxonomy import PostgresCategories, PostgresCustomFields, PostgresTags
 from crm.adapters.postgres.tenancy import tenancy_repositories
+from crm.adapters.postgres.webhooks import PostgresWebhookDeliveries, PostgresWebhookEndpoints
 from crm.domain.errors import TenantNotSet
 from crm.domain.event_catalog import validate_event
 from crm.domain.events import CloudEvent
@@ -126,6 +127,8 @@ class PostgresUnitOfWork:
         self.tags = PostgresTags(conn)
         self.categories = PostgresCategories(conn)
         self.custom_fields = PostgresCustomFields(conn)
+        self.webhook_endpoints = PostgresWebhookEndpoints(conn)
+        self.webhook_deliveries = PostgresWebhookDeliveries(conn, self.tenant_id)
         return self
 
     def add_event(self, event: CloudEvent) -> None:
