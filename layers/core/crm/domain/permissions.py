@@ -94,6 +94,8 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "POST /auth/password-reset": PUBLIC,
     "POST /auth/password-reset/confirm": PUBLIC,
     "GET /.well-known/jwks.json": PUBLIC,
+    "GET /openapi.json": PUBLIC,
+    "GET /docs": PUBLIC,
     # a user's own second factor (an API key is refused by the service)
     "POST /auth/mfa/enrol": AUTHENTICATED,
     "POST /auth/mfa/confirm": AUTHENTICATED,
