@@ -278,6 +278,18 @@ def test_the_worker_retries_only_failed_endpoints_and_marks_the_last_attempt(
     )
     assert ledger == 0  # never handled: it is a dead letter now
 
+    # A redrive republishes it as a first delivery: only the failed endpoint is called, with
+    # the same webhook-id, and its row becomes delivered.
+    transport.script[bad["url"]] = [200]
+    run(0)
+    assert [url for url, _ in transport.calls[4:]] == [bad["url"]]
+    assert transport.calls[4][1]["webhook-id"] in bad_ids
+    [[status, attempts, delivered_at]] = admin_conn.run(
+        "SELECT status, attempts, delivered_at FROM webhook_deliveries WHERE endpoint_id = :e",
+        e=uuid.UUID(bad["id"]),
+    )
+    assert (status, attempts) == ("delivered", 4) and delivered_at is not None
+
 
 def test_a_delivered_event_is_not_sent_again(db: PostgresDatabase) -> None:
     tenant, owner = make_tenant(db, "wh-o")
