@@ -154,17 +154,20 @@ def _import_function(function: Function) -> Any:
     return module
 
 
-def _handler_sources(app: Any) -> dict[str, str]:
+def _handlers(app: Any) -> dict[str, tuple[str, str]]:
     """'METHOD /path/{}' -> the source of the route's function (unwrapped from decorators such
-    as tracer.capture_method). Powertools keeps its routes in these two lists."""
-    sources: dict[str, str] = {}
+    as tracer.capture_method) and the first paragraph of its docstring. Powertools keeps its
+    routes in these two lists."""
+    handlers: dict[str, tuple[str, str]] = {}
     for route in [*app._static_routes, *app._dynamic_routes]:
+        function = inspect.unwrap(route.func)
         try:
-            source = inspect.getsource(inspect.unwrap(route.func))
+            source = inspect.getsource(function)
         except (OSError, TypeError):
             source = ""
-        sources[route_key(route.method, route.openapi_path)] = source
-    return sources
+        doc = (inspect.getdoc(function) or "").split("\n\n", 1)[0]
+        handlers[route_key(route.method, route.openapi_path)] = (source, " ".join(doc.split()))
+    return handlers
 
 
 def function_documents() -> list[FunctionDocument]:
@@ -179,11 +182,12 @@ def function_documents() -> list[FunctionDocument]:
             module = _import_function(function)
             try:
                 app = module.app
-                sources = _handler_sources(app)
+                handlers = _handlers(app)
                 routes = {
                     key: RouteFacts(
                         authenticated=route.authorizer is not None,
-                        handler_source=sources.get(key, ""),
+                        handler_source=handlers.get(key, ("", ""))[0],
+                        description=handlers.get(key, ("", ""))[1],
                         extra_problems=PUBLIC_ROUTE_PROBLEMS.get(
                             f"{route.method} {route.path}", ()
                         ),

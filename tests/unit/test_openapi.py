@@ -244,7 +244,7 @@ def test_annotations_replace_powertools_422_and_follow_the_handler_source() -> N
             POWERTOOLS_422,
         ),
         {
-            "POST /things": RouteFacts(True, source),
+            "POST /things": RouteFacts(True, source, description="Make a thing."),
             "DELETE /things/{}": RouteFacts(True, "return Response(status_code=204, body=None)"),
             "GET /ping": RouteFacts(False, "", extra_problems=(429,)),
         },
@@ -256,6 +256,7 @@ def test_annotations_replace_powertools_422_and_follow_the_handler_source() -> N
     assert post["responses"]["422"] == {"$ref": "#/components/responses/ValidationFailed"}
     assert [p["name"] for p in post["parameters"]] == ["If-Match", "Idempotency-Key"]
     assert post["tags"] == ["things"] and post["security"] == [{"bearer": []}]
+    assert post["description"] == "Make a thing."
     delete = merged["paths"]["/things/{thing_id}"]["delete"]
     assert list(delete["responses"]) == ["204", "401", "403", "404", "409", "422", "429", "503"]
     ping = merged["paths"]["/ping"]["get"]

@@ -51,6 +51,7 @@ class RouteFacts:
     authenticated: bool  # the template gives the route an authorizer
     handler_source: str = ""  # the route function's source text ("" when unknown)
     extra_problems: tuple[int, ...] = ()  # statuses no rule derives (a public route's 401)
+    description: str = ""  # the handler's docstring, first paragraph
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,8 @@ def annotate(
     """The operation with its tag, security, headers, success statuses and problems."""
     operation: dict[str, Any] = copy.deepcopy(dict(source_operation))
     operation["tags"] = operation.get("tags") or [tag]
+    if facts.description and not operation.get("description"):
+        operation["description"] = facts.description
     if facts.authenticated:
         operation["security"] = [{SECURITY_SCHEME: []}]
     else:
