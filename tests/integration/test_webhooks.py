@@ -12,6 +12,7 @@ from typing import Any
 import pg8000.exceptions
 import pg8000.native
 import pytest
+from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.unit_of_work import PostgresDatabase
 from crm.adapters.secrets.field_cipher import FieldCipher
 from crm.adapters.transient import is_transient
@@ -322,3 +323,32 @@ def test_a_delivered_event_is_not_sent_again(db: PostgresDatabase) -> None:
 
 def test_the_failure_is_not_taken_for_an_outage() -> None:
     assert not is_transient(WebhookDeliveriesFailed("endpoint x: answered HTTP 500"))
+
+
+def test_a_database_outage_between_attempts_fails_the_batch_without_spending_an_attempt(
+    db: PostgresDatabase, admin_conn: pg8000.native.Connection
+) -> None:
+    """The endpoints are read, but the delivery ledger cannot be written: that is an outage
+    (the whole batch is redelivered later), not a failure of the event; nothing was sent."""
+    tenant, owner = make_tenant(db, "wh-x")
+    _create(db, _context(tenant.id, owner.id))
+    dead_db = PostgresDatabase(ConnectionPool("postgresql://crm_app:crm_app@127.0.0.1:1/crm", 1))
+    transport = ScriptedTransport({URL: [204]})
+    failures = FakeFailedMessages()
+    consumer = Consumer(name="webhook", unit_of_work=db.unit_of_work, failures=failures,
+                        schedule=RetrySchedule((1,)), is_transient=is_transient)  # fmt: skip
+    event = Lead(tenant_id=tenant.id, name="Outage").created_event()
+
+    def handle(e: CloudEvent, uow: Any) -> None:
+        deliver_event(e, uow, unit_of_work=dead_db.unit_of_work, cipher=CIPHER,
+                      transport=transport)  # fmt: skip
+
+    with pytest.raises(Exception) as raised:
+        consume_batch([_message(event)], consumer, handle)
+    assert is_transient(raised.value)
+    assert failures.retried == [] and failures.dead == [] and transport.calls == []
+    [[ledger]] = admin_conn.run(
+        "SELECT count(*) FROM processed_events WHERE consumer = 'webhook' AND event_id = :e",
+        e=event.id,
+    )
+    assert ledger == 0  # redelivered later, handled then
