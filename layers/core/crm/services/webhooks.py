@@ -208,11 +208,12 @@ def update_endpoint(
     precondition: Precondition | None = None,
     clock: Callable[[], datetime] = _utcnow,
 ) -> dict[str, Any]:
+    # Judged before the transaction: resolving the host must not hold the row's lock.
+    _check(settings, changes.url, changes.event_types)
     with unit_of_work(context.principal.tenant_id) as uow:
         endpoint = _load(uow, endpoint_id, for_update=True)
         if precondition is not None:
             precondition.check(endpoint.version, f"webhook endpoint {endpoint_id}")
-        _check(settings, changes.url, changes.event_types)
         updated = dataclasses.replace(
             endpoint,
             url=changes.url if changes.url is not None else endpoint.url,
