@@ -7,9 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ssl
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +33,10 @@ from crm.domain.webhooks import (
     signed_headers,
 )
 from crm.services.webhooks import WebhookSettings, validation_problems
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 # A fixed secret: 32 bytes 0x00..0x1f, base64 as the whsec_ format wants.
 KEY = bytes(range(32))
@@ -244,3 +251,86 @@ def test_sender_reports_an_unreachable_target() -> None:
     sender = PinnedWebhookSender(TargetPolicy(allow_http=True, allow_private=True), 2)
     result = sender.post("http://127.0.0.1:1/hooks", b"{}", {})
     assert not result.delivered and result.status_code is None and result.error
+
+
+# ------------------------------------------------------------------ https, pinned
+
+
+def _self_signed(tmp_path: Path, name: str) -> tuple[str, str]:
+    """A certificate for `name` (its own CA) and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture()
+def tls_receiver(tmp_path: Path) -> Iterator[tuple[int, str, list[dict[str, Any]]]]:
+    """An https receiver on 127.0.0.1 whose certificate names hooks.test."""
+    cert, key = _self_signed(tmp_path, "hooks.test")
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            received.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_port, cert, received
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_goes_to_the_checked_address_with_the_urls_host_verified(
+    tls_receiver: tuple[int, str, list[dict[str, Any]]],
+) -> None:
+    port, ca, received = tls_receiver
+    resolved: list[str] = []
+
+    def resolve(host: str, _port: int) -> list[str]:
+        resolved.append(host)
+        return {"hooks.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]}.get(host, [])
+
+    policy = TargetPolicy(allow_private=True)  # https only; 127.0.0.1 stands for a public host
+    sender = PinnedWebhookSender(policy, 5, resolve=resolve, ca_certs=ca)
+    result = sender.post(f"https://hooks.test:{port}/in", b'{"a":1}', {"webhook-id": "d1"})
+    assert result.delivered and result.status_code == 200, result
+    [request] = received
+    assert request["headers"]["host"] == f"hooks.test:{port}" and request["body"] == b'{"a":1}'
+    # A name whose certificate is not the server's: TLS verification refuses it.
+    mismatch = sender.post(f"https://other.test:{port}/in", b"{}", {})
+    assert not mismatch.delivered and mismatch.status_code is None and mismatch.error
+    # Without the test CA (the system's trust store), the self-signed server is refused.
+    untrusted = PinnedWebhookSender(policy, 5, resolve=resolve)
+    assert not untrusted.post(f"https://hooks.test:{port}/in", b"{}", {}).delivered
+    assert len(received) == 1 and resolved == ["hooks.test", "other.test", "hooks.test"]

@@ -10,6 +10,7 @@ could lead anywhere), the whole request has one timeout, and the response body i
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import urllib3
 
@@ -41,16 +42,21 @@ class PinnedWebhookSender:
         policy: TargetPolicy,
         timeout_seconds: float = 10.0,
         user_agent: str = "crm-webhooks/1",
+        *,
+        resolve: Callable[[str, int], list[str]] = resolve_host,
+        ca_certs: str | None = None,  # None: the system's trust store; tests pass their CA
     ) -> None:
         self._policy = policy
         self._timeout = urllib3.Timeout(total=timeout_seconds)
         self._user_agent = user_agent
+        self._resolve = resolve
+        self._ca_certs = ca_certs
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> AttemptResult:
         target, problems = parse_target(url, self._policy)
         if target is None:
             return AttemptResult(None, short_error(f"refused: {'; '.join(problems)}"))
-        addresses = resolve_host(target.host, target.port)
+        addresses = self._resolve(target.host, target.port)
         problems = address_problems(addresses, self._policy)
         if problems:
             return AttemptResult(None, short_error(f"refused: {'; '.join(problems)}"))
@@ -69,6 +75,7 @@ class PinnedWebhookSender:
                 server_hostname=target.host,
                 assert_hostname=target.host,
                 cert_reqs="CERT_REQUIRED",
+                ca_certs=self._ca_certs,
                 timeout=self._timeout,
                 retries=False,
                 maxsize=1,
