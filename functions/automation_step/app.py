@@ -23,4 +23,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         event,
         unit_of_work=db.unit_of_work,
         webhooks=bootstrap.webhook_sender(settings.webhook_timeout_seconds),
+        mailer=bootstrap.mailer(settings.mail_from),
     )

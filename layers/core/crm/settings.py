@@ -156,6 +156,8 @@ class RouterSettings(ConsumerSettings):
 
 class StepSettings(DatabaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # send_email actions: the sender of automation mails
+    mail_from: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="a verified SES identity")
 
 
 class WebhookTargetSettings(_EnvSettings):

@@ -159,7 +159,7 @@ class _Compiler:
                     "run_id.$": "$.run_id",
                     "event.$": "$.event",
                     "step_id": step.id,
-                    "action": step.action.model_dump(mode="json"),
+                    "action": step.action.model_dump(mode="json", exclude_none=True),
                 },
             },
             "ResultSelector": {"result.$": "$.Payload"},

@@ -222,11 +222,22 @@ class SendEmailAction(_Frozen):
     subject: str = Field(min_length=1, max_length=255)
     body: str = Field(min_length=1, max_length=20_000)
 
+    @field_validator("to", "subject")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        # Both end up in mail headers: a line break there could add headers of its own.
+        if "\r" in value or "\n" in value:
+            raise PydanticCustomError("line_break", "must not contain line breaks")
+        return value
+
 
 class MoveStageAction(_Frozen):
+    """Moves the triggering event's deal; a lost stage needs `lost_reason` (as a PATCH does)."""
+
     kind: Literal["move_stage"]
     pipeline_id: str = Field(min_length=1, max_length=64)
     stage_id: str = Field(min_length=1, max_length=64)
+    lost_reason: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 Action = Annotated[

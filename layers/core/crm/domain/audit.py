@@ -36,7 +36,7 @@ class RequestMeta:
 class AuditEntry:
     tenant_id: uuid.UUID
     action: str  # e.g. "lead.created", "auth.login_failed"
-    actor_type: str = "user"  # user | api_key | system | anonymous
+    actor_type: str = "user"  # user | api_key | system | anonymous | automation
     actor_id: uuid.UUID | None = None
     entity_type: str | None = None
     entity_id: str | None = None

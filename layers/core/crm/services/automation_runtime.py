@@ -12,10 +12,13 @@ import uuid
 from typing import Any
 
 from crm.automation.compiler import compile_workflow, execution_name, state_machine_name
-from crm.automation.model import Workflow
+from crm.automation.model import AddTagAction, MoveStageAction, SendEmailAction, Workflow
+from crm.domain.automation_actions import ActionFailed, parse_action, parse_id
+from crm.domain.errors import Conflict, Forbidden, NotFound, PlanLimitExceeded, ValidationFailed
 from crm.domain.events import CloudEvent
 from crm.observability import logger
-from crm.ports import UnitOfWork, UnitOfWorkFactory, WebhookSender, WorkflowEngine
+from crm.ports import Mailer, UnitOfWork, UnitOfWorkFactory, WebhookSender, WorkflowEngine
+from crm.services import automation_actions
 
 RUN_NAMESPACE = uuid.UUID("5c0c5a63-5c1b-4d8e-9a57-1f1f6a1d2b10")
 
@@ -82,9 +85,18 @@ def _start_run(
 
 
 def execute_step(
-    payload: dict[str, Any], *, unit_of_work: UnitOfWorkFactory, webhooks: WebhookSender
+    payload: dict[str, Any],
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    webhooks: WebhookSender,
+    mailer: Mailer | None = None,
 ) -> dict[str, Any]:
-    """Run one action of one run, at most once per (run, step)."""
+    """Run one action of one run, at most once per (run, step).
+
+    The ledger row is claimed first; a database effect (add_tag, move_stage) is written in
+    the same transaction, so both commit or neither does. An action that cannot be performed
+    raises ActionFailed, which fails the Task: nothing is committed, and a retry may try again.
+    """
     tenant_id = uuid.UUID(payload["tenant_id"])
     run_id = uuid.UUID(payload["run_id"])
     step_id: str = payload["step_id"]
@@ -95,16 +107,32 @@ def execute_step(
         if earlier is not None:
             logger.info("step already executed", extra={"idempotency_key": key})
             return {**earlier, "deduplicated": True}
-        result = _perform(action, payload, key, webhooks)
+        try:
+            result = _perform(uow, action, payload, key, webhooks, mailer)
+        except (NotFound, ValidationFailed, PlanLimitExceeded, Conflict, Forbidden) as error:
+            # A rule refused the change: the same refusal a user would get, as the step's error.
+            raise ActionFailed(f"{action['kind']}: {_describe(error)}") from error
         uow.actions.record_result(key, result)
         uow.commit()
     return {**result, "deduplicated": False}
 
 
+def _describe(error: Exception) -> str:
+    details = [item.get("msg") for item in getattr(error, "extra", {}).get("errors", [])]
+    return "; ".join([str(error), *[str(detail) for detail in details if detail]])
+
+
 def _perform(
-    action: dict[str, Any], payload: dict[str, Any], key: str, webhooks: WebhookSender
+    uow: UnitOfWork,
+    action: dict[str, Any],
+    payload: dict[str, Any],
+    key: str,
+    webhooks: WebhookSender,
+    mailer: Mailer | None,
 ) -> dict[str, Any]:
     kind = action["kind"]
+    if kind in ("add_tag", "move_stage", "send_email"):
+        return _perform_record_action(uow, action, payload, mailer)
     if kind == "webhook":
         status = webhooks.send(
             action["url"],
@@ -121,8 +149,31 @@ def _perform(
     raise UnsupportedAction(kind)
 
 
+def _perform_record_action(
+    uow: UnitOfWork, config: dict[str, Any], payload: dict[str, Any], mailer: Mailer | None
+) -> dict[str, Any]:
+    action = parse_action(config)
+    try:
+        event = CloudEvent.from_dict(payload["event"])
+    except (KeyError, ValueError, TypeError) as error:
+        raise ActionFailed(f"the run's event is not a CRM CloudEvent: {error}") from None
+    automation_id = parse_id(payload.get("automation_id", ""), "automation_id")
+    context = automation_actions.automation_context(
+        event, automation_id, uuid.UUID(payload["run_id"])
+    )
+    if isinstance(action, AddTagAction):
+        return automation_actions.add_tag(uow, action, event, context)
+    if isinstance(action, MoveStageAction):
+        return automation_actions.move_stage(uow, action, event, context)
+    if isinstance(action, SendEmailAction):
+        if mailer is None:
+            raise UnsupportedAction(action.kind)  # a wiring error, not the workflow's
+        return automation_actions.send_email(uow, action, event, mailer)
+    raise UnsupportedAction(action.kind)
+
+
 class UnsupportedAction(Exception):
-    """An action kind the model accepts but this runtime cannot run yet; fails the step."""
+    """An action kind this runtime cannot run (or a function wired without what it needs)."""
 
     def __init__(self, kind: str) -> None:
-        super().__init__(f"action kind {kind!r} is not supported by automation_step yet")
+        super().__init__(f"action kind {kind!r} is not supported by automation_step")

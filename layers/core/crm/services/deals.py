@@ -292,58 +292,74 @@ def update_deal(
     if unknown:
         raise ValueError(f"not deal fields: {sorted(unknown)}")
     principal = context.principal
-    now = datetime.now(UTC)
     with unit_of_work(principal.tenant_id) as uow:
         deal = _load(uow, deal_id, principal, for_update=True)
         if precondition is not None:
             precondition.check(deal.version, f"deal {deal_id}")
-        before = deal.to_dict()
-        # The move first: closing clears a probability override, and a probability named in
-        # the same request must then be refused, not silently dropped.
-        transition = _move(uow, deal, changes, now)
-        if "contact_id" in changes and changes["contact_id"] != deal.contact_id:
-            _check_contact(uow, changes["contact_id"])
-        for name in PLAIN_FIELDS:
-            if name in changes:
-                setattr(deal, name, changes[name])
-        if "owner_id" in changes and changes["owner_id"] != deal.owner_id:
-            _check_owner(uow, principal, changes["owner_id"])
-            deal.owner_id = changes["owner_id"]
-        if "lead_id" in changes and changes["lead_id"] != deal.lead_id:
-            _check_lead(uow, changes["lead_id"])
-            deal.lead_id = changes["lead_id"]
-        if "lost_reason" in changes:
-            deal.lost_reason = changes["lost_reason"]
-        elif transition is not None and transition.to_stage.kind is not StageKind.LOST:
-            deal.lost_reason = None  # reopened or won: the old reason no longer applies
-        check_invariants(deal)
-        after = deal.to_dict()
-        changed = _changed_fields(before, after)
-        if not changed:
-            return before
-        deal.version += 1
-        deal.updated_at = now
-        uow.deals.update(deal)
-        if transition is not None:
-            uow.deals.close_stage_stay(deal.id, now)
-            uow.deals.add_stage_stay(
-                StageStay(
-                    deal_id=deal.id,
-                    pipeline_id=transition.to_pipeline_id,
-                    stage_id=transition.to_stage.id,
-                    stage_name=transition.to_stage.name,
-                    from_stage_id=transition.from_stage.id,
-                    entered_at=now,
-                    reason=transition.reason,
-                    moved_by=principal.user_id,
-                )
-            )
-        body = deal.to_dict()
-        for event in updated_events(deal, changed, transition, context.correlation_id):
-            uow.add_event(event)
-        action = "deal.stage_changed" if transition is not None else "deal.updated"
-        _audit(uow, context, action, deal.id, before, body)
+        body = change_deal(uow, deal, changes, context)
         uow.commit()
+    return body
+
+
+def load_deal_for_change(uow: UnitOfWork, deal_id: uuid.UUID, principal: Principal) -> Deal:
+    """The live deal locked until commit; 404 when the principal cannot see it."""
+    return _load(uow, deal_id, principal, for_update=True)
+
+
+def change_deal(
+    uow: UnitOfWork, deal: Deal, changes: dict[str, Any], context: RequestContext
+) -> dict[str, Any]:
+    """Apply `changes` to a locked deal inside `uow` (a PATCH, or an automation's stage move):
+    rules, then (when anything changed) version, row, stage stays, events and audit. Returns
+    the deal as it is now; the caller commits."""
+    principal = context.principal
+    now = datetime.now(UTC)
+    before = deal.to_dict()
+    # The move first: closing clears a probability override, and a probability named in
+    # the same request must then be refused, not silently dropped.
+    transition = _move(uow, deal, changes, now)
+    if "contact_id" in changes and changes["contact_id"] != deal.contact_id:
+        _check_contact(uow, changes["contact_id"])
+    for name in PLAIN_FIELDS:
+        if name in changes:
+            setattr(deal, name, changes[name])
+    if "owner_id" in changes and changes["owner_id"] != deal.owner_id:
+        _check_owner(uow, principal, changes["owner_id"])
+        deal.owner_id = changes["owner_id"]
+    if "lead_id" in changes and changes["lead_id"] != deal.lead_id:
+        _check_lead(uow, changes["lead_id"])
+        deal.lead_id = changes["lead_id"]
+    if "lost_reason" in changes:
+        deal.lost_reason = changes["lost_reason"]
+    elif transition is not None and transition.to_stage.kind is not StageKind.LOST:
+        deal.lost_reason = None  # reopened or won: the old reason no longer applies
+    check_invariants(deal)
+    after = deal.to_dict()
+    changed = _changed_fields(before, after)
+    if not changed:
+        return before
+    deal.version += 1
+    deal.updated_at = now
+    uow.deals.update(deal)
+    if transition is not None:
+        uow.deals.close_stage_stay(deal.id, now)
+        uow.deals.add_stage_stay(
+            StageStay(
+                deal_id=deal.id,
+                pipeline_id=transition.to_pipeline_id,
+                stage_id=transition.to_stage.id,
+                stage_name=transition.to_stage.name,
+                from_stage_id=transition.from_stage.id,
+                entered_at=now,
+                reason=transition.reason,
+                moved_by=principal.user_id,
+            )
+        )
+    body = deal.to_dict()
+    for event in updated_events(deal, changed, transition, context.correlation_id):
+        uow.add_event(event)
+    action = "deal.stage_changed" if transition is not None else "deal.updated"
+    _audit(uow, context, action, deal.id, before, body)
     return body
 
 
