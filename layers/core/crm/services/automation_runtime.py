@@ -118,8 +118,12 @@ def execute_step(
 
 
 def _describe(error: Exception) -> str:
-    details = [item.get("msg") for item in getattr(error, "extra", {}).get("errors", [])]
-    return "; ".join([str(error), *[str(detail) for detail in details if detail]])
+    """The error and its per-field problems, named by field (`lost_reason: required ...`)."""
+    details = [
+        f"{'.'.join(str(part) for part in item.get('loc', [])[1:])}: {item.get('msg')}"
+        for item in getattr(error, "extra", {}).get("errors", [])
+    ]
+    return "; ".join([str(error), *details])
 
 
 def _perform(
