@@ -1,21 +1,47 @@
-"""POST /automations, GET /automations/{id}: workflow definitions, validated and versioned."""
+"""POST /automations, GET /automations/{id}: workflow definitions, validated and versioned.
+GET /automations/{id}/runs, GET /automation-runs/{id}: their runs, step by step."""
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import path_uuid, principal, request_meta
+from crm.api.pagination import (
+    DEFAULT_PAGE_SIZE,
+    Cursor,
+    Limit,
+    SortKind,
+    decode_keyset,
+    page_body,
+)
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AutomationIn
+from crm.domain.errors import ValidationFailed
+from crm.domain.pagination import PageRequest
+from crm.domain.run_inspection import RUN_STATUSES, RunFilters, RunRecord, RunStatus
 from crm.observability import bind_api_event, logger
+from crm.services.automation_runs import get_run, list_runs
 from crm.services.automations import create_automation, get_automation
 from crm.settings import AutomationsApiSettings
 from crm.tracing import tracer
+from pydantic import AwareDatetime
 
 settings = AutomationsApiSettings.from_env()
 app = build_resolver()
+
+RUNS_SCOPE = "automation-runs:created_at:desc"
+Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with an offset")]
+StatusFilter = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="comma-separated run statuses: " + ", ".join(RUN_STATUSES),
+    ),
+]
 
 
 def _db() -> Any:
@@ -42,6 +68,82 @@ def read_automation(automation_id: str) -> dict[str, Any]:
     return get_automation(
         path_uuid(automation_id, "automation"), principal(app), unit_of_work=_db().unit_of_work
     )
+
+
+@app.get("/automations/<automation_id>/runs")
+@tracer.capture_method
+def read_automation_runs(
+    automation_id: str,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    status: StatusFilter = None,
+    created_after: Moment = None,
+    created_before: Moment = None,
+) -> Response[dict[str, Any]]:
+    """The automation's runs, newest first: each with its version, triggering event (id, type,
+    subject), status and start/finish times. With a `status` filter a page may hold fewer than
+    `limit` runs while `next_cursor` is set."""
+    filters = RunFilters(_statuses(status), created_after, created_before)
+    if created_after is not None and created_before is not None:
+        _check_range(created_after, created_before)
+    after = decode_keyset(cursor, RUNS_SCOPE, SortKind.DATETIME)
+    page = list_runs(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        filters,
+        PageRequest(limit, after),
+        unit_of_work=_db().unit_of_work,
+        executions=bootstrap.workflow_executions(),
+    )
+    return json_response(200, page_body(page, RunRecord.summary, RUNS_SCOPE, SortKind.DATETIME))
+
+
+@app.get("/automation-runs/<run_id>")
+@tracer.capture_method
+def read_automation_run(run_id: str) -> dict[str, Any]:
+    """One run step by step: every step of its workflow version with its state (not_reached,
+    running, succeeded, failed, skipped), entry and exit times, a condition's outcome, a
+    delay's wake-up time, an action's recorded result or error; and the triggering event."""
+    return get_run(
+        path_uuid(run_id, "automation run"),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        executions=bootstrap.workflow_executions(),
+    )
+
+
+def _statuses(value: str | None) -> tuple[RunStatus, ...]:
+    if value is None:
+        return ()
+    wanted = [part.strip() for part in value.split(",") if part.strip()]
+    chosen = tuple(known for known in RUN_STATUSES if known in wanted)
+    unknown = sorted(set(wanted) - set(chosen))
+    if unknown or not chosen:
+        raise ValidationFailed(
+            "unknown run status",
+            [
+                {
+                    "loc": ["query", "status"],
+                    "msg": f"expected a comma-separated list of {', '.join(RUN_STATUSES)}",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return chosen
+
+
+def _check_range(after: datetime, before: datetime) -> None:
+    if after >= before:
+        raise ValidationFailed(
+            "the time range is empty",
+            [
+                {
+                    "loc": ["query", "created_before"],
+                    "msg": "must be after created_after",
+                    "type": "value_error",
+                }
+            ],
+        )
 
 
 @logger.inject_lambda_context

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from crm.adapters.secrets.field_cipher import SecretsManagerFieldCipher
     from crm.adapters.ses.mailer import SesMailer
     from crm.adapters.sfn.engine import StepFunctionsEngine
+    from crm.adapters.sfn.executions import StepFunctionsExecutions
     from crm.adapters.webhooks.sender import Urllib3WebhookSender
     from crm.adapters.webhooks.signed import PinnedWebhookSender
     from crm.ports import UnitOfWorkFactory
@@ -184,6 +185,15 @@ def workflow_engine(role_arn: str) -> StepFunctionsEngine:
     from crm.adapters.sfn.engine import StepFunctionsEngine
 
     return StepFunctionsEngine(boto3.client("stepfunctions"), role_arn)
+
+
+@cache
+def workflow_executions() -> StepFunctionsExecutions:
+    import boto3
+
+    from crm.adapters.sfn.executions import StepFunctionsExecutions
+
+    return StepFunctionsExecutions(boto3.client("stepfunctions"))
 
 
 @cache

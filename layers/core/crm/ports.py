@@ -34,6 +34,7 @@ from crm.domain.pipelines import Pipeline
 from crm.domain.plans import CounterRow, Limit, Period
 from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort
 from crm.domain.roles import CustomRole
+from crm.domain.run_inspection import ExecutionInfo, RunDetail, RunFilters, RunRecord
 from crm.domain.taxonomy import Category, Tag
 from crm.domain.tenant_settings import TenantProfile
 from crm.domain.tenants import Tenant, User
@@ -153,6 +154,22 @@ class RecordRunRepository(Protocol):
     ) -> list[AutomationRunRef]:
         """Runs started by events with these subjects (e.g. leads/<id>), newest first."""
         ...
+
+
+class AutomationRunRecords(Protocol):
+    """Reads of automation runs (crm.services.automation_runs) and their cached outcome."""
+
+    def newest(
+        self,
+        automation_id: uuid.UUID,
+        filters: RunFilters,
+        after: Keyset | None,
+        limit: int,
+        *,
+        also_running: bool = False,
+    ) -> list[RunRecord]: ...
+    def get(self, run_id: uuid.UUID) -> RunDetail | None: ...
+    def record_outcome(self, run: RunRecord) -> None: ...
 
 
 class TagRepository(Protocol):
@@ -571,6 +588,7 @@ class UnitOfWork(Protocol):
     history: RecordHistoryRepository
     notes: NoteRepository
     record_runs: RecordRunRepository
+    run_records: AutomationRunRecords
     personal_data: PersonalDataRepository
     imports: ImportRepository
     tags: TagRepository
@@ -649,6 +667,15 @@ class WorkflowEngine(Protocol):
     def start(
         self, state_machine_arn: str, execution_name: str, payload: dict[str, Any]
     ) -> str: ...
+
+
+class ExecutionInspector(Protocol):
+    """Reads executions back from the workflow engine."""
+
+    def describe(self, execution_arn: str) -> ExecutionInfo | None: ...
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """Every history event of the execution, oldest first (all pages)."""
+        ...
 
 
 class WebhookSender(Protocol):

@@ -163,6 +163,8 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "PATCH /custom-fields/{id}": "tenant_settings:update",
     "POST /automations": "automations:create",
     "GET /automations/{id}": "automations:read",
+    "GET /automations/{id}/runs": "automations:read",
+    "GET /automation-runs/{id}": "automations:read",
     "GET /reports/leads": "reports:read",
     "GET /admin/dead-letters": "dead_letters:read",
     "POST /admin/dead-letters/redrive": "dead_letters:update",

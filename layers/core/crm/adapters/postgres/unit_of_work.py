@@ -24,6 +24,7 @@ from crm.adapters.postgres.auth_repositories import (
     PostgresRecoveryCodeRepository,
     PostgresRefreshTokenRepository,
 )
+from crm.adapters.postgres.automation_runs import PostgresAutomationRunRecords
 from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.contacts import PostgresContactRepository
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
@@ -122,6 +123,7 @@ class PostgresUnitOfWork:
         self.history = PostgresRecordHistory(conn)
         self.notes = PostgresNotes(conn)
         self.record_runs = PostgresRecordRuns(conn)
+        self.run_records = PostgresAutomationRunRecords(conn)
         self.personal_data = PostgresPersonalData(conn)
         self.imports = PostgresImports(conn)
         self.tags = PostgresTags(conn)

@@ -1,0 +1,104 @@
+"""Runs you can inspect: an automation's runs, and one run step by step.
+
+Where a run's status comes from: automation_runs caches it. The router inserts a run as
+'running'; these reads call DescribeExecution only for the runs still cached as running that
+they are about to show, and write a finished outcome back (a finished execution never changes),
+so a list page costs at most one AWS call per row still running and none for finished ones,
+without the router or the step function having to report completions. Step Functions is asked
+outside the database transaction, so no connection is held during the calls.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from crm.domain.errors import NotFound
+from crm.domain.pagination import Page, PageRequest
+from crm.domain.run_inspection import (
+    ExecutionInfo,
+    RunFilters,
+    RunRecord,
+    run_view,
+)
+from crm.domain.tenants import Principal
+from crm.ports import ExecutionInspector, UnitOfWorkFactory
+
+
+def list_runs(
+    automation_id: uuid.UUID,
+    principal: Principal,
+    filters: RunFilters,
+    page: PageRequest,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    executions: ExecutionInspector,
+) -> Page[RunRecord]:
+    """The automation's runs, newest first. With a status filter a page may hold fewer than
+    `limit` runs while `next` is set: runs cached as running are fetched with the page, then
+    dropped when their execution turns out to have ended in another status."""
+    with unit_of_work(principal.tenant_id) as uow:
+        if uow.automations.get(automation_id) is None:
+            raise NotFound(f"automation {automation_id} not found")
+        rows = uow.run_records.newest(
+            automation_id, filters, page.after, page.limit + 1, also_running=True
+        )
+    fetched = Page.from_rows(rows, page.limit, lambda run: run.keyset)
+    fresh = _refresh(fetched.items, principal, unit_of_work=unit_of_work, executions=executions)
+    wanted = set(filters.statuses)
+    items = [run for run in fresh if not wanted or run.status in wanted]
+    return Page(items=items, next=fetched.next)
+
+
+def get_run(
+    run_id: uuid.UUID,
+    principal: Principal,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    executions: ExecutionInspector,
+) -> dict[str, Any]:
+    """One run: its event, status and every step of its workflow version with what happened
+    to it, from the execution history (all pages) and the action ledger."""
+    with unit_of_work(principal.tenant_id) as uow:
+        detail = uow.run_records.get(run_id)
+    if detail is None:
+        raise NotFound(f"automation run {run_id} not found")
+    arn = detail.run.execution_arn
+    execution: ExecutionInfo | None = None
+    history: list[dict[str, Any]] = []
+    if arn is not None:
+        execution = executions.describe(arn)
+        history = executions.history(arn) if execution is not None else []
+    if execution is not None and execution.finished and detail.run.status == "running":
+        _record_outcomes([detail.run.with_outcome(execution)], principal, unit_of_work)
+    return run_view(detail, execution, history)
+
+
+def _refresh(
+    runs: list[RunRecord],
+    principal: Principal,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    executions: ExecutionInspector,
+) -> list[RunRecord]:
+    fresh: list[RunRecord] = []
+    finished: list[RunRecord] = []
+    for run in runs:
+        if run.status == "running" and run.execution_arn is not None:
+            described = run.with_outcome(executions.describe(run.execution_arn))
+            if described.status != "running":
+                finished.append(described)
+            run = described
+        fresh.append(run)
+    if finished:
+        _record_outcomes(finished, principal, unit_of_work)
+    return fresh
+
+
+def _record_outcomes(
+    runs: list[RunRecord], principal: Principal, unit_of_work: UnitOfWorkFactory
+) -> None:
+    with unit_of_work(principal.tenant_id) as uow:
+        for run in runs:
+            uow.run_records.record_outcome(run)
+        uow.commit()
