@@ -1,13 +1,16 @@
 """Automation actions end to end through the local cloud: POST /automations, an API write,
 outbox -> RabbitMQ -> automation_router -> Step Functions (embedded moto) -> automation_step ->
 the tag on the lead (GET /leads/{id}), the mail in embedded SES, the deal in its new stage;
-a republished duplicate event neither tags, mails nor moves twice."""
+a republished duplicate event neither tags, mails nor moves twice; a step that cannot act
+fails the Step Functions run with its reason in the cause."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import boto3
 import pika
 import pytest
 import requests
@@ -148,3 +151,56 @@ def test_on_deal_created_move_stage(local_cloud: LocalCloudProcess, endpoints: E
     assert tenant.get(f"/deals/{deal_id}").json()["version"] == version
     assert len(tenant.get(f"/deals/{deal_id}/stage-history").json()["items"]) == 2
     assert len(ledger_rows(endpoints, signup["id"], "move_stage")) == 1
+
+
+def test_a_step_that_cannot_act_fails_the_run_with_its_reason(
+    local_cloud: LocalCloudProcess, endpoints: Endpoints
+) -> None:
+    tenant, signup = sign_up_and_log_in(local_cloud.url, "Ghostco")
+    workflow = {
+        "trigger": {"event": "crm.lead.created"},
+        "steps": [{"id": "tag", "type": "action", "action": {"kind": "add_tag", "tag": "ghost"}}],
+    }
+    created = tenant.post("/automations", {"name": "Tag with a ghost", "workflow": workflow})
+    assert created.status_code == 201, created.text
+    lead = tenant.post("/leads", {"name": "Bo"}).json()
+
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=local_cloud.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+    def finished() -> dict[str, Any] | None:
+        arns = execution_arns(endpoints, signup["id"])
+        if not arns:
+            return None
+        execution: dict[str, Any] = sfn.describe_execution(executionArn=arns[0])
+        return None if execution["status"] == "RUNNING" else execution
+
+    # The Task retries the refused step (2 + 4 + 8 s) before the run fails.
+    assert _eventually(lambda: finished() is not None, timeout=60), local_cloud.log_tail()
+    execution = finished()
+    assert execution is not None and execution["status"] == "FAILED"
+    cause = json.loads(execution["cause"])
+    assert cause["step_id"] == "tag"
+    assert cause["error"]["Error"] == "ActionFailed"
+    message = json.loads(cause["error"]["Cause"])["errorMessage"]
+    assert "no tag named 'ghost'" in message
+    assert tenant.get(f"/leads/{lead['id']}").json()["tags"] == []
+    assert ledger_rows(endpoints, signup["id"], "add_tag") == []
+
+
+def execution_arns(endpoints: Endpoints, tenant_id: str) -> list[str]:
+    conn = connect(endpoints.admin_database_url)
+    try:
+        rows = conn.run(
+            "SELECT execution_arn FROM automation_runs WHERE tenant_id = CAST(:t AS uuid)"
+            " AND execution_arn IS NOT NULL",
+            t=tenant_id,
+        )
+    finally:
+        conn.close()
+    return [row[0] for row in rows]
