@@ -94,7 +94,8 @@ class PostgresAutomationRunRecords:
 
     def record_outcome(self, run: RunRecord) -> None:
         """Caches a finished execution's status; a run already recorded as finished keeps
-        its first recorded outcome (a finished execution does not change)."""
+        its first recorded outcome. (Step Functions can redrive a failed execution; nothing in
+        this product redrives one, so an ended execution's outcome is final here.)"""
         self._conn.run(
             "UPDATE automation_runs SET status = :status, finished_at = :finished_at"
             " WHERE id = :id AND status = 'running'",
