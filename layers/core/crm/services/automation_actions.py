@@ -40,12 +40,13 @@ from crm.services.request_context import RequestContext
 
 
 def automation_context(
-    event: CloudEvent, automation_id: uuid.UUID, run_id: uuid.UUID
+    tenant_id: uuid.UUID, event: CloudEvent, automation_id: uuid.UUID, run_id: uuid.UUID
 ) -> RequestContext:
-    """The automation as the caller; its events keep the triggering event's correlation id,
-    and the audit rows name the run as the request."""
+    """The automation as the caller in the run's tenant (the one the unit of work is scoped
+    to); its events keep the triggering event's correlation id, and the audit rows name the
+    run as the request."""
     return RequestContext(
-        principal=AutomationPrincipal.of(event.tenant_id, automation_id),
+        principal=AutomationPrincipal.of(tenant_id, automation_id),
         correlation_id=event.correlation_id or str(event.id),
         meta=RequestMeta(request_id=f"automation-run:{run_id}"),
     )

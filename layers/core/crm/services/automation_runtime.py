@@ -163,7 +163,7 @@ def _perform_record_action(
         raise ActionFailed(f"the run's event is not a CRM CloudEvent: {error}") from None
     automation_id = parse_id(payload.get("automation_id", ""), "automation_id")
     context = automation_actions.automation_context(
-        event, automation_id, uuid.UUID(payload["run_id"])
+        uuid.UUID(payload["tenant_id"]), event, automation_id, uuid.UUID(payload["run_id"])
     )
     if isinstance(action, AddTagAction):
         return automation_actions.add_tag(uow, action, event, context)
