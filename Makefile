@@ -1,12 +1,12 @@
 # Entry points. Every target that needs the tool chain runs `setup` first (fast when done).
-#   make setup | dev | test | lint | bench | requirements | openapi | stop | clean | distclean
+#   make setup | dev | test | lint | bench | requirements | constraints | openapi | stop | clean | distclean
 
 SHELL := /bin/bash
 PY := .venv/bin/python
 PYANY := $(shell [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)
 export PYTHONPATH := $(CURDIR)/layers/core:$(CURDIR)
 
-.PHONY: setup dev test lint bench requirements openapi stop clean distclean
+.PHONY: setup dev test lint bench requirements constraints openapi stop clean distclean
 
 setup:
 	@bash scripts/setup.sh
@@ -35,6 +35,19 @@ requirements:
 	    "# Generated from pyproject.toml by `make requirements`; do not edit.\n" \
 	    + "".join(d + "\n" for d in deps))'
 	@echo "wrote layers/core/requirements.txt"
+
+# Re-pins constraints.txt (the exact versions setup installs) from a fresh resolution of
+# pyproject.toml's ranges in a throwaway venv; run it after changing dependencies, then
+# `make setup` and the tests. tests/unit/test_layer_requirements.py checks every dependency is
+# pinned inside its range.
+constraints:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYANY) -m venv "$$tmp/venv"; \
+	$(PYANY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	print("\n".join(p["dependencies"] + p.get("optional-dependencies", {}).get("dev", [])))' > "$$tmp/reqs"; \
+	PIP_CONSTRAINT= "$$tmp/venv/bin/pip" install -q --disable-pip-version-check -r "$$tmp/reqs"; \
+	{ sed -n '/^#/p' constraints.txt; "$$tmp/venv/bin/pip" freeze --exclude-editable; } > "$$tmp/out"; \
+	mv "$$tmp/out" constraints.txt; echo "wrote constraints.txt"
 
 # Regenerates functions/api_docs/openapi.json (served at /openapi.json) from the API functions'
 # resolvers and template.yaml; tests/unit/test_openapi.py fails while it is stale.

@@ -111,7 +111,7 @@ mkdir -p .local
 
 # --- 3. Python virtualenv ---------------------------------------------------------------
 stamp=.venv/.crm-setup-stamp
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ -x .venv/bin/python ] && ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     say "venv: .venv is broken or older than Python 3.11, recreating"
     rm -rf .venv
@@ -122,11 +122,14 @@ if [ ! -x .venv/bin/python ]; then
     say "venv: created .venv with $("$PYTHON" -V 2>&1)"
 fi
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    say "venv: ok (dependencies up to date with pyproject.toml)"
+    say "venv: ok (dependencies up to date with pyproject.toml and constraints.txt)"
 else
-    say "venv: installing dependencies from pyproject.toml ..."
+    say "venv: installing dependencies from pyproject.toml (versions from constraints.txt) ..."
     log=.venv/.crm-pip.log
     export PIP_DISABLE_PIP_VERSION_CHECK=1
+    # The exact versions CI and every machine get (a newer pydantic, say, changes the
+    # generated OpenAPI document); pyproject.toml keeps the supported ranges.
+    export PIP_CONSTRAINT="$ROOT/constraints.txt"
     if .venv/bin/python -m pip install -q -e '.[dev]' >"$log" 2>&1; then
         say "venv: installed (editable project + [dev])"
     else
