@@ -31,6 +31,29 @@ SERVICE_NAME = "crm"
 
 log = logging.getLogger(__name__)
 
+# Settings a function module reads when it is imported, as well-formed placeholders (nothing
+# connects to them): for importing every handler without servers (tests/unit/test_template.py,
+# scripts/openapi.py, bench/bench_import_time.py).
+IMPORT_PLACEHOLDER_ENV = {
+    "DATABASE_URL": "postgresql://u:p@127.0.0.1:1/crm",
+    "RELAY_DATABASE_URL": "postgresql://r:p@127.0.0.1:1/crm",
+    "AMQP_URL": "amqp://g:g@127.0.0.1:1/%2F",
+    "OPENSEARCH_URL": "http://127.0.0.1:1",
+    "JWT_SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt",
+    "JWT_ISSUER": "https://crm.test",
+    "JWT_AUDIENCE": "crm-api",
+    "AUTOMATION_STEP_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:step",
+    "STATE_MACHINE_ROLE_ARN": "arn:aws:iam::123456789012:role/sfn",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "MAIL_FROM": "no-reply@crm.local",
+    "APP_BASE_URL": "https://app.crm.test",
+    "MFA_ENCRYPTION_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:mfa",
+    "WEBHOOK_ENCRYPTION_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wh",
+    "IMPORTS_BUCKET": "crm-imports-test",
+    "IMPORT_WORKER_FUNCTION": "ImportWorkerFunction",
+}
+
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 

@@ -40,6 +40,7 @@ from crm.api.openapi import (  # noqa: E402
     route_key,
 )
 
+from local.environment import IMPORT_PLACEHOLDER_ENV  # noqa: E402
 from local.template import Function, read_template  # noqa: E402
 
 TEMPLATE = ROOT / "template.yaml"
@@ -47,24 +48,7 @@ DOCUMENT = ROOT / "functions" / "api_docs" / "openapi.json"
 REGENERATE = ".venv/bin/python scripts/openapi.py  (or: make openapi)"
 
 # Settings the function modules read at import; placeholders, nothing connects to them.
-PLACEHOLDER_ENV = {
-    "DATABASE_URL": "postgresql://u:p@127.0.0.1:1/crm",
-    "RELAY_DATABASE_URL": "postgresql://r:p@127.0.0.1:1/crm",
-    "AMQP_URL": "amqp://g:g@127.0.0.1:1/%2F",
-    "OPENSEARCH_URL": "http://127.0.0.1:1",
-    "JWT_SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt",
-    "JWT_ISSUER": "https://crm.test",
-    "JWT_AUDIENCE": "crm-api",
-    "AUTOMATION_STEP_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:step",
-    "STATE_MACHINE_ROLE_ARN": "arn:aws:iam::123456789012:role/sfn",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "MAIL_FROM": "no-reply@crm.local",
-    "APP_BASE_URL": "https://app.crm.test",
-    "MFA_ENCRYPTION_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:mfa",
-    "IMPORTS_BUCKET": "crm-imports-test",
-    "IMPORT_WORKER_FUNCTION": "ImportWorkerFunction",
-}
+PLACEHOLDER_ENV = IMPORT_PLACEHOLDER_ENV
 
 # Problems of public routes that no rule of crm.api.openapi derives (they raise them from the
 # service: a failed sign-in, a used-up token, a taken slug). Keys must be template routes
