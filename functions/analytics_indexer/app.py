@@ -1,5 +1,6 @@
-"""Consumes q.analytics: projects lead events into the OpenSearch read model, one bulk write
-per batch (Lambda runs one environment per RabbitMQ queue, so a batch must be cheap).
+"""Consumes q.analytics: projects lead and deal events into the OpenSearch read model, one
+bulk write per index per batch (Lambda runs one environment per RabbitMQ queue, so a batch
+must be cheap).
 
 Idempotent twice over: the ledger skips events already handled, and OpenSearch's external
 versioning makes a second write of the same lead version a no-op (the case the ledger cannot
@@ -25,7 +26,11 @@ settings = AnalyticsSettings.from_env()
 
 
 def project(events: Sequence[CloudEvent]) -> dict[uuid.UUID, Exception]:
-    return project_events(events, index=bootstrap.lead_index(settings.opensearch_url))
+    return project_events(
+        events,
+        index=bootstrap.lead_index(settings.opensearch_url),
+        deals=bootstrap.deal_index(settings.opensearch_url),
+    )
 
 
 @logger.inject_lambda_context

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from crm.adapters.aws_lambda.invoker import LambdaJobStarter
+    from crm.adapters.opensearch.deals_index import OpenSearchDealIndex
     from crm.adapters.opensearch.leads_index import OpenSearchLeadIndex
     from crm.adapters.passwords import Argon2PasswordHasher
     from crm.adapters.postgres.connection import ConnectionPool
@@ -149,6 +150,16 @@ def lead_index(opensearch_url: str) -> OpenSearchLeadIndex:
     client = client_for(opensearch_url)
     ensure_index_template(client)  # idempotent; once per container
     return OpenSearchLeadIndex(client)
+
+
+@cache
+def deal_index(opensearch_url: str) -> OpenSearchDealIndex:
+    from crm.adapters.opensearch.deals_index import OpenSearchDealIndex, ensure_deals_template
+    from crm.adapters.opensearch.leads_index import client_for
+
+    client = client_for(opensearch_url)
+    ensure_deals_template(client)  # idempotent; once per container
+    return OpenSearchDealIndex(client)
 
 
 @cache

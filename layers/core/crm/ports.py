@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -660,6 +660,26 @@ class LeadSearchIndex(Protocol):
         ...
 
     def count_by_status(self, tenant_id: uuid.UUID) -> dict[str, int]: ...
+
+
+class DealSearchIndex(Protocol):
+    def index_deals(
+        self, deals: Sequence[tuple[uuid.UUID, dict[str, Any]]]
+    ) -> list[Exception | None]:
+        """As LeadSearchIndex.index_leads, for deal snapshots."""
+        ...
+
+    def pipeline_aggregations(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        start: date,
+        end: date,
+        pipeline_id: uuid.UUID | None = None,
+        visible_owner: uuid.UUID | None = None,
+    ) -> dict[str, Any]:
+        """The `by_pipeline` terms aggregation (see crm.adapters.opensearch.deals_index)."""
+        ...
 
 
 class WorkflowEngine(Protocol):

@@ -82,7 +82,7 @@ class AutomationsApiSettings(DatabaseSettings):
     automation_step_function_arn: str = Field(min_length=1)
 
 
-class ReportsSettings(SearchSettings):
+class ReportsSettings(DatabaseSettings, SearchSettings):
     pass
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from crm.domain.events import CloudEvent
 from crm.domain.tenants import Principal
-from crm.ports import LeadSearchIndex
+from crm.ports import DealSearchIndex, LeadSearchIndex
 
 # Every lead event carries the lead as the change wrote it (deleted ones with deleted_at, which
 # the index keeps as a tombstone); the document's version orders them.
@@ -28,24 +28,45 @@ LEAD_EVENTS = {
 # An import's batch event carries its leads (crm.services.imports).
 IMPORTED = "crm.lead.imported"
 
+# Every deal event carries the deal as the change wrote it (crm.domain.deal_event_data); a
+# move emits updated + stage_changed (+ won/lost) with the same version: one write, no-ops.
+DEAL_EVENTS = {
+    "crm.deal.created",
+    "crm.deal.updated",
+    "crm.deal.stage_changed",
+    "crm.deal.won",
+    "crm.deal.lost",
+    "crm.deal.deleted",
+    "crm.deal.restored",
+}
+
 
 def project_events(
-    events: Sequence[CloudEvent], *, index: LeadSearchIndex
+    events: Sequence[CloudEvent],
+    *,
+    index: LeadSearchIndex,
+    deals: DealSearchIndex | None = None,
 ) -> dict[uuid.UUID, Exception]:
-    """Apply a batch of events to the read model in one bulk write; returns the events the
-    index rejected, with why. Events that do not concern the read model need nothing."""
+    """Apply a batch of events to the read model in one bulk write per index; returns the
+    events an index rejected, with why. Events that do not concern the read model need
+    nothing (deal events neither, without a deal index)."""
     documents: list[tuple[CloudEvent, dict[str, Any]]] = []
+    deal_documents: list[tuple[CloudEvent, dict[str, Any]]] = []
     for event in events:
         if event.type in LEAD_EVENTS:
             documents.append((event, event.data["lead"]))
         elif event.type == IMPORTED:
             documents += [(event, lead) for lead in event.data["leads"]]
+        elif event.type in DEAL_EVENTS and deals is not None:
+            deal_documents.append((event, event.data["deal"]))
     results = index.index_leads([(event.tenant_id, lead) for event, lead in documents])
-    return {
-        event.id: error
-        for (event, _), error in zip(documents, results, strict=True)
-        if error is not None
-    }
+    if deals is not None and deal_documents:
+        results += deals.index_deals([(event.tenant_id, deal) for event, deal in deal_documents])
+    rejected: dict[uuid.UUID, Exception] = {}
+    for (event, _), error in zip(documents + deal_documents, results, strict=True):
+        if error is not None:
+            rejected[event.id] = error
+    return rejected
 
 
 def leads_report(principal: Principal, *, index: LeadSearchIndex) -> dict[str, object]:
