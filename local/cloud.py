@@ -30,6 +30,7 @@ from local.mq import MqEventSources
 from local.registry import FunctionRegistry, add_layer_paths
 from local.scheduler import Scheduler
 from local.template import Template, read_template
+from local.websocket import WEBSOCKET_MANAGEMENT_URL, websocket_api
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +144,14 @@ class LocalCloud:
             stages,
             self.registry.invoke,
             port=self._gateway_port,
+            websocket=websocket_api(self.template, self._stage, self.registry.invoke),
         )
         self.gateway.start()
+        # The Management API of the WebSocket API is the gateway itself (@connections); its
+        # port is known only now. Handlers read settings at import, after this.
+        os.environ[WEBSOCKET_MANAGEMENT_URL] = self.environment[WEBSOCKET_MANAGEMENT_URL] = (
+            self.gateway.url
+        )
         self.event_sources = MqEventSources(
             self._endpoints.amqp_url,
             self.template.mq_sources,

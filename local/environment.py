@@ -52,6 +52,7 @@ IMPORT_PLACEHOLDER_ENV = {
     "WEBHOOK_ENCRYPTION_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wh",
     "IMPORTS_BUCKET": "crm-imports-test",
     "IMPORT_WORKER_FUNCTION": "ImportWorkerFunction",
+    "WEBSOCKET_MANAGEMENT_URL": "http://127.0.0.1:1",
 }
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")

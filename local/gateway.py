@@ -30,11 +30,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.environment import ACCOUNT_ID, REGION
 from local.template import Api, ApiRoute, Authorizer, GatewayResponseSpec
+
+if TYPE_CHECKING:
+    from local.websocket import WebSocketApi
 
 log = logging.getLogger(__name__)
 
@@ -456,8 +459,10 @@ class ApiGateway:
         host: str = "127.0.0.1",
         port: int = 0,
         cache: AuthorizerCache | None = None,
+        websocket: WebSocketApi | None = None,
     ) -> None:
         self.routes = RouteTable(routes)
+        self.websocket = websocket  # the WebSocket API at /ws and its @connections endpoint
         self._apis = apis
         self._stages = stages
         self._invoke = invoke
@@ -484,6 +489,8 @@ class ApiGateway:
     def start(self) -> None:
         self._server = ThreadingHTTPServer(self._address, _handler_class(self))
         self._server.daemon_threads = True
+        if self.websocket is not None:
+            self.websocket.port = self.port  # local connection ids name their gateway
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="api-gateway", daemon=True
         )
@@ -493,6 +500,8 @@ class ApiGateway:
     def stop(self) -> None:
         if self._server is None:
             return
+        if self.websocket is not None:
+            self.websocket.close_all()
         self._server.shutdown()
         self._server.server_close()
         self._server = None
@@ -508,6 +517,9 @@ class ApiGateway:
             return GatewayResponse(
                 200, [("Content-Type", "application/json")], json.dumps(body).encode()
             )
+        managed = self.websocket.manage(request) if self.websocket is not None else None
+        if managed is not None:
+            return managed
         match = self.routes.match(request.method, request.path)
         if match is None:
             if request.method == "OPTIONS" and request.header("Access-Control-Request-Method"):
@@ -595,6 +607,12 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             started = time.monotonic()
             url = urlsplit(self.path)
+            websocket = gateway.websocket
+            if websocket is not None and websocket.is_upgrade(
+                url.path, self.headers.get("Upgrade")
+            ):
+                self._upgrade(websocket, url.path, url.query)
+                return
             request = GatewayRequest(
                 method=self.command,
                 path=url.path or "/",
@@ -617,6 +635,36 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
                 response.status,
                 (time.monotonic() - started) * 1000,
             )
+
+        def _upgrade(self, websocket: WebSocketApi, path: str, query: str) -> None:
+            request = GatewayRequest(
+                method=self.command,
+                path=path,
+                raw_query=query,
+                header_items=list(self.headers.items()),
+                body=b"",
+                source_ip=self.client_address[0],
+                host=self.headers.get("Host", "localhost"),
+            )
+            outcome = websocket.upgrade(request)
+            if isinstance(outcome, GatewayResponse):
+                self._write(request, outcome)
+                self.close_connection = True
+                log.info("WebSocket upgrade %s refused: %d", path, outcome.status)
+                return
+            connection_id, authorizer = outcome
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            key = request.header("Sec-WebSocket-Key") or ""
+            self.send_header("Sec-WebSocket-Accept", websocket.accept(key))
+            self.end_headers()
+            self.close_connection = True
+            log.info("WebSocket %s connected", connection_id)
+            websocket.serve(
+                connection_id, authorizer, request, self.connection, self.rfile, self.wfile
+            )
+            log.info("WebSocket %s closed", connection_id)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

@@ -11,6 +11,7 @@ from functools import cache
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from crm.adapters.apigw.management import ManagementApiSender
     from crm.adapters.aws_lambda.invoker import LambdaJobStarter
     from crm.adapters.opensearch.deals_index import OpenSearchDealIndex
     from crm.adapters.opensearch.leads_index import OpenSearchLeadIndex
@@ -222,3 +223,11 @@ def webhook_transport(
     from crm.domain.webhooks import TargetPolicy
 
     return PinnedWebhookSender(TargetPolicy(allow_http, allow_private), timeout_seconds)
+
+
+@cache
+def connection_sender(endpoint_url: str) -> ManagementApiSender:
+    """Posts to WebSocket connections through the API Gateway Management API."""
+    from crm.adapters.apigw.management import ManagementApiSender, management_client
+
+    return ManagementApiSender(management_client(endpoint_url))

@@ -32,6 +32,7 @@ from crm.domain.notes import Note
 from crm.domain.pagination import Keyset, Page, PageRequest
 from crm.domain.pipelines import Pipeline
 from crm.domain.plans import CounterRow, Limit, Period
+from crm.domain.realtime import ConnectionRow
 from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort
 from crm.domain.roles import CustomRole
 from crm.domain.run_inspection import ExecutionInfo, RunDetail, RunFilters, RunRecord
@@ -293,6 +294,22 @@ class DealRepository(Protocol):
     def stage_history(self, deal_id: uuid.UUID, page: PageRequest) -> Page[StageStay]: ...
     def tenant_currency(self) -> str | None: ...
     def is_active_user(self, user_id: uuid.UUID) -> bool: ...
+
+
+class WsConnectionRepository(Protocol):
+    """Open WebSocket connections of the unit of work's tenant (crm.services.realtime)."""
+
+    def add(
+        self,
+        connection_id: str,
+        user_id: uuid.UUID,
+        api_key_id: uuid.UUID | None,
+        scopes: Collection[str] | None,
+        at: datetime,
+    ) -> None: ...
+    def remove(self, connection_id: str) -> bool: ...
+    def touch(self, connection_id: str, at: datetime) -> bool: ...
+    def listeners(self) -> list[ConnectionRow]: ...
 
 
 class ProcessedEventLedger(Protocol):
@@ -601,6 +618,7 @@ class UnitOfWork(Protocol):
     api_keys: ApiKeyRepository
     webhook_endpoints: WebhookEndpointRepository
     webhook_deliveries: WebhookDeliveryRepository
+    ws_connections: WsConnectionRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -175,3 +175,13 @@ class WebhooksApiSettings(DatabaseSettings, WebhookTargetSettings):
 
 class WebhookWorkerSettings(ConsumerSettings, WebhookTargetSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=30)
+
+
+class WebSocketSettings(DatabaseSettings):
+    """The WebSocket API's handler ($connect/$disconnect/$default)."""
+
+
+class RealtimeNotifierSettings(ConsumerSettings):
+    # the WebSocket stage's Management API endpoint (https://<api>.execute-api.<region>
+    # .amazonaws.com/<stage>); locally the local cloud's gateway URL
+    websocket_management_url: str = Field(pattern=r"^https?://")

@@ -53,6 +53,7 @@ from crm.adapters.postgres.repositories import (
 from crm.adapters.postgres.taxonomy import PostgresCategories, PostgresCustomFields, PostgresTags
 from crm.adapters.postgres.tenancy import tenancy_repositories
 from crm.adapters.postgres.webhooks import PostgresWebhookDeliveries, PostgresWebhookEndpoints
+from crm.adapters.postgres.ws_connections import PostgresWsConnections
 from crm.domain.errors import TenantNotSet
 from crm.domain.event_catalog import validate_event
 from crm.domain.events import CloudEvent
@@ -131,6 +132,7 @@ class PostgresUnitOfWork:
         self.custom_fields = PostgresCustomFields(conn)
         self.webhook_endpoints = PostgresWebhookEndpoints(conn)
         self.webhook_deliveries = PostgresWebhookDeliveries(conn, self.tenant_id)
+        self.ws_connections = PostgresWsConnections(conn, self.tenant_id)
         return self
 
     def add_event(self, event: CloudEvent) -> None:

@@ -1,0 +1,382 @@
+"""Real-time updates without network: the compact message (no personal data), who may receive
+an event (role, ownership, API key scopes), the notifier's fan-out (gone connections deleted,
+other errors propagate), the ws handler's replies, and RFC 6455 framing of the local gateway."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from crm.domain.events import CloudEvent
+from crm.domain.permissions import BUILTIN_GRANTS
+from crm.domain.realtime import (
+    ConnectionGone,
+    ConnectionRow,
+    Listener,
+    compact_message,
+    event_owners,
+    may_receive,
+)
+from crm.domain.roles import CustomRole
+from crm.domain.tenants import Role, RoleGrant
+from crm.services import realtime
+
+from local.template import read_template
+from local.websocket import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_TEXT,
+    Frame,
+    ProtocolError,
+    accept_key,
+    encode_frame,
+    read_frame,
+    read_message,
+    read_websocket_spec,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TENANT = uuid.uuid4()
+ANA, BOB = uuid.uuid4(), uuid.uuid4()
+
+
+def lead_event(owner: uuid.UUID | None, event_type: str = "crm.lead.created") -> CloudEvent:
+    lead_id = uuid.uuid4()
+    data = {
+        "lead": {
+            "id": str(lead_id),
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "phone": "+351 912",
+            "company": "Analytical Engines",
+            "status": "new",
+            "owner_id": str(owner) if owner else None,
+            "tags": ["vip"],
+            "custom_fields": {"vat_id": "PT123"},
+            "version": 1,
+            "created_by": str(ANA),
+        }
+    }
+    return CloudEvent(type=event_type, tenant_id=TENANT, subject=f"leads/{lead_id}", data=data)
+
+
+def listener(role: Role, user: uuid.UUID = ANA, scopes: frozenset[str] | None = None) -> Listener:
+    key = uuid.uuid4() if scopes is not None else None
+    return Listener(f"c-{role}-{user}", user, BUILTIN_GRANTS[role], key, scopes)
+
+
+# ------------------------------------------------------------------ the message
+
+
+def test_a_message_keeps_ids_statuses_and_versions_and_drops_personal_data() -> None:
+    event = lead_event(ANA)
+    message = compact_message(event)
+    assert message == {
+        "type": "crm.lead.created",
+        "subject": event.subject,
+        "id": str(event.id),
+        "time": event.time.isoformat().replace("+00:00", "Z"),
+        "data": {
+            "lead": {
+                "id": event.data["lead"]["id"],
+                "status": "new",
+                "owner_id": str(ANA),
+                "version": 1,
+            }
+        },
+    }
+    text = json.dumps(message)
+    for personal in ("Ada", "ada@example.com", "+351", "Analytical", "vip", "PT123"):
+        assert personal not in text
+
+
+def test_a_stage_change_keeps_its_stage_ids_and_drops_amounts() -> None:
+    data = {
+        "deal": {"id": "d1", "title": "Big one", "amount": "1000.00", "stage_id": "s2"},
+        "from_stage_id": "s1",
+        "to_stage_id": "s2",
+        "lost_reason": "price",
+        "changes": {"status": {"old": "open", "new": "lost"}, "owner_id": {"old": "a", "new": "b"}},
+    }
+    event = CloudEvent(
+        type="crm.deal.stage_changed", tenant_id=TENANT, subject="deals/d1", data=data
+    )
+    assert compact_message(event)["data"] == {
+        "deal": {"id": "d1", "stage_id": "s2"},
+        "from_stage_id": "s1",
+        "to_stage_id": "s2",
+    }
+
+
+# ------------------------------------------------------------------ who hears what
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.ADMIN, Role.MANAGER, Role.VIEWER])
+def test_roles_that_read_every_lead_hear_of_every_lead(role: Role) -> None:
+    assert may_receive(listener(role), lead_event(BOB))
+
+
+def test_a_seller_hears_of_own_and_unassigned_leads_only() -> None:
+    seller = listener(Role.SELLER, ANA)
+    assert may_receive(seller, lead_event(ANA))
+    assert may_receive(seller, lead_event(None))
+    assert not may_receive(seller, lead_event(BOB))
+
+
+def test_an_assignment_reaches_the_previous_and_the_new_owner_not_a_third_seller() -> None:
+    carol = uuid.uuid4()
+    event = CloudEvent(
+        type="crm.lead.assigned",
+        tenant_id=TENANT,
+        subject="leads/x",
+        data={"lead_id": "x", "from_owner_id": str(ANA), "to_owner_id": str(BOB)},
+    )
+    assert event_owners(event.data) == {ANA, BOB}
+    assert may_receive(listener(Role.SELLER, ANA), event)
+    assert may_receive(listener(Role.SELLER, BOB), event)
+    assert not may_receive(listener(Role.SELLER, carol), event)
+
+
+def test_owner_changes_inside_changes_or_malformed_owners_do_not_count_as_owners() -> None:
+    data = {"lead": {"id": "1", "owner_id": "not-a-uuid"},
+            "changes": {"owner_id": {"old": str(ANA), "new": str(BOB)}}}  # fmt: skip
+    event = CloudEvent(type="crm.lead.updated", tenant_id=TENANT, subject="leads/1", data=data)
+    assert event_owners(data) is None
+    assert not may_receive(listener(Role.SELLER, ANA), event)
+
+
+def test_a_record_event_naming_no_owner_does_not_reach_a_seller() -> None:
+    event = CloudEvent(type="crm.lead.imported", tenant_id=TENANT, subject="imports/1", data={})
+    assert not may_receive(listener(Role.SELLER), event)
+    assert may_receive(listener(Role.MANAGER), event)
+
+
+def test_deals_and_contacts_follow_the_same_ownership_rule() -> None:
+    for kind in ("deal", "contact"):
+        mine = CloudEvent(
+            type=f"crm.{kind}.updated",
+            tenant_id=TENANT,
+            subject=f"{kind}s/1",
+            data={kind: {"id": "1", "owner_id": str(ANA)}},
+        )
+        theirs = CloudEvent(
+            type=f"crm.{kind}.updated",
+            tenant_id=TENANT,
+            subject=f"{kind}s/2",
+            data={kind: {"id": "2", "owner_id": str(BOB)}},
+        )
+        assert may_receive(listener(Role.SELLER, ANA), mine)
+        assert not may_receive(listener(Role.SELLER, ANA), theirs)
+
+
+def test_events_of_no_crm_resource_reach_only_roles_that_administer_the_tenant() -> None:
+    event = CloudEvent(type="crm.webhook.created", tenant_id=TENANT, subject="webhooks/1", data={})
+    assert may_receive(listener(Role.OWNER), event)
+    assert may_receive(listener(Role.ADMIN), event)
+    assert not may_receive(listener(Role.MANAGER), event)
+    assert not may_receive(listener(Role.SELLER), event)
+
+
+def test_an_api_key_hears_only_what_its_scopes_allow() -> None:
+    assert may_receive(listener(Role.OWNER, scopes=frozenset({"leads:read"})), lead_event(BOB))
+    assert not may_receive(listener(Role.OWNER, scopes=frozenset({"deals:read"})), lead_event(BOB))
+
+
+def test_a_role_without_read_permission_hears_nothing_of_that_resource() -> None:
+    no_leads = Listener("c", ANA, RoleGrant(frozenset({"deals:read"})))
+    assert not may_receive(no_leads, lead_event(None))
+
+
+# ------------------------------------------------------------------ the notifier
+
+
+class FakeConnections:
+    def __init__(self, rows: list[ConnectionRow]) -> None:
+        self.rows = rows
+        self.removed: list[str] = []
+        self.reads = 0
+
+    def listeners(self) -> list[ConnectionRow]:
+        self.reads += 1
+        return [r for r in self.rows if r.connection_id not in self.removed]
+
+    def remove(self, connection_id: str) -> bool:
+        self.removed.append(connection_id)
+        return True
+
+
+class FakeCustomRoles:
+    def __init__(self, roles: dict[str, CustomRole]) -> None:
+        self.roles = roles
+
+    def get(self, key: str, *, for_update: bool = False) -> CustomRole | None:
+        return self.roles.get(key)
+
+
+class FakeUow:
+    def __init__(self, connections: FakeConnections, roles: dict[str, CustomRole]) -> None:
+        self.ws_connections = connections
+        self.custom_roles = FakeCustomRoles(roles)
+
+
+class Sender:
+    def __init__(self, gone: set[str] = frozenset(), broken: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.gone, self.broken = gone, broken
+        self.posts: list[tuple[str, dict[str, Any]]] = []
+
+    def post(self, connection_id: str, payload: bytes) -> None:
+        if connection_id in self.gone:
+            raise ConnectionGone(connection_id)
+        if connection_id in self.broken:
+            raise RuntimeError("500 from the Management API")
+        self.posts.append((connection_id, json.loads(payload)))
+
+
+def row(cid: str, user: uuid.UUID, role: str, status: str = "active") -> ConnectionRow:
+    return ConnectionRow(cid, user, None, None, role, status, datetime.now(UTC))
+
+
+def test_the_notifier_posts_to_allowed_connections_and_deletes_gone_ones() -> None:
+    connections = FakeConnections(
+        [
+            row("owner", uuid.uuid4(), "owner"),
+            row("ana", ANA, "seller"),
+            row("bob", BOB, "seller"),
+            row("left", uuid.uuid4(), "manager", status="deactivated"),
+            row("stale", uuid.uuid4(), "manager"),
+        ]
+    )
+    uow: Any = FakeUow(connections, {})
+    sender = Sender(gone={"stale"})
+    audience = realtime.Audience()
+    report = realtime.notify(lead_event(ANA), uow, audience=audience, sender=sender)
+    assert [cid for cid, _ in sender.posts] == ["owner", "ana"]
+    assert (report.sent, report.filtered, report.gone) == (2, 1, 1)
+    assert connections.removed == ["stale"]
+    realtime.notify(lead_event(BOB), uow, audience=audience, sender=sender)
+    assert [cid for cid, _ in sender.posts][2:] == ["owner", "bob"]
+    assert connections.reads == 1  # users and roles are read once per batch and tenant
+
+
+def test_a_custom_role_limited_to_own_records_is_filtered_like_a_seller() -> None:
+    custom = CustomRole(
+        key="closer",
+        name="Closer",
+        description="",
+        permissions=frozenset({"leads:read"}),
+        own_records_only=True,
+        created_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC),
+        version=1,
+    )
+    uow: Any = FakeUow(
+        FakeConnections([row("c", ANA, "closer"), row("u", BOB, "ghost")]), {"closer": custom}
+    )
+    sender = Sender()
+    realtime.notify(lead_event(BOB), uow, audience=realtime.Audience(), sender=sender)
+    realtime.notify(lead_event(ANA), uow, audience=realtime.Audience(), sender=sender)
+    assert [cid for cid, _ in sender.posts] == ["c"]  # an unknown role hears nothing
+
+
+def test_any_other_post_failure_propagates_for_a_retry() -> None:
+    uow: Any = FakeUow(FakeConnections([row("a", ANA, "owner")]), {})
+    with pytest.raises(RuntimeError):
+        realtime.notify(
+            lead_event(ANA), uow, audience=realtime.Audience(), sender=Sender(broken={"a"})
+        )
+
+
+def test_the_connection_caller_comes_from_the_authorizer_context() -> None:
+    key = uuid.uuid4()
+    context = {"tenant_id": str(TENANT), "user_id": str(ANA), "role": "owner",
+               "api_key_id": str(key), "scopes": "deals:read leads:read"}  # fmt: skip
+    caller = realtime.ConnectionCaller.from_context(context)
+    assert (caller.tenant_id, caller.user_id, caller.api_key_id) == (TENANT, ANA, key)
+    assert caller.scopes == {"leads:read", "deals:read"}
+    user = realtime.ConnectionCaller.from_context({"tenant_id": str(TENANT), "user_id": str(ANA)})
+    assert user.api_key_id is None and user.scopes is None
+    with pytest.raises(KeyError):
+        realtime.ConnectionCaller.from_context({"user_id": str(ANA)})
+    with pytest.raises(ValueError):
+        realtime.ConnectionCaller.from_context({"tenant_id": "x", "user_id": str(ANA)})
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [('{"action": "ping"}', "pong"), ('{"action": "other"}', "error"), ("not json", "error"),
+     (None, "error"), ("[1]", "error")],
+)  # fmt: skip
+def test_the_default_route_answers_ping_with_pong_and_anything_else_with_an_error(
+    body: str | None, kind: str
+) -> None:
+    assert realtime.answer(body)["type"] == kind
+
+
+# ------------------------------------------------------------------ RFC 6455
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536])
+def test_frames_round_trip_masked_and_unmasked_at_every_length_encoding(size: int) -> None:
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    masked = encode_frame(OP_BINARY, payload, mask=True)
+    assert read_frame(io.BytesIO(masked)) == Frame(True, OP_BINARY, payload)
+    plain = encode_frame(OP_TEXT, payload)
+    assert read_frame(io.BytesIO(plain), require_mask=False) == Frame(True, OP_TEXT, payload)
+    with pytest.raises(ProtocolError):
+        read_frame(io.BytesIO(plain))  # a server refuses unmasked client frames
+
+
+def test_the_rfc_example_frames_and_accept_key() -> None:
+    # RFC 6455 §5.7: a masked "Hello" and the §1.3 handshake example
+    assert read_frame(io.BytesIO(bytes.fromhex("818537fa213d7f9f4d5158"))).payload == b"Hello"
+    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_fragments_are_joined_and_control_frames_between_them_are_handled() -> None:
+    first = bytearray(encode_frame(OP_TEXT, b"Hel", mask=True))
+    first[0] &= 0x7F  # not final
+    stream = io.BytesIO(
+        bytes(first)
+        + encode_frame(OP_PING, b"p", mask=True)
+        + encode_frame(OP_CONTINUATION, b"lo", mask=True)
+    )
+    controls: list[Frame] = []
+    assert read_message(stream, lambda f: controls.append(f) or True) == (OP_TEXT, b"Hello")
+    assert controls == [Frame(True, OP_PING, b"p")]
+    closing = io.BytesIO(encode_frame(OP_CLOSE, b"\x03\xe8", mask=True))
+    assert read_message(closing, lambda f: False) is None
+
+
+def test_broken_frames_are_protocol_errors() -> None:
+    too_big = encode_frame(OP_TEXT, b"x" * 200, mask=True)
+    with pytest.raises(ProtocolError) as error:
+        read_frame(io.BytesIO(too_big), max_size=100)
+    assert error.value.code == 1009
+    long_ping = bytearray(encode_frame(OP_PING, b"x" * 126, mask=True))
+    with pytest.raises(ProtocolError):
+        read_frame(io.BytesIO(bytes(long_ping)))
+    with pytest.raises(ProtocolError):
+        read_frame(io.BytesIO(bytes([0x83, 0x80, 0, 0, 0, 0])))  # opcode 3 is reserved
+    with pytest.raises(EOFError):
+        read_frame(io.BytesIO(encode_frame(OP_TEXT, b"cut", mask=True)[:-1]))
+    with pytest.raises(ProtocolError):
+        read_message(io.BytesIO(encode_frame(OP_CONTINUATION, b"x", mask=True)), lambda f: True)
+
+
+def test_the_local_cloud_reads_the_templates_websocket_api() -> None:
+    spec = read_websocket_spec(read_template(ROOT / "template.yaml"))
+    assert spec is not None and spec.api_id == "WsApi"
+    assert set(spec.routes) == {"$connect", "$disconnect", "$default"}
+    connect = spec.routes["$connect"]
+    assert connect.function_id == "WsHandlerFunction"
+    assert connect.authorizer_function_id == "AuthorizerFunction"
+    assert connect.identity_query_strings == ("token",)
+    assert spec.routes["$default"].has_route_response
+    assert spec.routes["$disconnect"].authorizer_function_id is None
