@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from crm.domain.roles import CustomRole
 from crm.domain.tenants import Role, RoleGrant
 from crm.services import realtime
 
+from local.gateway import GatewayRequest, GatewayResponse
 from local.template import read_template
 from local.websocket import (
     OP_BINARY,
@@ -35,6 +37,7 @@ from local.websocket import (
     OP_TEXT,
     Frame,
     ProtocolError,
+    WebSocketApi,
     accept_key,
     encode_frame,
     read_frame,
@@ -380,3 +383,104 @@ def test_the_local_cloud_reads_the_templates_websocket_api() -> None:
     assert connect.identity_query_strings == ("token",)
     assert spec.routes["$default"].has_route_response
     assert spec.routes["$disconnect"].authorizer_function_id is None
+
+
+# ------------------------------------------------------------------ the local WebSocket API
+
+
+def local_api(authorizer: Any, connect: Any = None) -> tuple[WebSocketApi, list[str]]:
+    calls: list[str] = []
+
+    def invoke(function_id: str, event: dict[str, Any]) -> Any:
+        calls.append(function_id)
+        if function_id == "AuthorizerFunction":
+            return authorizer(event)
+        return connect(event) if connect else {"statusCode": 200}
+
+    spec = read_websocket_spec(read_template(ROOT / "template.yaml"))
+    assert spec is not None
+    api = WebSocketApi(spec, "local", invoke)
+    api.port = 1234
+    return api, calls
+
+
+def upgrade_request(query: str = "token=t", method: str = "GET") -> GatewayRequest:
+    headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+               ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")]  # fmt: skip
+    return GatewayRequest(method, "/ws", query, headers, b"", "127.0.0.1", "localhost")
+
+
+def allow(event: dict[str, Any]) -> dict[str, Any]:
+    assert event["queryStringParameters"] == {"token": "t"}
+    assert event["requestContext"]["routeKey"] == "$connect"
+    policy = {"Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow",
+                             "Resource": event["methodArn"]}]}  # fmt: skip
+    return {"principalId": "u", "policyDocument": policy, "context": {"tenant_id": "t"}}
+
+
+def test_an_upgrade_runs_the_authorizer_then_connect_with_its_context() -> None:
+    seen: list[dict[str, Any]] = []
+    api, calls = local_api(allow, lambda e: seen.append(e) or {"statusCode": 200})
+    outcome = api.upgrade(upgrade_request())
+    assert isinstance(outcome, tuple)
+    connection_id, context = outcome
+    assert connection_id.startswith("1234.") and context["tenant_id"] == "t"
+    assert calls == ["AuthorizerFunction", "WsHandlerFunction"]
+    assert seen[0]["requestContext"]["authorizer"]["principalId"] == "u"
+    assert seen[0]["requestContext"]["eventType"] == "CONNECT"
+
+
+def deny(event: dict[str, Any]) -> dict[str, Any]:
+    policy = {"Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": "*"}]}
+    return {"principalId": "u", "policyDocument": policy}
+
+
+def unauthorized(event: dict[str, Any]) -> Any:
+    raise Exception("Unauthorized")
+
+
+def broken(event: dict[str, Any]) -> Any:
+    raise RuntimeError("database down")
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "query", "status", "calls"),
+    [(allow, "", 401, []), (allow, "token=", 401, []), (unauthorized, "token=t", 401, 1),
+     (deny, "token=t", 403, 1), (broken, "token=t", 500, 1), (lambda e: {"x": 1}, "token=t", 500, 1)],
+)  # fmt: skip
+def test_refused_upgrades_answer_as_api_gateway_does(
+    authorizer: Any, query: str, status: int, calls: Any
+) -> None:
+    api, made = local_api(authorizer)
+    outcome = api.upgrade(upgrade_request(query))
+    assert isinstance(outcome, GatewayResponse) and outcome.status == status
+    assert made == ([] if calls == [] else ["AuthorizerFunction"])  # $connect never ran
+
+
+def test_a_failing_or_refusing_connect_handler_refuses_the_upgrade() -> None:
+    api, _ = local_api(allow, broken)
+    refused = api.upgrade(upgrade_request())
+    assert isinstance(refused, GatewayResponse) and refused.status == 500
+    api, _ = local_api(allow, lambda e: {"statusCode": 403})
+    refused = api.upgrade(upgrade_request())
+    assert isinstance(refused, GatewayResponse) and refused.status == 403
+    api, _ = local_api(allow)
+    not_get = api.upgrade(upgrade_request(method="POST"))
+    assert isinstance(not_get, GatewayResponse) and not_get.status == 400
+
+
+def test_the_management_api_answers_gone_for_unknown_or_unreachable_connections() -> None:
+    api, _ = local_api(allow)
+    for method in ("POST", "GET", "DELETE"):
+        request = GatewayRequest(method, "/@connections/1234.nope", "", [], b"x", "127.0.0.1", "h")
+        response = api.manage(request)
+        assert response is not None and response.status == 410
+        assert ("x-amzn-ErrorType", "GoneException") in response.headers
+    # another gateway's connection: forwarded; a gateway that is gone means 410 too
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    request = GatewayRequest("POST", f"/@connections/{dead_port}.x", "", [], b"x", "127.0.0.1", "h")
+    forwarded = api.manage(request)
+    assert forwarded is not None and forwarded.status == 410
+    assert api.manage(GatewayRequest("GET", "/leads", "", [], b"", "127.0.0.1", "h")) is None
