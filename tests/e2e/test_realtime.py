@@ -194,7 +194,7 @@ def test_a_seller_hears_of_own_and_unassigned_leads_but_not_of_another_sellers(
 
     anas = ana.post("/leads", {"name": "Ana's lead"}).json()
     nobodys = owner.post("/leads", {"name": "Nobody's lead", "owner_id": None}).json()
-    assert anas["owner_id"] == str(ana_ws_user(ana)) and nobodys["owner_id"] is None
+    assert anas["owner_id"] == str(user_id_of(ana)) and nobodys["owner_id"] is None
     both = {anas["id"], nobodys["id"]}
     assert subjects_until(owner_ws, both) >= both
     assert subjects_until(ana_ws, both) >= both
@@ -207,9 +207,8 @@ def test_a_seller_hears_of_own_and_unassigned_leads_but_not_of_another_sellers(
         ws.close()
 
 
-def ana_ws_user(client: Client) -> str:
-    me = client.get("/leads?limit=1")  # any authenticated call; the user id is in the token
-    assert me.status_code == 200
+def user_id_of(client: Client) -> str:
+    """The user id of a client's access token (its sub claim)."""
     payload = token_of(client).split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return str(claims["sub"])
@@ -240,3 +239,31 @@ def test_a_closed_connection_leaves_no_row_behind(
     while connections_of(admin_conn, signup["id"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert connections_of(admin_conn, signup["id"]) == 0
+
+
+def test_a_connection_whose_socket_is_gone_is_deleted_and_the_others_still_hear(
+    local_cloud: LocalCloudProcess, admin_conn: Any
+) -> None:
+    owner, signup = sign_up_and_log_in(local_cloud.url, "RealtimeStale")
+    live = WsClient(local_cloud.url, token_of(owner))
+    port = urlsplit(local_cloud.url).port
+    stale = f"{port}.stale-{uuid.uuid4().hex[:8]}"  # its socket is gone (say, a lost $disconnect)
+    admin_conn.run(
+        "INSERT INTO ws_connections (connection_id, tenant_id, user_id)"
+        " VALUES (:c, CAST(:t AS uuid), CAST(:u AS uuid))",
+        c=stale,
+        t=signup["id"],
+        u=user_id_of(owner),
+    )
+    assert connections_of(admin_conn, signup["id"]) == 2
+    lead_id = owner.post("/leads", {"name": "Still heard"}).json()["id"]
+    live.wait_for(about(lead_id))
+    deadline = time.monotonic() + 10
+    while connections_of(admin_conn, signup["id"]) > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    rows = admin_conn.run(
+        "SELECT connection_id FROM ws_connections WHERE tenant_id = CAST(:t AS uuid)",
+        t=signup["id"],
+    )
+    assert [r[0] for r in rows] != [stale] and len(rows) == 1  # the 410 deleted the stale row
+    live.close()
