@@ -1,5 +1,7 @@
 """GET /reports/leads and GET /reports/pipelines: read from OpenSearch (the analytics worker's
-projection of lead and deal events); pipeline and stage names from Postgres."""
+projection of lead and deal events); pipeline and stage names from Postgres.
+GET /reports/automations: from Postgres's automation_runs (why: crm.services.automation_reports).
+"""
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +15,7 @@ from crm.api.resolver import build_resolver
 from crm.domain.errors import ValidationFailed
 from crm.observability import bind_api_event, logger
 from crm.services.analytics import leads_report
+from crm.services.automation_reports import automations_report
 from crm.services.pipeline_reports import ReportPeriod, pipelines_report
 from crm.settings import ReportsSettings
 from crm.tracing import tracer
@@ -56,6 +59,21 @@ def report_pipelines(
         pipeline_id,
         deals=bootstrap.deal_index(settings.opensearch_url),
         unit_of_work=_db().unit_of_work,
+    )
+
+
+@app.get("/reports/automations")
+@tracer.capture_method
+def report_automations(start: Day = None, end: LastDay = None) -> dict[str, Any]:
+    """Runs started in the period (`from`/`to`: days, both included; default the last 365
+    days) per automation and per day: runs, succeeded, failed (failed, timed out, aborted)
+    and still running; with totals. Runs still cached as running are first checked with
+    Step Functions (at most 100 per request)."""
+    return automations_report(
+        principal(app),
+        report_period(start, end),
+        unit_of_work=_db().unit_of_work,
+        executions=bootstrap.workflow_executions(),
     )
 
 

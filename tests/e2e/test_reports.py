@@ -11,12 +11,19 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LocalCloudProcess
+from tests.e2e.conftest import LocalCloudProcess, WebhookReceiver
+from tests.e2e.tenancy_support import Api as AutomationsApi
+from tests.e2e.test_automation_runs import (
+    create_automation,
+    create_lead,
+    eventually,
+    failing_receiver,
+)
 from tests.e2e.test_pipelines_deals import Api, Org, _org, _problem, _user, admin
 
 pytestmark = pytest.mark.e2e
 
-__all__ = ["admin"]  # the fixture, imported for this module's tests
+__all__ = ["admin", "failing_receiver"]  # fixtures, imported for this module's tests
 
 
 def _eventually(check: Callable[[], bool], timeout: float = 30) -> bool:
@@ -122,3 +129,50 @@ def test_bad_report_parameters_are_422_problems(local_cloud: LocalCloudProcess, 
     ):
         problem = _problem(org.api.get("/reports/pipelines", **params), 422)
         assert [error["loc"] for error in problem["errors"]] == [["query", field]], params
+
+
+def test_the_automations_report_counts_runs_and_outcomes_per_automation_and_day(
+    local_cloud: LocalCloudProcess,
+    admin: Any,
+    webhook_receiver: WebhookReceiver,
+    failing_receiver: str,
+) -> None:
+    org = _org(local_cloud, admin, "Automators")  # a paid plan: room for two automations
+    other = _org(local_cloud, admin, "Idlers")
+    token = str(org.api.session.headers["Authorization"]).removeprefix("Bearer ")
+    api = AutomationsApi(local_cloud.url, token)
+    good = create_automation(api, "Good hook", webhook_receiver.url)
+    broken = create_automation(api, "Broken hook", failing_receiver)
+    create_lead(api, "Web Lead", "web")
+    create_lead(api, "Phone Lead", "phone")
+
+    def read() -> dict[str, Any]:
+        response = org.api.get("/reports/automations")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    # Only this report is read: it asks Step Functions about the runs still cached as
+    # running. The broken hook's action is retried (2 + 4 + 8 s) before its run fails.
+    report = eventually(read, lambda r: r["totals"]["running"] == 0 and r["totals"]["runs"] == 4)
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert report["totals"] == {"runs": 4, "succeeded": 3, "failed": 1, "running": 0}, report
+    by_id = {a["automation_id"]: a for a in report["automations"]}
+    assert by_id[good] == {
+        "automation_id": good,
+        "name": "Good hook",
+        "runs": 2,
+        "succeeded": 2,
+        "failed": 0,
+        "running": 0,
+        "per_day": [{"date": today, "runs": 2, "succeeded": 2, "failed": 0, "running": 0}],
+    }
+    # the phone lead's run succeeds (condition false, nothing to do); the web lead's fails
+    assert (by_id[broken]["succeeded"], by_id[broken]["failed"]) == (1, 1)
+    # outside the period: nothing
+    past = org.api.get("/reports/automations", **{"from": "2020-01-01", "to": "2020-01-31"})
+    assert past.json()["totals"]["runs"] == 0 and past.json()["automations"] == []
+    # another tenant sees none of it
+    theirs = other.api.get("/reports/automations").json()
+    assert theirs["totals"] == {"runs": 0, "succeeded": 0, "failed": 0, "running": 0}
+    assert theirs["automations"] == []
+    _problem(org.api.get("/reports/automations", **{"from": "2026-02-01", "to": "2026-01-01"}), 422)

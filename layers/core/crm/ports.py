@@ -173,6 +173,15 @@ class AutomationRunRecords(Protocol):
     def record_outcome(self, run: RunRecord) -> None: ...
 
 
+class AutomationRunStats(Protocol):
+    """Aggregates of automation runs for GET /reports/automations."""
+
+    def counts(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[uuid.UUID, str, date, str, int]]: ...
+    def still_running(self, start: datetime, end: datetime, limit: int) -> list[RunRecord]: ...
+
+
 class TagRepository(Protocol):
     def all(self) -> list[Tag]: ...
     def existing(self, names: Sequence[str]) -> set[str]: ...
@@ -606,6 +615,7 @@ class UnitOfWork(Protocol):
     notes: NoteRepository
     record_runs: RecordRunRepository
     run_records: AutomationRunRecords
+    run_stats: AutomationRunStats
     personal_data: PersonalDataRepository
     imports: ImportRepository
     tags: TagRepository

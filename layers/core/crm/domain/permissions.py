@@ -167,6 +167,7 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "GET /automation-runs/{id}": "automations:read",
     "GET /reports/leads": "reports:read",
     "GET /reports/pipelines": "reports:read",
+    "GET /reports/automations": "reports:read",
     "GET /admin/dead-letters": "dead_letters:read",
     "POST /admin/dead-letters/redrive": "dead_letters:update",
     "DELETE /admin/dead-letters/{id}": "dead_letters:delete",

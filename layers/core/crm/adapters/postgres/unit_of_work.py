@@ -24,6 +24,7 @@ from crm.adapters.postgres.auth_repositories import (
     PostgresRecoveryCodeRepository,
     PostgresRefreshTokenRepository,
 )
+from crm.adapters.postgres.automation_run_stats import PostgresAutomationRunStats
 from crm.adapters.postgres.automation_runs import PostgresAutomationRunRecords
 from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.contacts import PostgresContactRepository
@@ -125,6 +126,7 @@ class PostgresUnitOfWork:
         self.notes = PostgresNotes(conn)
         self.record_runs = PostgresRecordRuns(conn)
         self.run_records = PostgresAutomationRunRecords(conn)
+        self.run_stats = PostgresAutomationRunStats(conn)
         self.personal_data = PostgresPersonalData(conn)
         self.imports = PostgresImports(conn)
         self.tags = PostgresTags(conn)
