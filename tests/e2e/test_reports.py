@@ -176,3 +176,26 @@ def test_the_automations_report_counts_runs_and_outcomes_per_automation_and_day(
     assert theirs["totals"] == {"runs": 0, "succeeded": 0, "failed": 0, "running": 0}
     assert theirs["automations"] == []
     _problem(org.api.get("/reports/automations", **{"from": "2026-02-01", "to": "2026-01-01"}), 422)
+
+
+def test_the_leads_report_gives_the_average_days_to_convert(
+    local_cloud: LocalCloudProcess, admin: Any
+) -> None:
+    org = _org(local_cloud, admin, "Converters")
+    other = _org(local_cloud, admin, "Watchers")
+    lead = org.api.call("POST", "/leads", {"name": "Rita", "email": "rita@x.io"}).json()
+    org.api.call("POST", "/leads", {"name": "Open", "email": "open@x.io"})
+    converted = org.api.call("POST", f"/leads/{lead['id']}/convert", {})
+    assert converted.status_code == 200, converted.text
+
+    def read() -> dict[str, Any]:
+        response = org.api.get("/reports/leads")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    report = eventually(read, lambda r: r["by_status"].get("converted") == 1)
+    assert report["total"] == 2 and report["by_status"] == {"converted": 1, "new": 1}
+    # converted seconds after it was created
+    assert report["average_days_to_convert"] is not None
+    assert 0 <= report["average_days_to_convert"] < 0.01
+    assert other.api.get("/reports/leads").json()["average_days_to_convert"] is None

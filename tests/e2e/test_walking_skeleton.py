@@ -102,7 +102,11 @@ def test_the_walking_skeleton_end_to_end(
 
     # And the report, read from OpenSearch, counts the lead for A only
     assert _eventually(lambda: tenant_a.get("/reports/leads").json()["by_status"].get("new") == 1)
-    assert tenant_b.get("/reports/leads").json() == {"total": 0, "by_status": {}}
+    assert tenant_b.get("/reports/leads").json() == {
+        "total": 0,
+        "by_status": {},
+        "average_days_to_convert": None,
+    }
 
 
 def test_protected_routes_reject_missing_and_bad_tokens(local_cloud: LocalCloudProcess) -> None:

@@ -156,6 +156,9 @@ class _Index:
     def count_by_status(self, tenant_id: uuid.UUID) -> dict[str, int]:
         return {}
 
+    def average_days_to_convert(self, tenant_id: uuid.UUID) -> float | None:
+        return None
+
     def index_deals(self, deals: Sequence[tuple[uuid.UUID, dict[str, Any]]]) -> list[Any]:
         return self._write(deals)
 

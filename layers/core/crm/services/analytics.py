@@ -70,5 +70,12 @@ def project_events(
 
 
 def leads_report(principal: Principal, *, index: LeadSearchIndex) -> dict[str, object]:
+    """Lead counts by status, and "tempo médio de lead": the mean days from a lead's creation
+    to its conversion (None without converted leads; qualification has no timestamp)."""
     by_status = index.count_by_status(principal.tenant_id)
-    return {"total": sum(by_status.values()), "by_status": by_status}
+    average = index.average_days_to_convert(principal.tenant_id)
+    return {
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "average_days_to_convert": None if average is None else round(average, 2),
+    }

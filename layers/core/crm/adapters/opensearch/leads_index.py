@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,17 @@ class DocumentRejected(ValueError):
         super().__init__(f"OpenSearch rejected the document ({status}): {error}")
 
 
+def _days_to_convert(lead: dict[str, Any]) -> float | None:
+    """Days from creation to conversion, computed here: the integ-test OpenSearch has no
+    painless to subtract dates in an aggregation."""
+    if not lead.get("converted_at"):
+        return None
+    elapsed = datetime.fromisoformat(lead["converted_at"]) - datetime.fromisoformat(
+        lead["created_at"]
+    )
+    return max(elapsed.total_seconds(), 0.0) / 86400.0
+
+
 def _document(tenant_id: uuid.UUID, lead: dict[str, Any]) -> dict[str, Any]:
     return {
         "tenant_id": str(tenant_id),
@@ -43,6 +55,8 @@ def _document(tenant_id: uuid.UUID, lead: dict[str, Any]) -> dict[str, Any]:
         "deleted": lead.get("deleted_at") is not None,
         "created_at": lead["created_at"],
         "updated_at": lead["updated_at"],
+        "converted_at": lead.get("converted_at"),
+        "days_to_convert": _days_to_convert(lead),
         "version": lead["version"],
     }
 
@@ -118,3 +132,27 @@ class OpenSearchLeadIndex:
         )
         buckets = response.get("aggregations", {}).get("by_status", {}).get("buckets", [])
         return {bucket["key"]: bucket["doc_count"] for bucket in buckets}
+
+    def average_days_to_convert(self, tenant_id: uuid.UUID) -> float | None:
+        """The mean days from creation to conversion of the tenant's live converted leads
+        (those indexed since documents carry it); None when there are none."""
+        response = self._client.search(
+            index=self._index,
+            body={
+                "size": 0,
+                "query": {
+                    "bool": {
+                        "filter": [
+                            {"term": {"tenant_id": str(tenant_id)}},
+                            {"exists": {"field": "days_to_convert"}},
+                        ],
+                        "must_not": [{"term": {"deleted": True}}],
+                    }
+                },
+                "aggs": {"days": {"avg": {"field": "days_to_convert"}}},
+            },
+            routing=str(tenant_id),
+            params={"ignore_unavailable": "true"},
+        )
+        value = response.get("aggregations", {}).get("days", {}).get("value")
+        return None if value is None else float(value)
