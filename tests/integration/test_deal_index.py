@@ -22,6 +22,7 @@ from crm.adapters.opensearch.leads_index import (
     ensure_index_template,
 )
 from crm.domain.deals import Deal
+from crm.domain.errors import UpstreamUnavailable
 from crm.domain.events import CloudEvent
 from crm.domain.pipelines import Pipeline, Stage, StageKind
 from crm.services.analytics import project_events
@@ -238,3 +239,17 @@ def test_pipeline_aggregations_per_stage_currency_and_period(deals: OpenSearchDe
     )
     assert theirs["deals"] == 1 and theirs["won"]["deals"] == 1
     assert deals.pipeline_aggregations(uuid.uuid4(), start=start, end=end)["buckets"] == []
+
+
+def test_an_unreachable_cluster_is_upstream_unavailable_for_the_reports() -> None:
+    # a closed local port: the report answers 503 problem+json, not 500
+    client = client_for("http://127.0.0.1:9")
+    tenant = uuid.uuid4()
+    with pytest.raises(UpstreamUnavailable):
+        OpenSearchDealIndex(client).pipeline_aggregations(
+            tenant, start=date(2026, 1, 1), end=date(2026, 1, 31)
+        )
+    with pytest.raises(UpstreamUnavailable):
+        OpenSearchLeadIndex(client).count_by_status(tenant)
+    with pytest.raises(UpstreamUnavailable):
+        OpenSearchLeadIndex(client).average_days_to_convert(tenant)

@@ -25,6 +25,7 @@ from crm.adapters.opensearch.leads_index import (
     UNAVAILABLE_STATUSES,
     VERSION_CONFLICT,
     DocumentRejected,
+    search_or_unavailable,
 )
 
 DEALS_INDEX = "crm-deals"
@@ -191,7 +192,8 @@ class OpenSearchDealIndex:
                 }
             },
         }
-        response = self._client.search(
+        response = search_or_unavailable(
+            self._client,
             index=self._index,
             body=body,
             routing=str(tenant_id),

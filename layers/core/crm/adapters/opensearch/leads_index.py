@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import TransportError
+
+from crm.domain.errors import UpstreamUnavailable
 
 LEADS_INDEX = "crm-leads"
 TEMPLATE_NAME = "crm-leads"
@@ -25,6 +28,20 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parents[5] / "infra" / "search" / "l
 
 VERSION_CONFLICT = 409
 UNAVAILABLE_STATUSES = {429, 502, 503, 504}
+
+
+def search_or_unavailable(client: OpenSearch, **request: Any) -> dict[str, Any]:
+    """A report's search: a cluster that cannot answer is a 503 problem for the caller (the
+    report cannot be read right now), not a 500."""
+    try:
+        response: dict[str, Any] = client.search(**request)
+    except OpenSearchConnectionError as error:
+        raise UpstreamUnavailable("the reports index cannot be reached") from error
+    except TransportError as error:
+        if error.status_code in UNAVAILABLE_STATUSES:
+            raise UpstreamUnavailable("the reports index is unavailable") from error
+        raise
+    return response
 
 
 class DocumentRejected(ValueError):
@@ -115,7 +132,8 @@ class OpenSearchLeadIndex:
         return results
 
     def count_by_status(self, tenant_id: uuid.UUID) -> dict[str, int]:
-        response = self._client.search(
+        response = search_or_unavailable(
+            self._client,
             index=self._index,
             body={
                 "size": 0,
@@ -136,7 +154,8 @@ class OpenSearchLeadIndex:
     def average_days_to_convert(self, tenant_id: uuid.UUID) -> float | None:
         """The mean days from creation to conversion of the tenant's live converted leads
         (those indexed since documents carry it); None when there are none."""
-        response = self._client.search(
+        response = search_or_unavailable(
+            self._client,
             index=self._index,
             body={
                 "size": 0,
