@@ -199,3 +199,8 @@ def test_the_leads_report_gives_the_average_days_to_convert(
     assert report["average_days_to_convert"] is not None
     assert 0 <= report["average_days_to_convert"] < 0.01
     assert other.api.get("/reports/leads").json()["average_days_to_convert"] is None
+    # a seller counts their own and unassigned leads only (the owner's two are not theirs)
+    ana, _ = _user(local_cloud, admin, org, "seller")
+    assert ana.call("POST", "/leads", {"name": "Ana's", "email": "anas@x.io"}).status_code == 201
+    seen = eventually(lambda: dict(ana.get("/reports/leads").json()), lambda r: r["total"] == 1)
+    assert seen["by_status"] == {"new": 1} and seen["average_days_to_convert"] is None

@@ -42,6 +42,21 @@ def test_counts_are_per_tenant(index: OpenSearchLeadIndex) -> None:
     assert index.count_by_status(uuid.uuid4()) == {}
 
 
+def test_a_sellers_view_counts_their_own_and_unassigned_leads(index: OpenSearchLeadIndex) -> None:
+    tenant, seller, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    leads = [
+        (tenant, Lead(tenant_id=tenant, name="mine", owner_id=seller).to_dict()),
+        (tenant, Lead(tenant_id=tenant, name="theirs", owner_id=other).to_dict()),
+        (tenant, Lead(tenant_id=tenant, name="theirs too", owner_id=other).to_dict()),
+        (tenant, Lead(tenant_id=tenant, name="nobody's", status=LeadStatus.QUALIFIED).to_dict()),
+    ]
+    assert index.index_leads(leads) == [None] * 4
+    _refresh(index)
+    assert index.count_by_status(tenant) == {"new": 3, "qualified": 1}
+    assert index.count_by_status(tenant, seller) == {"new": 1, "qualified": 1}
+    assert index.count_by_status(tenant, other) == {"new": 2, "qualified": 1}
+
+
 def test_a_redelivered_or_older_event_does_not_overwrite_a_newer_document(
     index: OpenSearchLeadIndex,
 ) -> None:

@@ -153,10 +153,14 @@ class _Index:
     def index_leads(self, leads: Sequence[tuple[uuid.UUID, dict[str, Any]]]) -> list[Any]:
         return self._write(leads)
 
-    def count_by_status(self, tenant_id: uuid.UUID) -> dict[str, int]:
+    def count_by_status(
+        self, tenant_id: uuid.UUID, visible_owner: uuid.UUID | None = None
+    ) -> dict[str, int]:
         return {}
 
-    def average_days_to_convert(self, tenant_id: uuid.UUID) -> float | None:
+    def average_days_to_convert(
+        self, tenant_id: uuid.UUID, visible_owner: uuid.UUID | None = None
+    ) -> float | None:
         return None
 
     def index_deals(self, deals: Sequence[tuple[uuid.UUID, dict[str, Any]]]) -> list[Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from crm.domain.events import CloudEvent
 from crm.domain.tenants import Principal
 from crm.ports import DealSearchIndex, LeadSearchIndex
+from crm.services.pipelines import visible_to
 
 # Every lead event carries the lead as the change wrote it (deleted ones with deleted_at, which
 # the index keeps as a tombstone); the document's version orders them.
@@ -71,9 +72,11 @@ def project_events(
 
 def leads_report(principal: Principal, *, index: LeadSearchIndex) -> dict[str, object]:
     """Lead counts by status, and "tempo médio de lead": the mean days from a lead's creation
-    to its conversion (None without converted leads; qualification has no timestamp)."""
-    by_status = index.count_by_status(principal.tenant_id)
-    average = index.average_days_to_convert(principal.tenant_id)
+    to its conversion (None without converted leads; qualification has no timestamp). A seller
+    counts the leads they own or nobody owns, as in the lists."""
+    owner = visible_to(principal)
+    by_status = index.count_by_status(principal.tenant_id, owner)
+    average = index.average_days_to_convert(principal.tenant_id, owner)
     return {
         "total": sum(by_status.values()),
         "by_status": by_status,

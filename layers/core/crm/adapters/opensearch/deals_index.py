@@ -25,6 +25,7 @@ from crm.adapters.opensearch.leads_index import (
     UNAVAILABLE_STATUSES,
     VERSION_CONFLICT,
     DocumentRejected,
+    report_filters,
     search_or_unavailable,
 )
 
@@ -132,21 +133,9 @@ class OpenSearchDealIndex:
         lost deals and cents by currency closed in [start, end]; the average days to close of
         those won; deals created per month in [start, end]. `visible_owner`: only deals this
         user owns or nobody owns (a seller's view)."""
-        filters: list[dict[str, Any]] = [{"term": {"tenant_id": str(tenant_id)}}]
+        filters = report_filters(tenant_id, visible_owner)
         if pipeline_id is not None:
             filters.append({"term": {"pipeline_id": str(pipeline_id)}})
-        if visible_owner is not None:
-            filters.append(
-                {
-                    "bool": {
-                        "should": [
-                            {"term": {"owner_id": str(visible_owner)}},
-                            {"bool": {"must_not": [{"exists": {"field": "owner_id"}}]}},
-                        ],
-                        "minimum_should_match": 1,
-                    }
-                }
-            )
         period = {"gte": _day_start(start), "lt": _day_start(end + timedelta(days=1))}
         by_currency = {
             "terms": {"field": "currency", "size": MAX_CURRENCIES},

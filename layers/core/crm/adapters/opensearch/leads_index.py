@@ -44,6 +44,25 @@ def search_or_unavailable(client: OpenSearch, **request: Any) -> dict[str, Any]:
     return response
 
 
+def report_filters(tenant_id: uuid.UUID, visible_owner: uuid.UUID | None) -> list[dict[str, Any]]:
+    """A report's scope: the tenant's documents, and with `visible_owner` only those this user
+    owns or nobody owns (a seller's view, the same rule as the lists)."""
+    filters: list[dict[str, Any]] = [{"term": {"tenant_id": str(tenant_id)}}]
+    if visible_owner is not None:
+        filters.append(
+            {
+                "bool": {
+                    "should": [
+                        {"term": {"owner_id": str(visible_owner)}},
+                        {"bool": {"must_not": [{"exists": {"field": "owner_id"}}]}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
+        )
+    return filters
+
+
 class DocumentRejected(ValueError):
     """The index refused a document for what it contains (a mapping error, say)."""
 
@@ -131,7 +150,9 @@ class OpenSearchLeadIndex:
                 results.append(DocumentRejected(status, outcome.get("error")))
         return results
 
-    def count_by_status(self, tenant_id: uuid.UUID) -> dict[str, int]:
+    def count_by_status(
+        self, tenant_id: uuid.UUID, visible_owner: uuid.UUID | None = None
+    ) -> dict[str, int]:
         response = search_or_unavailable(
             self._client,
             index=self._index,
@@ -139,7 +160,7 @@ class OpenSearchLeadIndex:
                 "size": 0,
                 "query": {
                     "bool": {
-                        "filter": [{"term": {"tenant_id": str(tenant_id)}}],
+                        "filter": report_filters(tenant_id, visible_owner),
                         "must_not": [{"term": {"deleted": True}}],
                     }
                 },
@@ -151,7 +172,9 @@ class OpenSearchLeadIndex:
         buckets = response.get("aggregations", {}).get("by_status", {}).get("buckets", [])
         return {bucket["key"]: bucket["doc_count"] for bucket in buckets}
 
-    def average_days_to_convert(self, tenant_id: uuid.UUID) -> float | None:
+    def average_days_to_convert(
+        self, tenant_id: uuid.UUID, visible_owner: uuid.UUID | None = None
+    ) -> float | None:
         """The mean days from creation to conversion of the tenant's live converted leads
         (those indexed since documents carry it); None when there are none."""
         response = search_or_unavailable(
@@ -162,7 +185,7 @@ class OpenSearchLeadIndex:
                 "query": {
                     "bool": {
                         "filter": [
-                            {"term": {"tenant_id": str(tenant_id)}},
+                            *report_filters(tenant_id, visible_owner),
                             {"exists": {"field": "days_to_convert"}},
                         ],
                         "must_not": [{"term": {"deleted": True}}],
