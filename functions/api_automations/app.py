@@ -1,5 +1,6 @@
 """POST /automations, GET /automations/{id}: workflow definitions, validated and versioned.
-GET /automations/{id}/runs, GET /automation-runs/{id}: their runs, step by step."""
+GET /automations/{id}/runs, GET /automation-runs/{id}: their runs, step by step.
+POST /automations/{id}/simulate: the path a run would take for one event, without effects."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -20,11 +21,13 @@ from crm.api.pagination import (
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AutomationIn
+from crm.api.simulation_schemas import SimulateIn
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import PageRequest
 from crm.domain.run_inspection import RUN_STATUSES, RunFilters, RunRecord, RunStatus
 from crm.observability import bind_api_event, logger
 from crm.services.automation_runs import get_run, list_runs
+from crm.services.automation_simulation import RecordRef, SimulatedEvent, simulate_automation
 from crm.services.automations import create_automation, get_automation
 from crm.settings import AutomationsApiSettings
 from crm.tracing import tracer
@@ -68,6 +71,28 @@ def read_automation(automation_id: str) -> dict[str, Any]:
     return get_automation(
         path_uuid(automation_id, "automation"), principal(app), unit_of_work=_db().unit_of_work
     )
+
+
+@app.post("/automations/<automation_id>/simulate")
+@tracer.capture_method
+def post_simulation(automation_id: str, body: SimulateIn) -> Response[dict[str, Any]]:
+    """The steps a run would take for an inline event or one built from a stored record:
+    each condition with its clauses, each delay with its wake-up time, each action with its
+    resolved config or the reason it would be refused. Writes nothing, sends nothing."""
+    event = (
+        SimulatedEvent(body.event.type, body.event.data, body.event.subject)
+        if body.event is not None
+        else None
+    )
+    record = RecordRef(body.record.kind, body.record.id) if body.record is not None else None
+    result = simulate_automation(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        event=event,
+        record=record,
+        unit_of_work=_db().unit_of_work,
+    )
+    return json_response(200, result)
 
 
 @app.get("/automations/<automation_id>/runs")

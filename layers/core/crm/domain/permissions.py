@@ -164,6 +164,9 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "POST /automations": "automations:create",
     "GET /automations/{id}": "automations:read",
     "GET /automations/{id}/runs": "automations:read",
+    # Simulating dry-runs the actions as the automation would (it sees every record): only
+    # those who may change automations may do it.
+    "POST /automations/{id}/simulate": "automations:update",
     "GET /automation-runs/{id}": "automations:read",
     "GET /reports/leads": "reports:read",
     "GET /reports/pipelines": "reports:read",
