@@ -1,6 +1,7 @@
 """POST /automations, GET /automations/{id}: workflow definitions, validated and versioned.
 GET /automations/{id}/runs, GET /automation-runs/{id}: their runs, step by step.
-POST /automations/{id}/simulate: the path a run would take for one event, without effects."""
+POST /automations/{id}/simulate: the path a run would take for one event, without effects.
+POST /actions: one action run now by the caller on one record (Idempotency-Key required)."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
-from crm.api.context import path_uuid, principal, request_meta
+from crm.api.context import correlation_id, header, path_uuid, principal, request_meta
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
     Cursor,
@@ -21,7 +22,7 @@ from crm.api.pagination import (
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AutomationIn
-from crm.api.simulation_schemas import SimulateIn
+from crm.api.simulation_schemas import ManualActionIn, SimulateIn
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import PageRequest
 from crm.domain.run_inspection import RUN_STATUSES, RunFilters, RunRecord, RunStatus
@@ -29,6 +30,8 @@ from crm.observability import bind_api_event, logger
 from crm.services.automation_runs import get_run, list_runs
 from crm.services.automation_simulation import RecordRef, SimulatedEvent, simulate_automation
 from crm.services.automations import create_automation, get_automation
+from crm.services.manual_actions import run_manual_action
+from crm.services.request_context import RequestContext
 from crm.settings import AutomationsApiSettings
 from crm.tracing import tracer
 from pydantic import AwareDatetime
@@ -93,6 +96,25 @@ def post_simulation(automation_id: str, body: SimulateIn) -> Response[dict[str, 
         unit_of_work=_db().unit_of_work,
     )
     return json_response(200, result)
+
+
+@app.post("/actions")
+@tracer.capture_method
+def post_action(body: ManualActionIn) -> Response[dict[str, Any]]:
+    """Run one action now on one record as the caller, once per Idempotency-Key (required:
+    422 without it); the permission is the effect's (leads:update to tag a lead, ...)."""
+    context = RequestContext(
+        principal=principal(app), correlation_id=correlation_id(app), meta=request_meta(app)
+    )
+    result, replayed = run_manual_action(
+        body.action,
+        RecordRef(body.record.kind, body.record.id),
+        context,
+        idempotency_key=header(app, "Idempotency-Key"),
+        unit_of_work=_db().unit_of_work,
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return json_response(200, result, **headers)
 
 
 @app.get("/automations/<automation_id>/runs")

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from crm.automation.model import TRIGGER_EVENT_PATTERN
+from crm.automation.model import TRIGGER_EVENT_PATTERN, Action
 
 
 class _Body(BaseModel):
@@ -39,3 +39,10 @@ class SimulateIn(_Body):
         if (self.event is None) == (self.record is None):
             raise ValueError("give exactly one of 'event' and 'record'")
         return self
+
+
+class ManualActionIn(_Body):
+    """POST /actions: one action config of the workflow model, on one record."""
+
+    action: Action
+    record: RecordRefIn
