@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -106,6 +107,22 @@ PROFILES: dict[str, Ports] = {
     ),
 }
 
+# Shifts every port of a profile, so that several checkouts (git worktrees) on one machine can
+# each run their own test servers side by side: CRM_PORT_OFFSET=100 make test.
+PORT_OFFSET_ENV = "CRM_PORT_OFFSET"
+
+
+def _offset(ports: Ports, raw: str) -> Ports:
+    if not raw.strip():
+        return ports
+    try:
+        offset = int(raw)
+    except ValueError:
+        raise ServiceError(f"{PORT_OFFSET_ENV}={raw!r} is not an integer") from None
+    if not 0 <= offset <= 5000:
+        raise ServiceError(f"{PORT_OFFSET_ENV}={offset} is outside 0..5000")
+    return Ports(*(port + offset for port in dataclasses.astuple(ports)))
+
 
 # --------------------------------------------------------------------------------------------
 # the supervisor
@@ -147,7 +164,7 @@ class Supervisor:
         if ports is None:
             if profile not in PROFILES:
                 raise ServiceError(f"unknown profile {profile!r}: use one of {sorted(PROFILES)}")
-            ports = PROFILES[profile]
+            ports = _offset(PROFILES[profile], os.environ.get(PORT_OFFSET_ENV, ""))
         self.root = Path(root).resolve()
         self.profile = profile
         self.ports = ports
