@@ -39,6 +39,10 @@ def project_cloud(
     # refused (the settings default to false). Set either to "false" to try the AWS rules.
     for name in ("WEBHOOK_ALLOW_HTTP", "WEBHOOK_ALLOW_PRIVATE_TARGETS"):
         environment[name] = os.environ.get(name, "true")
+    # A hosts-style file in front of DNS for webhook targets (tests re-point names with it);
+    # the functions refuse it unless the stage is local and private targets are allowed.
+    if os.environ.get("WEBHOOK_HOSTS_FILE"):
+        environment["WEBHOOK_HOSTS_FILE"] = os.environ["WEBHOOK_HOSTS_FILE"]
     if declare_topology:
         topology.declare_topology(
             endpoints.amqp_url,

@@ -29,6 +29,7 @@ from crm.domain.run_inspection import RUN_STATUSES, RunFilters, RunRecord, RunSt
 from crm.observability import bind_api_event, logger
 from crm.services.automation_runs import get_run, list_runs
 from crm.services.automation_simulation import RecordRef, SimulatedEvent, simulate_automation
+from crm.services.automation_webhooks import OutboundSettings
 from crm.services.automations import create_automation, get_automation
 from crm.services.manual_actions import run_manual_action
 from crm.services.request_context import RequestContext
@@ -54,6 +55,15 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
 
 
+def _outbound() -> OutboundSettings:
+    """Webhook actions: the subscriptions' target policy and field cipher."""
+    return OutboundSettings(
+        cipher=bootstrap.field_cipher(settings.webhook_encryption_secret_arn),
+        policy=settings.target_policy,
+        resolve=bootstrap.target_resolver(settings.webhook_hosts_file),
+    )
+
+
 @app.post("/automations")
 @tracer.capture_method
 def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
@@ -64,6 +74,7 @@ def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
         unit_of_work=_db().unit_of_work,
         step_function_arn=settings.automation_step_function_arn,
         meta=request_meta(app),
+        outbound=_outbound(),
     )
     return json_response(201, automation, Location=f"/automations/{automation['id']}")
 

@@ -8,7 +8,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
-from crm.adapters.webhooks.signed import resolve_host
 from crm.api.concurrency import if_match
 from crm.api.context import path_uuid
 from crm.api.guards import require
@@ -29,7 +28,7 @@ from crm.api.webhook_schemas import (
 )
 from crm.api.writes import idempotency_key, record_response, request_context
 from crm.domain.pagination import PageRequest
-from crm.domain.webhooks import TargetPolicy, WebhookDelivery, WebhookEndpoint
+from crm.domain.webhooks import WebhookDelivery, WebhookEndpoint
 from crm.observability import bind_api_event, logger
 from crm.services.webhooks import (
     EndpointChanges,
@@ -59,8 +58,8 @@ def _db() -> Any:
 def _webhooks() -> WebhookSettings:
     return WebhookSettings(
         cipher=bootstrap.field_cipher(settings.webhook_encryption_secret_arn),
-        policy=TargetPolicy(settings.webhook_allow_http, settings.webhook_allow_private_targets),
-        resolve=resolve_host,
+        policy=settings.target_policy,
+        resolve=bootstrap.target_resolver(settings.webhook_hosts_file),
     )
 
 

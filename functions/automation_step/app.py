@@ -22,6 +22,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return execute_step(
         event,
         unit_of_work=db.unit_of_work,
-        webhooks=bootstrap.webhook_sender(settings.webhook_timeout_seconds),
+        webhooks=bootstrap.webhook_transport(
+            settings.webhook_allow_http,
+            settings.webhook_allow_private_targets,
+            settings.webhook_timeout_seconds,
+            settings.webhook_hosts_file,
+        ),
         mailer=bootstrap.mailer(settings.mail_from),
+        cipher=bootstrap.field_cipher(settings.webhook_encryption_secret_arn),
     )

@@ -29,6 +29,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         settings.webhook_allow_http,
         settings.webhook_allow_private_targets,
         settings.webhook_timeout_seconds,
+        settings.webhook_hosts_file,
     )
     cipher = bootstrap.field_cipher(settings.webhook_encryption_secret_arn)
     messages = inbound_messages(event)

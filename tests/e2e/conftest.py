@@ -31,9 +31,22 @@ class LocalCloudProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     moto_url: str = ""  # embedded moto: sent mail is at {moto_url}/moto-api/data.json
+    # The functions' DNS for webhook targets reads this hosts-style file first (a local
+    # cloud's setting, refused in deployed stages): tests point names at addresses with it.
+    webhook_hosts_file: Path | None = None
 
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+    def point_host(self, name: str, address: str) -> None:
+        """Make `name` resolve to `address` for webhook targets from now on."""
+        path = self.webhook_hosts_file
+        assert path is not None
+        kept = [
+            line
+            for line in (path.read_text().splitlines() if path.exists() else [])
+            if name not in line.split()[1:]
+        ]
+        staged = path.with_name(path.name + ".new")
+        staged.write_text("\n".join([*kept, f"{address} {name}"]) + "\n")
+        staged.replace(path)  # atomic: a lookup never reads half a file
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +55,10 @@ def local_cloud(
 ) -> Iterator[LocalCloudProcess]:
     port, moto_port = free_port(), free_port()
     log_path = tmp_path_factory.mktemp("local-cloud") / "local-cloud.log"
+    hosts_file = log_path.parent / "webhook-hosts"
     env = {
         **os.environ,
+        "WEBHOOK_HOSTS_FILE": str(hosts_file),
         "DATABASE_URL": endpoints.admin_database_url,
         "AMQP_URL": endpoints.amqp_url,
         "OPENSEARCH_URL": endpoints.opensearch_url,
@@ -60,6 +75,7 @@ def local_cloud(
         process=process,
         log_path=log_path,
         moto_url=f"http://127.0.0.1:{moto_port}",
+        webhook_hosts_file=hosts_file,
     )
     try:
         _wait_healthy(cloud)

@@ -40,7 +40,7 @@ REGION = "us-east-1"
 
 
 class NoWebhooks:
-    def send(self, *args: Any, **kwargs: Any) -> int:
+    def post(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("no webhook action runs in these tests")
 
 

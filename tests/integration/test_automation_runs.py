@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from crm.adapters.postgres.unit_of_work import PostgresDatabase
+from crm.adapters.secrets.field_cipher import FieldCipher
 from crm.adapters.sfn.engine import StepFunctionsEngine
 from crm.adapters.sfn.executions import StepFunctionsExecutions
 from crm.automation.model import Workflow
@@ -24,8 +25,10 @@ from crm.domain.events import CloudEvent
 from crm.domain.pagination import PageRequest
 from crm.domain.run_inspection import ExecutionInfo, RunFilters
 from crm.domain.tenants import Principal, Role
+from crm.domain.webhooks import AttemptResult, TargetPolicy
 from crm.services.automation_runs import get_run, list_runs
 from crm.services.automation_runtime import execute_step, route_event
+from crm.services.automation_webhooks import OutboundSettings
 from crm.services.automations import create_automation
 from crm.services.leads import NewLead, create_lead
 from moto import mock_aws
@@ -46,11 +49,11 @@ HOOK = "http://hooks.test/crm"
 class RecordingWebhooks:
     sent: list[str] = field(default_factory=list)
 
-    def send(
-        self, url: str, body: dict[str, Any], *, message_id: str, headers: dict[str, str]
-    ) -> int:
-        self.sent.append(message_id)
-        return 204
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, read_limit: int = 0
+    ) -> AttemptResult:
+        self.sent.append(headers["webhook-id"])
+        return AttemptResult(204)
 
 
 @dataclass
@@ -141,6 +144,11 @@ class Org:
             self.owner,
             unit_of_work=cloud.db.unit_of_work,
             step_function_arn=STEP_FUNCTION_ARN,
+            outbound=OutboundSettings(
+                cipher=FieldCipher(bytes(32)),
+                policy=TargetPolicy(allow_http=True),
+                resolve=lambda host, port: ["93.184.216.34"],
+            ),
         )
         self.automation_id = uuid.UUID(created["id"])
 

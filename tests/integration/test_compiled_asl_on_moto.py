@@ -186,7 +186,7 @@ def test_an_action_receives_the_run_context_the_event_and_its_action(
         "action": {
             "kind": "webhook",
             "url": "https://hooks.example.com/crm/deal-won",
-            "headers": {"X-Source": "crm", "Authorization-Scope": "deals"},
+            "headers": {"X-Source": "crm", "X-Scope": "deals"},
         },
     }
 

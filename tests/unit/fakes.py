@@ -3,6 +3,7 @@ Integration tests run the same services on the real adapters."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from crm.domain.dead_letters import DeadLetter
 from crm.domain.event_catalog import validate_event
 from crm.domain.events import CloudEvent
 from crm.domain.leads import Lead
+from crm.domain.webhooks import AttemptResult
 
 from tests.unit.backbone_fakes import FakeDeadLetters, FakeProcessedEvents
 from tests.unit.crm_core_fakes import CrmCoreState
@@ -182,15 +184,19 @@ class FakeEngine:
 
 
 class FakeWebhooks:
+    """The outbound sender's port: records each POST; the first `fail_times` get no answer."""
+
     def __init__(self, fail_times: int = 0) -> None:
         self.sent: list[tuple[str, dict[str, Any], str]] = []
+        self.headers: list[dict[str, str]] = []
         self._fail_times = fail_times
 
-    def send(
-        self, url: str, body: dict[str, Any], *, message_id: str, headers: dict[str, str]
-    ) -> int:
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, read_limit: int = 0
+    ) -> AttemptResult:
         if self._fail_times:
             self._fail_times -= 1
-            raise ConnectionError("receiver down")
-        self.sent.append((url, body, message_id))
-        return 204
+            return AttemptResult(None, "could not connect")
+        self.sent.append((url, json.loads(body), headers["webhook-id"]))
+        self.headers.append(headers)
+        return AttemptResult(204)

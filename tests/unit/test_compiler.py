@@ -149,7 +149,7 @@ def test_an_action_is_a_lambda_invoke_task_with_retry_and_catch() -> None:
     assert task["Parameters"]["Payload"]["action"] == {
         "kind": "webhook",
         "url": "https://hooks.example.com/crm/deal-won",
-        "headers": {"X-Source": "crm", "Authorization-Scope": "deals"},
+        "headers": {"X-Source": "crm", "X-Scope": "deals"},
     }
     assert task["ResultPath"] == "$.steps.notify"
     assert task["Retry"][0]["IntervalSeconds"] == DEFAULT_RETRY.interval_seconds == 2

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from crm.adapters.secrets.field_cipher import FieldCipher
 from crm.automation.model import Workflow
 from crm.domain.errors import NotFound, ValidationFailed
 from crm.domain.tenants import Principal, Role
-from crm.services.automation_runtime import execute_step, route_event
+from crm.domain.webhooks import TargetPolicy
+from crm.services.automation_runtime import WebhookDeliveryFailed, execute_step, route_event
+from crm.services.automation_webhooks import OutboundSettings
 from crm.services.automations import create_automation
 from crm.services.leads import NewLead, create_lead, get_lead
 
@@ -73,7 +76,16 @@ def _automation(store: FakeStore, caller: Principal) -> None:
         }
     )
     create_automation(
-        "hook", workflow, caller, unit_of_work=uow_factory(store), step_function_arn=STEP_ARN
+        "hook",
+        workflow,
+        caller,
+        unit_of_work=uow_factory(store),
+        step_function_arn=STEP_ARN,
+        outbound=OutboundSettings(
+            cipher=FieldCipher(bytes(32)),
+            policy=TargetPolicy(),
+            resolve=lambda host, port: ["93.184.216.34"],
+        ),
     )
 
 
@@ -119,7 +131,7 @@ def test_a_step_runs_its_side_effect_once(store: FakeStore) -> None:
 
 def test_a_failed_delivery_leaves_no_ledger_row_so_the_retry_sends(store: FakeStore) -> None:
     payload, webhooks = _step_payload(uuid.uuid4()), FakeWebhooks(fail_times=1)
-    with pytest.raises(ConnectionError):
+    with pytest.raises(WebhookDeliveryFailed):
         execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks)
     execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks)
     assert len(webhooks.sent) == 1

@@ -306,7 +306,7 @@ def test_an_unknown_action_kind_is_refused() -> None:
 )
 def test_a_webhook_url_is_http_or_https_with_a_host(url: str) -> None:
     assert_only_error(
-        workflow(action("a", kind="webhook", url=url)), "url_scheme", (*ACTION, "webhook", "url")
+        workflow(action("a", kind="webhook", url=url)), "url_target", (*ACTION, "webhook", "url")
     )
 
 

@@ -7,7 +7,9 @@ it uses (boto3, opensearch-py, pika and argon2 each cost tens to hundreds of ms 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
     from crm.adapters.ses.mailer import SesMailer
     from crm.adapters.sfn.engine import StepFunctionsEngine
     from crm.adapters.sfn.executions import StepFunctionsExecutions
-    from crm.adapters.webhooks.sender import Urllib3WebhookSender
     from crm.adapters.webhooks.signed import PinnedWebhookSender
     from crm.ports import UnitOfWorkFactory
     from crm.services.consuming import Consumer
@@ -208,21 +209,31 @@ def workflow_executions() -> StepFunctionsExecutions:
     return StepFunctionsExecutions(boto3.client("stepfunctions"))
 
 
-@cache
-def webhook_sender(timeout_seconds: float) -> Urllib3WebhookSender:
-    from crm.adapters.webhooks.sender import Urllib3WebhookSender
+def target_resolver(hosts_file: str | None = None) -> Callable[[str, int], list[str]]:
+    """DNS for outbound targets; a local cloud may put a hosts-style file in front of it
+    (WebhookTargetSettings refuses that file outside the local stage)."""
+    from crm.adapters.webhooks.signed import HostsFileResolver, resolve_host
 
-    return Urllib3WebhookSender(timeout_seconds)
+    return HostsFileResolver(Path(hosts_file)) if hosts_file else resolve_host
 
 
 @cache
 def webhook_transport(
-    allow_http: bool, allow_private: bool, timeout_seconds: float
+    allow_http: bool,
+    allow_private: bool,
+    timeout_seconds: float,
+    hosts_file: str | None = None,
 ) -> PinnedWebhookSender:
+    """The one sender of outbound HTTP on a tenant's behalf (subscriptions and automation
+    webhook actions), behind the target policy."""
     from crm.adapters.webhooks.signed import PinnedWebhookSender
     from crm.domain.webhooks import TargetPolicy
 
-    return PinnedWebhookSender(TargetPolicy(allow_http, allow_private), timeout_seconds)
+    return PinnedWebhookSender(
+        TargetPolicy(allow_http, allow_private),
+        timeout_seconds,
+        resolve=target_resolver(hosts_file),
+    )
 
 
 @cache

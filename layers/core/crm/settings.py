@@ -7,9 +7,17 @@ import os
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from crm.domain.messaging import RetrySchedule
+from crm.domain.webhooks import TargetPolicy
 
 
 class SettingsError(RuntimeError):
@@ -78,7 +86,51 @@ class AuthorizerSettings(DatabaseSettings, JwtSettings):
     """The Lambda authorizer checks the user's or API key's state in the database."""
 
 
-class AutomationsApiSettings(DatabaseSettings):
+# The stages in which the outbound target policy may be relaxed: only the local cloud (it
+# runs every function with STAGE=local). Any deployed stage (dev, staging, prod: the
+# template's Stage parameter, passed to every function as STAGE) refuses to start with a
+# relaxation set, and so does a function whose STAGE is missing.
+RELAXABLE_STAGES: frozenset[str] = frozenset({"local"})
+
+
+class WebhookTargetSettings(_EnvSettings):
+    """Where outbound requests on a tenant's behalf (webhook subscriptions, automation webhook
+    actions) may go: https to public addresses. A local cloud may allow plain http and private
+    addresses (its receivers listen on 127.0.0.1) and resolve names from a hosts-style file;
+    link-local and metadata addresses stay refused whatever is set."""
+
+    webhook_encryption_secret_arn: str = Field(min_length=1)
+    stage: str | None = None
+    webhook_allow_http: bool = False
+    webhook_allow_private_targets: bool = False
+    webhook_hosts_file: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _relaxed_only_locally(self) -> Self:
+        relaxed = [
+            name
+            for name, on in (
+                ("WEBHOOK_ALLOW_HTTP", self.webhook_allow_http),
+                ("WEBHOOK_ALLOW_PRIVATE_TARGETS", self.webhook_allow_private_targets),
+                ("WEBHOOK_HOSTS_FILE", self.webhook_hosts_file is not None),
+            )
+            if on
+        ]
+        if relaxed and self.stage not in RELAXABLE_STAGES:
+            raise ValueError(
+                f"{', '.join(relaxed)} relax the outbound target policy and are refused in "
+                f"stage {self.stage!r}: only {', '.join(sorted(RELAXABLE_STAGES))} allows them"
+            )
+        if self.webhook_hosts_file is not None and not self.webhook_allow_private_targets:
+            raise ValueError("WEBHOOK_HOSTS_FILE needs WEBHOOK_ALLOW_PRIVATE_TARGETS")
+        return self
+
+    @property
+    def target_policy(self) -> TargetPolicy:
+        return TargetPolicy(self.webhook_allow_http, self.webhook_allow_private_targets)
+
+
+class AutomationsApiSettings(DatabaseSettings, WebhookTargetSettings):
     automation_step_function_arn: str = Field(min_length=1)
 
 
@@ -154,19 +206,10 @@ class RouterSettings(ConsumerSettings):
     state_machine_role_arn: str = Field(min_length=1)
 
 
-class StepSettings(DatabaseSettings):
+class StepSettings(DatabaseSettings, WebhookTargetSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # send_email actions: the sender of automation mails
     mail_from: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="a verified SES identity")
-
-
-class WebhookTargetSettings(_EnvSettings):
-    """Where webhooks may go: https to public addresses, unless a local cloud allows plain
-    http and private addresses (its receivers listen on 127.0.0.1)."""
-
-    webhook_encryption_secret_arn: str = Field(min_length=1)
-    webhook_allow_http: bool = False
-    webhook_allow_private_targets: bool = False
 
 
 class WebhooksApiSettings(DatabaseSettings, WebhookTargetSettings):

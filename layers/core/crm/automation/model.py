@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -32,6 +31,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from crm.domain.webhooks import TargetPolicy, parse_target
 
 MAX_STEPS = 100
 MIN_DELAY_SECONDS = 1
@@ -189,24 +190,134 @@ When = Annotated[
 # --- actions ----------------------------------------------------------------------------------
 
 
+# Headers a webhook action may not set: hop-by-hop and framing headers (RFC 9110 7.6.1),
+# and those the sender writes itself (the Standard Webhooks signature among them).
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+        "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+        "host", "content-length", "content-type", "expect", "user-agent",
+        "webhook-id", "webhook-timestamp", "webhook-signature",
+    }
+)  # fmt: skip
+# Names that look like they carry a credential: only as a secret header (sealed at rest).
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "x-api-key"})
+CREDENTIAL_NAME_PARTS = ("token", "secret", "key", "auth", "password", "passwd", "session",
+                         "cookie", "credential", "signature")  # fmt: skip
+MAX_HEADER_VALUE = 4096
+
+
+def is_credential_header(name: str) -> bool:
+    lowered = name.lower()
+    return (
+        lowered in CREDENTIAL_HEADERS
+        or lowered.startswith("proxy-")
+        or any(part in lowered for part in CREDENTIAL_NAME_PARTS)
+    )
+
+
+def _header_value(value: str) -> str:
+    # A line break or NUL would end the header and start another one (header injection).
+    if any((ord(char) < 32 and char != "\t") or ord(char) == 127 for char in value):
+        raise PydanticCustomError("header_value", "must not contain control characters")
+    return value
+
+
+HeaderValue = Annotated[str, Field(max_length=MAX_HEADER_VALUE), AfterValidator(_header_value)]
+
+
+class SecretHeader(_Frozen):
+    """A header whose value is a credential: `{"value": "...", "secret": true}` in a request;
+    stored as `{"secret": true, "sealed": "<ciphertext>"}` (the field cipher), shown as
+    `{"secret": true}` and never logged. Only the step that sends it decrypts it."""
+
+    secret: Literal[True]
+    value: HeaderValue | None = None
+    sealed: str | None = Field(default=None, min_length=1, max_length=4 * MAX_HEADER_VALUE)
+
+    @model_validator(mode="after")
+    def _value_or_sealed(self) -> SecretHeader:
+        if (self.value is None) == (self.sealed is None):
+            raise PydanticCustomError("secret_header", "a secret header needs its 'value'")
+        return self
+
+
+def _header_tag(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "plain"
+    if isinstance(value, dict | SecretHeader):
+        return "secret"
+    return None
+
+
+WebhookHeader = Annotated[
+    Annotated[HeaderValue, Tag("plain")] | Annotated[SecretHeader, Tag("secret")],
+    Discriminator(
+        _header_tag,
+        custom_error_type="invalid_header",
+        custom_error_message='a header is a string or {"value": "...", "secret": true}',
+    ),
+]
+
+
 class WebhookAction(_Frozen):
+    """POST of the run's event to `url`, signed per Standard Webhooks with the automation's
+    secret. The target policy of webhook subscriptions applies: the service checks the URL
+    and its addresses at save, the sender again at every send."""
+
     kind: Literal["webhook"]
     url: str = Field(max_length=2048)
-    headers: dict[
-        Annotated[str, Field(pattern=HEADER_NAME_PATTERN)], Annotated[str, Field(max_length=4096)]
-    ] = Field(default_factory=dict, max_length=50)
+    headers: dict[Annotated[str, Field(pattern=HEADER_NAME_PATTERN)], WebhookHeader] = Field(
+        default_factory=dict, max_length=50
+    )
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.hostname
-            or any(char.isspace() for char in url)
-        ):
-            raise PydanticCustomError("url_scheme", "URL must be http(s) with a host")
+        # The shape only; the deployment's policy (https, public addresses) is the service's.
+        _, problems = parse_target(url, TargetPolicy(allow_http=True, allow_private=True))
+        if problems:
+            raise PydanticCustomError("url_target", "{problems}", {"problems": "; ".join(problems)})
         return url
+
+    @model_validator(mode="after")
+    def _allowed_headers(self) -> WebhookAction:
+        errors: list[InitErrorDetails] = []
+        seen: set[str] = set()
+        for name, value in self.headers.items():
+            lowered = name.lower()
+            error: PydanticCustomError | None = None
+            if lowered in seen:
+                error = PydanticCustomError("duplicate_header", "set twice (names ignore case)")
+            elif lowered in FORBIDDEN_HEADERS:
+                error = PydanticCustomError(
+                    "header_not_allowed",
+                    "'{name}' may not be set: a hop-by-hop or framing header, or one the "
+                    "sender sets itself",
+                    {"name": name},
+                )
+            elif is_credential_header(name) and not isinstance(value, SecretHeader):
+                error = PydanticCustomError(
+                    "credential_header",
+                    "'{name}' looks like a credential: send it as {form} so it is stored encrypted",
+                    {"name": name, "form": '{"value": "...", "secret": true}'},
+                )
+            seen.add(lowered)
+            if error is not None:
+                errors.append(InitErrorDetails(type=error, loc=("headers", name), input=name))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    def public_dump(self) -> dict[str, Any]:
+        """The action as an API answer, a log or a simulation shows it: secret headers
+        appear as `{"secret": true}`, without their value, sealed or not."""
+        dumped = self.model_dump(mode="json", exclude_none=True)
+        dumped["headers"] = {
+            name: {"secret": True} if isinstance(value, SecretHeader) else value
+            for name, value in self.headers.items()
+        }
+        return dumped
 
 
 class AddTagAction(_Frozen):

@@ -40,7 +40,7 @@ from crm.domain.taxonomy import Category, Tag
 from crm.domain.tenant_settings import TenantProfile
 from crm.domain.tenants import Tenant, User
 from crm.domain.timeline import AutomationRunRef
-from crm.domain.webhooks import WebhookDelivery, WebhookEndpoint
+from crm.domain.webhooks import AttemptResult, WebhookDelivery, WebhookEndpoint
 
 
 class TenantRepository(Protocol):
@@ -733,10 +733,12 @@ class ExecutionInspector(Protocol):
 
 
 class WebhookSender(Protocol):
-    def send(
-        self, url: str, body: dict[str, Any], *, message_id: str, headers: dict[str, str]
-    ) -> int:
-        """POST `body`; returns the HTTP status; raises on transport errors and non-2xx."""
+    """Outbound HTTP on a tenant's behalf, behind the target policy (the pinned sender)."""
+
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, read_limit: int = 0
+    ) -> AttemptResult:
+        """POST `body`; a refused target or failed request is reported, never raised."""
         ...
 
 

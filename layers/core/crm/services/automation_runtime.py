@@ -8,17 +8,36 @@ does nothing).
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
+
 from crm.automation.compiler import compile_workflow, execution_name, state_machine_name
-from crm.automation.model import AddTagAction, MoveStageAction, SendEmailAction, Workflow
+from crm.automation.model import (
+    AddTagAction,
+    MoveStageAction,
+    SendEmailAction,
+    WebhookAction,
+    Workflow,
+)
 from crm.domain.automation_actions import ActionFailed, parse_action, parse_id
 from crm.domain.errors import Conflict, Forbidden, NotFound, PlanLimitExceeded, ValidationFailed
 from crm.domain.events import CloudEvent
+from crm.domain.webhooks import TARGET_NOT_ALLOWED
 from crm.observability import logger
-from crm.ports import Mailer, UnitOfWork, UnitOfWorkFactory, WebhookSender, WorkflowEngine
+from crm.ports import (
+    Mailer,
+    SecretCipher,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    WebhookSender,
+    WorkflowEngine,
+)
 from crm.services import automation_actions
+from crm.services.automation_webhooks import open_headers
 
 RUN_NAMESPACE = uuid.UUID("5c0c5a63-5c1b-4d8e-9a57-1f1f6a1d2b10")
 
@@ -90,6 +109,7 @@ def execute_step(
     unit_of_work: UnitOfWorkFactory,
     webhooks: WebhookSender,
     mailer: Mailer | None = None,
+    cipher: SecretCipher | None = None,
 ) -> dict[str, Any]:
     """Run one action of one run, at most once per (run, step).
 
@@ -108,7 +128,7 @@ def execute_step(
             logger.info("step already executed", extra={"idempotency_key": key})
             return {**earlier, "deduplicated": True}
         try:
-            result = _perform(uow, action, payload, key, webhooks, mailer)
+            result = _perform(uow, action, payload, key, webhooks, mailer, cipher)
         except (NotFound, ValidationFailed, PlanLimitExceeded, Conflict, Forbidden) as error:
             # A rule refused the change: the same refusal a user would get, as the step's error.
             raise ActionFailed(f"{action['kind']}: {_describe(error)}") from error
@@ -133,24 +153,58 @@ def _perform(
     key: str,
     webhooks: WebhookSender,
     mailer: Mailer | None,
+    cipher: SecretCipher | None,
 ) -> dict[str, Any]:
     kind = action["kind"]
     if kind in ("add_tag", "move_stage", "send_email"):
         return _perform_record_action(uow, action, payload, mailer)
     if kind == "webhook":
-        status = webhooks.send(
-            action["url"],
-            {
-                "automation_id": payload["automation_id"],
-                "run_id": payload["run_id"],
-                "step_id": payload["step_id"],
-                "event": payload["event"],
-            },
-            message_id=key,
-            headers=dict(action.get("headers") or {}),
-        )
-        return {"kind": kind, "status": status}
+        return _perform_webhook(action, payload, key, webhooks, cipher)
     raise UnsupportedAction(kind)
+
+
+class WebhookTargetNotAllowed(Exception):
+    """The target policy refused the webhook's URL at send time (after resolving its host).
+    Its message is only "target not allowed": the run detail shows it to the tenant, who must
+    not learn where a name points or what answers there."""
+
+    def __init__(self) -> None:
+        super().__init__(TARGET_NOT_ALLOWED)
+
+
+class WebhookDeliveryFailed(Exception):
+    """The receiver did not take the webhook (a non-2xx answer, no answer); a retry may."""
+
+
+def _perform_webhook(
+    action: dict[str, Any],
+    payload: dict[str, Any],
+    key: str,
+    webhooks: WebhookSender,
+    cipher: SecretCipher | None,
+) -> dict[str, Any]:
+    try:
+        webhook = WebhookAction.model_validate(action)
+    except ValidationError:
+        raise ActionFailed("webhook: the action's configuration is not valid") from None
+    headers = open_headers(webhook, payload["automation_id"], payload["step_id"], cipher)
+    body = json.dumps(
+        {
+            "automation_id": payload["automation_id"],
+            "run_id": payload["run_id"],
+            "step_id": payload["step_id"],
+            "event": payload["event"],
+        },
+        separators=(",", ":"),
+        default=str,
+    ).encode()
+    headers.update({"webhook-id": key, "webhook-timestamp": str(int(time.time()))})
+    result = webhooks.post(webhook.url, body, headers)
+    if result.refused:
+        raise WebhookTargetNotAllowed()
+    if not result.delivered:
+        raise WebhookDeliveryFailed(result.error or "the receiver did not take it")
+    return {"kind": "webhook", "status": result.status_code}
 
 
 def _perform_record_action(

@@ -222,8 +222,14 @@ class _Walker:
         action = step.action
         config = action.model_dump(mode="json", exclude_none=True)
         if isinstance(action, WebhookAction):
-            # Described only: the body is what automation_step would POST.
-            return {"kind": action.kind, "config": config, "url": action.url, "refused": False}
+            # Described only: the body is what automation_step would POST. Secret headers
+            # show as {"secret": true}.
+            return {
+                "kind": action.kind,
+                "config": action.public_dump(),
+                "url": action.url,
+                "refused": False,
+            }
         try:
             result = self._record_action(action)
         except REFUSALS as error:

@@ -13,6 +13,13 @@ from crm.domain.plans import Metric
 from crm.domain.tenants import Principal
 from crm.ports import UnitOfWorkFactory
 from crm.services.audit_logs import record_change
+from crm.services.automation_webhooks import (
+    OutboundSettings,
+    check_workflow,
+    public_definition,
+    sealed_definition,
+    webhook_actions,
+)
 from crm.services.plans import ensure_within_limit
 
 
@@ -24,11 +31,20 @@ def create_automation(
     unit_of_work: UnitOfWorkFactory,
     step_function_arn: str,
     meta: RequestMeta | None = None,
+    outbound: OutboundSettings | None = None,
 ) -> dict[str, Any]:
+    """`outbound` guards webhook actions (target policy, sealed secret headers): a workflow
+    with one cannot be saved without it."""
     # Compiling here proves the workflow maps onto a state machine before anyone relies on it.
     compile_workflow(workflow, step_function_arn=step_function_arn)
     automation_id, version_id = uuid.uuid4(), uuid.uuid4()
-    definition = workflow.model_dump(mode="json")
+    if outbound is not None:
+        check_workflow(workflow, outbound)
+        definition = sealed_definition(workflow, automation_id, outbound.cipher)
+    elif any(webhook_actions(workflow.steps)):
+        raise RuntimeError("a workflow with a webhook action needs the outbound settings")
+    else:
+        definition = workflow.model_dump(mode="json")
     with unit_of_work(principal.tenant_id) as uow:
         ensure_within_limit(uow, Metric.ACTIVE_AUTOMATIONS)  # a new automation is active
         uow.automations.add(
@@ -69,6 +85,6 @@ def automation_view(row: dict[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "version": row["version"],
         "trigger": {"event": row["trigger_event"]},
-        "workflow": row["definition"],
+        "workflow": public_definition(row["definition"]),
         "created_at": row["created_at"].isoformat(),
     }

@@ -26,6 +26,7 @@ from crm.domain.webhooks import (
     new_secret,
     parse_target,
     secret_context,
+    target_addresses,
 )
 from crm.ports import SecretCipher, UnitOfWork, UnitOfWorkFactory
 from crm.services.idempotency import claim_key
@@ -80,7 +81,7 @@ def validation_problems(
     if url is not None:
         target, url_problems = parse_target(url, settings.policy)
         if target is not None:
-            addresses = settings.resolve(target.host, target.port)
+            addresses = target_addresses(target, settings.resolve)
             url_problems = address_problems(addresses, settings.policy)
         problems += [_problem("url", msg) for msg in url_problems]
     if event_types is not None:

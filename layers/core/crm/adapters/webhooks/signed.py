@@ -1,27 +1,36 @@
-"""Signed webhook delivery to integrators' endpoints (Standard Webhooks), and host resolution.
+"""Outbound HTTP on a tenant's behalf (webhook subscriptions and automation webhook actions):
+the one sender every such call goes through, and host resolution.
 
 The host is resolved at send time and every address is judged again (a name may have been
 re-pointed at 127.0.0.1 or the metadata service since it was saved: DNS rebinding); the
 connection then goes to the address that was judged, not to a second lookup, with the URL's
 host as TLS server name and Host header. No redirects are followed (a 3xx is a failure: it
-could lead anywhere), the whole request has one timeout, and the response body is never read.
+could lead anywhere), the whole request has one timeout, and at most `read_limit` bytes of the
+answer are read. A refused target and a failed connection are reported without network facts
+(no addresses, no "connection refused" versus "timed out" on private ports).
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 
 import urllib3
 
 from crm.domain.webhooks import (
+    TARGET_NOT_ALLOWED,
     AttemptResult,
     TargetPolicy,
     address_problems,
     literal_address,
     parse_target,
-    short_error,
+    target_addresses,
 )
+from crm.observability import logger
+
+Resolver = Callable[[str, int], list[str]]
 
 
 def resolve_host(host: str, port: int = 443) -> list[str]:
@@ -36,6 +45,38 @@ def resolve_host(host: str, port: int = 443) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+class HostsFileResolver:
+    """A local cloud's stand-in for DNS: names listed in a hosts-style file (`address name
+    [name...]` per line, `#` comments) resolve to their addresses, read at every lookup so a
+    test can re-point a name after saving it (DNS rebinding); other names go to `fallback`.
+    Wired only where the target policy is relaxed (never in a deployed stage)."""
+
+    def __init__(self, path: Path, fallback: Resolver = resolve_host) -> None:
+        self._path = path
+        self._fallback = fallback
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        try:
+            lines = self._path.read_text().splitlines()
+        except FileNotFoundError:
+            lines = []
+        found: list[str] = []
+        for line in lines:
+            fields = line.split("#", 1)[0].split()
+            if len(fields) >= 2 and host.lower() in (name.lower() for name in fields[1:]):
+                found.append(fields[0])
+        return found if found else self._fallback(host, port)
+
+
+def _failure(error: Exception) -> str:
+    """What a failed connection says: its kind, never the address or the socket's words."""
+    if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError | socket.timeout):
+        return "no answer in time"
+    if isinstance(error, urllib3.exceptions.SSLError | ssl.SSLError):
+        return "TLS handshake failed"
+    return "could not connect"
+
+
 class PinnedWebhookSender:
     def __init__(
         self,
@@ -43,7 +84,7 @@ class PinnedWebhookSender:
         timeout_seconds: float = 10.0,
         user_agent: str = "crm-webhooks/1",
         *,
-        resolve: Callable[[str, int], list[str]] = resolve_host,
+        resolve: Resolver = resolve_host,
         ca_certs: str | None = None,  # None: the system's trust store; tests pass their CA
     ) -> None:
         self._policy = policy
@@ -52,14 +93,24 @@ class PinnedWebhookSender:
         self._resolve = resolve
         self._ca_certs = ca_certs
 
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> AttemptResult:
+    @property
+    def policy(self) -> TargetPolicy:
+        return self._policy
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        return self._resolve(host, port)
+
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, read_limit: int = 0
+    ) -> AttemptResult:
         target, problems = parse_target(url, self._policy)
-        if target is None:
-            return AttemptResult(None, short_error(f"refused: {'; '.join(problems)}"))
-        addresses = self._resolve(target.host, target.port)
-        problems = address_problems(addresses, self._policy)
-        if problems:
-            return AttemptResult(None, short_error(f"refused: {'; '.join(problems)}"))
+        if target is not None:
+            addresses = target_addresses(target, self._resolve)
+            problems = address_problems(addresses, self._policy)
+        if target is None or problems:
+            # The reason (with the host) is for operators; the caller only says it refused.
+            logger.warning("outbound request refused", extra={"reasons": problems})
+            return AttemptResult(None, TARGET_NOT_ALLOWED, refused=True)
         host_header = target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
         request_headers = {
             **headers,
@@ -84,6 +135,7 @@ class PinnedWebhookSender:
             pool = urllib3.HTTPConnectionPool(
                 addresses[0], target.port, timeout=self._timeout, retries=False, maxsize=1
             )
+        excerpt: bytes | None = None
         try:
             with pool:
                 response = pool.urlopen(
@@ -97,9 +149,12 @@ class PinnedWebhookSender:
                     assert_same_host=False,
                 )
                 status = int(response.status)
-                response.close()  # the body is the receiver's business: never read
+                if read_limit > 0:
+                    excerpt = response.read(read_limit, decode_content=False)
+                response.close()  # the rest of the body is never read
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            return AttemptResult(None, short_error(f"{type(error).__name__}: {error}"))
+            logger.info("outbound request failed", extra={"error": type(error).__name__})
+            return AttemptResult(None, _failure(error))
         if 200 <= status < 300:
-            return AttemptResult(status)
-        return AttemptResult(status, f"answered HTTP {status}")
+            return AttemptResult(status, body_excerpt=excerpt)
+        return AttemptResult(status, f"answered HTTP {status}", body_excerpt=excerpt)

@@ -1,0 +1,154 @@
+"""The automation webhook action's guard: the same target policy as webhook subscriptions.
+
+At save: every webhook action's URL is judged by the deployment's TargetPolicy (https, no
+private, loopback, link-local or metadata address, after resolving the host); a refusal is a
+422 naming the action's `url` field. The values of headers marked secret are sealed with the
+field cipher before the definition is stored, bound to (automation, step, header), and every
+view of a definition (API answers, simulations) shows them as `{"secret": true}`. At send,
+the step opens them again and the pinned sender judges the target once more.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from crm.automation.model import (
+    ActionStep,
+    ConditionStep,
+    SecretHeader,
+    Step,
+    WebhookAction,
+    Workflow,
+)
+from crm.domain.errors import ValidationFailed
+from crm.domain.webhooks import TargetPolicy, address_problems, parse_target, target_addresses
+from crm.ports import SecretCipher
+
+Resolver = Callable[[str, int], list[str]]
+Loc = tuple[str | int, ...]
+WORKFLOW_LOC: Loc = ("body", "workflow")
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    """What saving and running webhook actions needs: the cipher of secret headers (the
+    webhook subscriptions' field cipher), the deployment's target policy, DNS."""
+
+    cipher: SecretCipher
+    policy: TargetPolicy
+    resolve: Resolver
+
+
+def webhook_actions(
+    steps: tuple[Step, ...], loc: Loc = ("steps",)
+) -> Iterator[tuple[ActionStep, WebhookAction, Loc]]:
+    """Every webhook action of a tree with the location pydantic gives its fields (the
+    discriminator tags included), so a service-side refusal reads like a model one."""
+    for index, step in enumerate(steps):
+        step_loc = (*loc, index, step.type)
+        if isinstance(step, ActionStep) and isinstance(step.action, WebhookAction):
+            yield step, step.action, (*step_loc, "action", "webhook")
+        elif isinstance(step, ConditionStep):
+            yield from webhook_actions(step.then, (*step_loc, "then"))
+            yield from webhook_actions(step.else_, (*step_loc, "else"))
+
+
+def target_problems(url: str, policy: TargetPolicy, resolve: Resolver) -> list[str]:
+    """Why `url` may not be called under `policy`: its shape and scheme, then its addresses."""
+    target, problems = parse_target(url, policy)
+    if target is None:
+        return problems
+    return address_problems(target_addresses(target, resolve), policy)
+
+
+def check_workflow(
+    workflow: Workflow, settings: OutboundSettings, *, new_secrets: bool = True
+) -> None:
+    """422 naming each webhook action's field that the policy refuses; with `new_secrets`
+    (a definition arriving from a request), a secret header must carry its value."""
+    problems: list[dict[str, Any]] = []
+    for _, action, loc in webhook_actions(workflow.steps):
+        for message in target_problems(action.url, settings.policy, settings.resolve):
+            problems.append(_problem((*loc, "url"), message))
+        for name, value in action.headers.items():
+            if new_secrets and isinstance(value, SecretHeader) and value.value is None:
+                problems.append(
+                    _problem((*loc, "headers", name, "secret"), "a secret header needs its 'value'")
+                )
+    if problems:
+        raise ValidationFailed("a webhook action's target or headers were refused", problems)
+
+
+def _problem(loc: Loc, message: str) -> dict[str, Any]:
+    return {"loc": [*WORKFLOW_LOC, *loc], "msg": message, "type": "value_error"}
+
+
+def header_context(automation_id: uuid.UUID | str, step_id: str, name: str) -> str:
+    """What a sealed header is bound to: copied onto another automation, step or header name
+    it does not decrypt."""
+    return f"automation_header:{automation_id}:{step_id}:{name.lower()}"
+
+
+def _webhook_dicts(steps: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for step in steps:
+        action = step.get("action")
+        if step.get("type") == "action" and isinstance(action, dict):
+            if action.get("kind") == "webhook":
+                yield step["id"], action
+        elif step.get("type") == "condition":
+            yield from _webhook_dicts(step.get("then") or [])
+            yield from _webhook_dicts(step.get("else") or [])
+
+
+def sealed_definition(
+    workflow: Workflow, automation_id: uuid.UUID, cipher: SecretCipher
+) -> dict[str, Any]:
+    """The definition to store: secret header values replaced by their sealed form."""
+    definition = workflow.model_dump(mode="json")
+    for step_id, action in _webhook_dicts(definition["steps"]):
+        for name, value in (action.get("headers") or {}).items():
+            if isinstance(value, dict) and value.get("secret"):
+                plain = value.get("value")
+                sealed = (
+                    cipher.encrypt(plain, context=header_context(automation_id, step_id, name))
+                    if plain is not None
+                    else value.get("sealed")
+                )
+                action["headers"][name] = {"secret": True, "sealed": sealed}
+    return definition
+
+
+def public_definition(definition: dict[str, Any]) -> dict[str, Any]:
+    """A stored definition as it may be shown: secret headers as `{"secret": true}`."""
+    shown = copy.deepcopy(definition)
+    for _, action in _webhook_dicts(shown.get("steps") or []):
+        headers = action.get("headers") or {}
+        for name, value in headers.items():
+            if isinstance(value, dict):
+                headers[name] = {"secret": True}
+    return shown
+
+
+def open_headers(
+    action: WebhookAction,
+    automation_id: uuid.UUID | str,
+    step_id: str,
+    cipher: SecretCipher | None,
+) -> dict[str, str]:
+    """The headers to send, secret ones decrypted (for the request only: never logged)."""
+    opened: dict[str, str] = {}
+    for name, value in action.headers.items():
+        if isinstance(value, str):
+            opened[name] = value
+        elif value.sealed is not None:
+            if cipher is None:
+                raise RuntimeError("secret headers need the field cipher: wire it")
+            context = header_context(automation_id, step_id, name)
+            opened[name] = cipher.decrypt(value.sealed, context=context)
+        elif value.value is not None:  # never stored so; a definition built in a test
+            opened[name] = value.value
+    return opened
