@@ -24,4 +24,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         unit_of_work=db.unit_of_work,
         webhooks=bootstrap.webhook_sender(settings.webhook_timeout_seconds),
         mailer=bootstrap.mailer(settings.mail_from),
+        sms=bootstrap.sms_sender(),
     )
