@@ -1,7 +1,8 @@
 """POST /automations, GET /automations/{id}: workflow definitions, validated and versioned.
 GET /automations/{id}/runs, GET /automation-runs/{id}: their runs, step by step.
 POST /automations/{id}/simulate: the path a run would take for one event, without effects.
-POST /actions: one action run now by the caller on one record (Idempotency-Key required)."""
+POST /actions: one action run now by the caller on one record (Idempotency-Key required).
+GET /actions: every action kind with its JSON Schema and an example."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AutomationIn
 from crm.api.simulation_schemas import ManualActionIn, SimulateIn
+from crm.automation.catalog import catalog_body
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import PageRequest
 from crm.domain.run_inspection import RUN_STATUSES, RunFilters, RunRecord, RunStatus
@@ -107,6 +109,14 @@ def post_simulation(automation_id: str, body: SimulateIn) -> Response[dict[str, 
         unit_of_work=_db().unit_of_work,
     )
     return json_response(200, result)
+
+
+@app.get("/actions")
+@tracer.capture_method
+def read_actions() -> dict[str, Any]:
+    """Every action kind a workflow step may use: its description, its JSON Schema (what a
+    step's `action` must match) and an example (permission automations:read)."""
+    return catalog_body()
 
 
 @app.post("/actions")

@@ -30,4 +30,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ),
         mailer=bootstrap.mailer(settings.mail_from),
         cipher=bootstrap.field_cipher(settings.webhook_encryption_secret_arn),
+        sms=bootstrap.sms_sender(),
     )

@@ -24,7 +24,7 @@ from crm.domain.tenants import RoleGrant, Tenant, User, builtin_role
 
 from tests.support import ROOT
 
-MIGRATION = ROOT / "infra/db/migrations/0004_tenancy.sql"
+MIGRATIONS = ROOT / "infra/db/migrations"
 PERIODS = {
     "users": Period.NONE,
     "leads": Period.NONE,
@@ -32,16 +32,19 @@ PERIODS = {
     "active_automations": Period.NONE,
     "automation_runs_per_month": Period.MONTH,
     "emails_per_day": Period.DAY,
+    "sms_per_day": Period.DAY,
     "api_requests_per_minute": Period.MINUTE,
 }
 
 
 def seeded_limits() -> dict[str, dict[str, int | None]]:
-    """plan -> metric -> max_value, from the migration's INSERT INTO plan_limits."""
+    """plan -> metric -> max_value, from the migrations' INSERT INTO plan_limits."""
     limits: dict[str, dict[str, int | None]] = {}
-    section = MIGRATION.read_text().split("INSERT INTO plan_limits", 1)[1].split(";", 1)[0]
-    for plan, metric, value in re.findall(r"\('(\w+)', '(\w+)', (NULL|\d+)\)", section):
-        limits.setdefault(plan, {})[metric] = None if value == "NULL" else int(value)
+    for migration in sorted(MIGRATIONS.glob("*.sql")):
+        for part in migration.read_text().split("INSERT INTO plan_limits")[1:]:
+            section = part.split(";", 1)[0]
+            for plan, metric, value in re.findall(r"\('(\w+)', '(\w+)', (NULL|\d+)\)", section):
+                limits.setdefault(plan, {})[metric] = None if value == "NULL" else int(value)
     return limits
 
 

@@ -84,8 +84,27 @@ def test_the_documented_shape_validates_and_dumps_back_to_itself() -> None:
     expected = copy.deepcopy(VALID)
     expected["steps"][0]["else"][0]["action"]["headers"] = {}
     expected["steps"][-1]["action"]["lost_reason"] = None  # optional, dumped as its default
+    for step in Workflow.model_validate(expected).iter_steps():
+        if step.type == "action":
+            _action_of(expected, step.id)["on_error"] = "fail"  # the default, dumped
     assert dumped == expected
     assert Workflow.model_validate(dumped) == model
+
+
+def _action_of(workflow: dict[str, Any], step_id: str) -> dict[str, Any]:
+    def walk(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+        for step in steps:
+            if step["id"] == step_id:
+                action: dict[str, Any] = step["action"]
+                return action
+            found = walk(step.get("then", [])) or walk(step.get("else", []))
+            if found is not None:
+                return found
+        return None
+
+    action = walk(workflow["steps"])
+    assert action is not None
+    return action
 
 
 def test_the_model_is_immutable() -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from crm.adapters.ses.mailer import SesMailer
     from crm.adapters.sfn.engine import StepFunctionsEngine
     from crm.adapters.sfn.executions import StepFunctionsExecutions
+    from crm.adapters.sns.sms import SnsSmsSender
     from crm.adapters.webhooks.signed import PinnedWebhookSender
     from crm.ports import UnitOfWorkFactory
     from crm.services.consuming import Consumer
@@ -109,6 +110,15 @@ def mailer(sender: str) -> SesMailer:
     from crm.adapters.ses.mailer import SesMailer
 
     return SesMailer(boto3.client("sesv2"), sender)
+
+
+@cache
+def sms_sender() -> SnsSmsSender:
+    import boto3
+
+    from crm.adapters.sns.sms import SnsSmsSender
+
+    return SnsSmsSender(boto3.client("sns"))
 
 
 @cache

@@ -12,8 +12,10 @@ Mapping:
 - delay -> `Wait` with `Seconds`.
 - action -> `Task` on `arn:aws:states:::lambda:invoke` calling the automation step function with
   the action inlined, its result stored at `$.steps.<id>`. Errors are retried, then caught by a
-  `Pass` state that records which step failed and hands over to the single `Fail` state, whose
-  cause is that record as JSON.
+  `Pass` state `Failed_<id>`: with `on_error: fail` (the default) it records which step failed
+  and hands over to the single `Fail` state, whose cause is that record as JSON; with
+  `on_error: continue` it stores `{continued, step_id, error}` as the step's result and goes on
+  with the next step.
 """
 
 from __future__ import annotations
@@ -159,7 +161,10 @@ class _Compiler:
                     "run_id.$": "$.run_id",
                     "event.$": "$.event",
                     "step_id": step.id,
-                    "action": step.action.model_dump(mode="json", exclude_none=True),
+                    # on_error is the state machine's business (its Catch), not the step's.
+                    "action": step.action.model_dump(
+                        mode="json", exclude_none=True, exclude={"on_error"}
+                    ),
                 },
             },
             "ResultSelector": {"result.$": "$.Payload"},
@@ -175,6 +180,15 @@ class _Compiler:
             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}],
             "Next": following,
         }
+        if step.action.on_error == "continue":
+            # The error becomes the step's result and the run goes on with the next step.
+            self.states[failed] = {
+                "Type": "Pass",
+                "Parameters": {"continued": True, "step_id": step.id, "error.$": "$.error"},
+                "ResultPath": f"$.steps.{step.id}",
+                "Next": following,
+            }
+            return
         # A Fail state has no ResultPath and cannot know which Task sent it there: this Pass
         # state writes the step id next to the caught error for the Fail state's cause.
         self.states[failed] = {

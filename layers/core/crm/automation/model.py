@@ -189,6 +189,17 @@ When = Annotated[
 
 # --- actions ----------------------------------------------------------------------------------
 
+OnError = Literal["fail", "continue"]
+# An id the action names (a user, a pipeline, a stage); checked against the tenant at run time.
+RefId = Annotated[str, Field(min_length=1, max_length=64)]
+# E.164 after rendering: `+`, country code, at most 15 digits. Placeholders are allowed here.
+SMS_MAX_LENGTH = 1600
+ROLE_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
+# update_field: a core field of the record, or `custom_fields.<key>`.
+UPDATE_FIELD_PATTERN = r"^([a-z_]{1,40}|custom_fields\.[a-z][a-z0-9_]{0,39})$"
+PlainValue = (
+    StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=4096)] | None
+)
 
 # Headers a webhook action may not set: hop-by-hop and framing headers (RFC 9110 7.6.1),
 # and those the sender writes itself (the Standard Webhooks signature among them).
@@ -260,7 +271,23 @@ WebhookHeader = Annotated[
 ]
 
 
-class WebhookAction(_Frozen):
+class _Action(_Frozen):
+    """What every action has: `on_error` says whether a failure of this step fails the run
+    (`fail`, the default) or is recorded and the run goes on with the next step (`continue`)."""
+
+    on_error: OnError = "fail"
+
+
+def _single_line(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise PydanticCustomError("line_break", "must not contain line breaks")
+    return value
+
+
+SingleLine = AfterValidator(_single_line)
+
+
+class WebhookAction(_Action):
     """POST of the run's event to `url`, signed per Standard Webhooks with the automation's
     secret. The target policy of webhook subscriptions applies: the service checks the URL
     and its addresses at save, the sender again at every send."""
@@ -320,29 +347,30 @@ class WebhookAction(_Frozen):
         return dumped
 
 
-class AddTagAction(_Frozen):
+class AddTagAction(_Action):
+    """Tag the event's lead or contact with a tag the tenant has."""
+
     kind: Literal["add_tag"]
     tag: str = Field(min_length=1, max_length=64)
 
 
-class SendEmailAction(_Frozen):
+class RemoveTagAction(_Action):
+    """Remove a tag from the event's lead or contact; a no-op when it does not have it."""
+
+    kind: Literal["remove_tag"]
+    tag: str = Field(min_length=1, max_length=64)
+
+
+class SendEmailAction(_Action):
     """`to`, `subject` and `body` may hold `{{dotted.path}}` placeholders, rendered at run time."""
 
     kind: Literal["send_email"]
-    to: str = Field(min_length=1, max_length=320)
-    subject: str = Field(min_length=1, max_length=255)
+    to: Annotated[str, SingleLine] = Field(min_length=1, max_length=320)
+    subject: Annotated[str, SingleLine] = Field(min_length=1, max_length=255)
     body: str = Field(min_length=1, max_length=20_000)
 
-    @field_validator("to", "subject")
-    @classmethod
-    def _single_line(cls, value: str) -> str:
-        # Both end up in mail headers: a line break there could add headers of its own.
-        if "\r" in value or "\n" in value:
-            raise PydanticCustomError("line_break", "must not contain line breaks")
-        return value
 
-
-class MoveStageAction(_Frozen):
+class MoveStageAction(_Action):
     """Moves the triggering event's deal; a lost stage needs `lost_reason` (as a PATCH does)."""
 
     kind: Literal["move_stage"]
@@ -351,10 +379,144 @@ class MoveStageAction(_Frozen):
     lost_reason: str | None = Field(default=None, min_length=1, max_length=500)
 
 
+class UpdateFieldAction(_Action):
+    """Set one field of the event's lead, contact or deal, validated as a PATCH of that field
+    is. A string value may hold `{{dotted.path}}` placeholders over the event data and
+    `{{record.<field>}}` over the record as it is; null clears a nullable field (or removes a
+    custom value)."""
+
+    kind: Literal["update_field"]
+    field: str = Field(pattern=UPDATE_FIELD_PATTERN)
+    value: PlainValue
+
+
+class RoundRobin(_Frozen):
+    """Rotate over these users, or over the active members of a role, in a persistent order
+    per automation and step; deactivated users are skipped."""
+
+    user_ids: tuple[RefId, ...] | None = Field(default=None, min_length=1, max_length=100)
+    role: str | None = Field(default=None, pattern=ROLE_PATTERN)
+
+    @model_validator(mode="after")
+    def _one_pool(self) -> RoundRobin:
+        if (self.user_ids is None) == (self.role is None):
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "one_pool", "name either 'user_ids' or 'role', not both or neither"
+                        ),
+                        loc=("user_ids",),
+                        input=self.user_ids,
+                    )
+                ],
+            )
+        return self
+
+
+class AssignOwnerAction(_Action):
+    """Give the event's lead, contact or deal an owner: one user, or the next of a rotation."""
+
+    kind: Literal["assign_owner"]
+    user_id: RefId | None = None
+    round_robin: RoundRobin | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AssignOwnerAction:
+        if (self.user_id is None) == (self.round_robin is None):
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "one_target", "name either 'user_id' or 'round_robin'"
+                        ),
+                        loc=("user_id",),
+                        input=self.user_id,
+                    )
+                ],
+            )
+        return self
+
+
+class CreateDealAction(_Action):
+    """A deal from the event's lead or contact (linked to it, owned by its owner), in a pipeline
+    and stage (default: the pipeline's first stage). `title` may hold placeholders."""
+
+    kind: Literal["create_deal"]
+    title: str = Field(min_length=1, max_length=200)
+    pipeline_id: RefId
+    stage_id: RefId | None = None
+    value: Annotated[str, Field(pattern=r"^\d{1,13}(\.\d{1,2})?$")] | None = Field(
+        default=None, description='a decimal amount as a string, e.g. "1500.00"'
+    )
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+
+class CreateNoteAction(_Action):
+    """A note on the event's lead or contact, written by the automation; `body` may hold
+    placeholders."""
+
+    kind: Literal["create_note"]
+    body: str = Field(min_length=1, max_length=10_000)
+
+
+class CreateTaskAction(_Action):
+    """A task about the event's record for its owner or a named user, due some days later."""
+
+    kind: Literal["create_task"]
+    title: Annotated[str, SingleLine] = Field(min_length=1, max_length=200)
+    assignee: Literal["owner"] | RefId = "owner"
+    due_in_days: StrictInt | None = Field(default=None, ge=0, le=365)
+
+
+class NotifyUserAction(_Action):
+    """A notification to the record's owner or a named user; `message` may hold placeholders."""
+
+    kind: Literal["notify_user"]
+    user: Literal["owner"] | RefId = "owner"
+    message: str = Field(min_length=1, max_length=1000)
+
+
+class SendSmsAction(_Action):
+    """A text message through Amazon SNS; `to` (E.164 once rendered, e.g. `{{lead.phone}}`) and
+    `message` may hold placeholders. Counts against the plan's SMS per day."""
+
+    kind: Literal["send_sms"]
+    to: Annotated[str, SingleLine] = Field(min_length=1, max_length=64)
+    message: str = Field(min_length=1, max_length=SMS_MAX_LENGTH)
+
+
 Action = Annotated[
-    WebhookAction | AddTagAction | SendEmailAction | MoveStageAction,
+    WebhookAction
+    | AddTagAction
+    | RemoveTagAction
+    | SendEmailAction
+    | MoveStageAction
+    | UpdateFieldAction
+    | AssignOwnerAction
+    | CreateDealAction
+    | CreateNoteAction
+    | CreateTaskAction
+    | NotifyUserAction
+    | SendSmsAction,
     Field(discriminator="kind"),
 ]
+ACTION_MODELS: tuple[type[_Action], ...] = (
+    WebhookAction,
+    AddTagAction,
+    RemoveTagAction,
+    SendEmailAction,
+    MoveStageAction,
+    UpdateFieldAction,
+    AssignOwnerAction,
+    CreateDealAction,
+    CreateNoteAction,
+    CreateTaskAction,
+    NotifyUserAction,
+    SendSmsAction,
+)
 
 
 # --- steps ------------------------------------------------------------------------------------

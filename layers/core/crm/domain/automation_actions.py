@@ -10,9 +10,11 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import EmailStr, Field, StringConstraints, TypeAdapter, ValidationError
 
 from crm.automation.model import Action
 from crm.domain.tenants import Principal, Role
@@ -118,3 +120,105 @@ def render_recipient(template: str, data: dict[str, Any]) -> str:
     if not ADDRESS.fullmatch(to):
         raise ActionFailed(f"the rendered recipient {to!r} is not one email address")
     return to
+
+
+# --- update_field -----------------------------------------------------------------------------
+
+_Str200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+_Optional = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None
+_Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+_Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+_Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+_Email = Annotated[EmailStr, StringConstraints(max_length=254)]
+_Percent = Annotated[int, Field(ge=0, le=100)]
+_Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+
+# The core fields update_field may set, per record kind, each validated as a PATCH of that
+# field is (the request schemas in crm.api.record_schemas / deal_schemas: the same bounds,
+# nullability and choices; tests/unit/test_update_field_rules.py holds them to it). Owner,
+# tags and stages have actions of their own; the rules of the record (a lost lead needs a
+# reason, unique email, known category) apply in the services as for any PATCH.
+UPDATABLE_FIELDS: dict[str, dict[str, TypeAdapter[Any]]] = {
+    "lead": {
+        "name": TypeAdapter(_Str200),
+        "email": TypeAdapter(_Email | None),
+        "phone": TypeAdapter(_Phone | None),
+        "company": TypeAdapter(_Optional),
+        "source": TypeAdapter(
+            Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)] | None
+        ),
+        "status": TypeAdapter(Literal["new", "qualified", "lost", "converted"]),
+        "lost_reason": TypeAdapter(_Reason | None),
+        "score": TypeAdapter(_Percent | None),
+        "category": TypeAdapter(_Category | None),
+    },
+    "contact": {
+        "name": TypeAdapter(_Str200),
+        "email": TypeAdapter(_Email | None),
+        "phone": TypeAdapter(_Phone | None),
+        "company": TypeAdapter(_Optional),
+        "job_title": TypeAdapter(_Optional),
+        "category": TypeAdapter(_Category | None),
+    },
+    "deal": {
+        "title": TypeAdapter(_Str200),
+        "value": TypeAdapter(_Amount),
+        "currency": TypeAdapter(Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]),
+        "probability": TypeAdapter(_Percent | None),
+        "expected_close_date": TypeAdapter(date | None),
+    },
+}
+CUSTOM_PREFIX = "custom_fields."
+
+
+def field_value(kind: str, name: str, raw: Any) -> Any:
+    """A core field's value as a PATCH would accept it, or ActionFailed naming the field."""
+    rules = UPDATABLE_FIELDS[kind]
+    adapter = rules.get(name)
+    if adapter is None:
+        raise ActionFailed(
+            f"field: a {kind} has no field {name!r} that update_field sets "
+            f"(one of {', '.join(sorted(rules))}"
+            f"{', custom_fields.<key>' if kind != 'deal' else ''})"
+        )
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as error:
+        problem = error.errors()[0]["msg"]
+        raise ActionFailed(f"value: {raw!r} is not a valid {kind} {name}: {problem}") from None
+
+
+def render_value(value: Any, data: dict[str, Any]) -> Any:
+    """A string value with its placeholders rendered; any other value as it is. A string that
+    is one placeholder and nothing else keeps the referenced value's type (a number stays a
+    number)."""
+    if not isinstance(value, str):
+        return value
+    whole = PLACEHOLDER.fullmatch(value.strip())
+    if whole is not None:
+        return lookup(whole.group(1), data)
+    return render(value, data)
+
+
+def lookup(path: str, data: dict[str, Any]) -> Any:
+    current: Any = data
+    for part in path.split("."):
+        if not isinstance(current, dict) or part not in current:
+            raise ActionFailed(f"placeholder {{{{{path}}}}} names nothing in the event data")
+        current = current[part]
+    return current
+
+
+# --- send_sms ---------------------------------------------------------------------------------
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def render_phone(template: str, data: dict[str, Any]) -> str:
+    """An E.164 number (`+` and 7 to 15 digits; spaces, dots, dashes and brackets are dropped),
+    or ActionFailed naming `to`."""
+    raw = render(template, data).strip()
+    number = re.sub(r"[\s().-]", "", raw)
+    if not E164.fullmatch(number):
+        raise ActionFailed(f"to: the rendered number {raw!r} is not an E.164 phone number")
+    return number

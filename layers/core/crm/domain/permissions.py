@@ -170,6 +170,8 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     # The effect's permission (leads:update to tag a lead, deals:update to move a deal) is
     # checked by crm.services.manual_actions once the action and record kind are known.
     "POST /actions": AUTHENTICATED,
+    # The catalogue of action kinds: public knowledge for anyone who may read automations.
+    "GET /actions": "automations:read",
     "GET /automation-runs/{id}": "automations:read",
     "GET /reports/leads": "reports:read",
     "GET /reports/pipelines": "reports:read",

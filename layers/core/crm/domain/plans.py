@@ -16,6 +16,7 @@ class Metric(StrEnum):
     ACTIVE_AUTOMATIONS = "active_automations"
     AUTOMATION_RUNS_PER_MONTH = "automation_runs_per_month"
     EMAILS_PER_DAY = "emails_per_day"
+    SMS_PER_DAY = "sms_per_day"
     API_REQUESTS_PER_MINUTE = "api_requests_per_minute"
 
 

@@ -14,7 +14,9 @@ history by its state name. Per step:
   at the same state (both empty) the history cannot tell, and the outcome is null.
 - a delay's wake-up time is its entry time plus its seconds.
 - an action's result is its ledger row (e.g. `{"kind": "webhook", "status": 204}`); its error
-  is the last failed attempt's (the ledger row of a failed attempt rolls back with it).
+  is the last failed attempt's (the ledger row of a failed attempt rolls back with it). Its
+  `on_error` is shown, and `continued` is true when it failed and the run went on past it
+  (`on_error: continue`).
 """
 
 from __future__ import annotations
@@ -256,8 +258,12 @@ class _Inspector:
                 "message": self.execution.cause,
                 "at": _iso(self.execution.stopped_at),
             }
+        on_error = step.action.on_error
         return {
             "kind": step.action.kind,
+            "on_error": on_error,
+            # failed with on_error continue: the error was recorded and the run went on.
+            "continued": state == "failed" and on_error == "continue",
             "attempts": trace.attempts,
             "result": entry.result if entry is not None else None,
             "executed_at": _iso(entry.executed_at) if entry is not None else None,

@@ -41,6 +41,7 @@ from crm.domain.tenant_settings import TenantProfile
 from crm.domain.tenants import Tenant, User
 from crm.domain.timeline import AutomationRunRef
 from crm.domain.webhooks import AttemptResult, WebhookDelivery, WebhookEndpoint
+from crm.ports.automation_effects import OwnerRotations
 
 
 class TenantRepository(Protocol):
@@ -629,6 +630,7 @@ class UnitOfWork(Protocol):
     webhook_endpoints: WebhookEndpointRepository
     webhook_deliveries: WebhookDeliveryRepository
     ws_connections: WsConnectionRepository
+    owner_rotations: OwnerRotations
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -16,13 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from crm.automation.compiler import compile_workflow, execution_name, state_machine_name
-from crm.automation.model import (
-    AddTagAction,
-    MoveStageAction,
-    SendEmailAction,
-    WebhookAction,
-    Workflow,
-)
+from crm.automation.model import WebhookAction, Workflow
 from crm.domain.automation_actions import ActionFailed, parse_action, parse_id
 from crm.domain.errors import Conflict, Forbidden, NotFound, PlanLimitExceeded, ValidationFailed
 from crm.domain.events import CloudEvent
@@ -36,7 +30,9 @@ from crm.ports import (
     WebhookSender,
     WorkflowEngine,
 )
+from crm.ports.automation_effects import Notifier, SmsSender, TaskBoard
 from crm.services import automation_actions
+from crm.services.automation_actions import ActionEffects
 from crm.services.automation_webhooks import open_headers
 
 RUN_NAMESPACE = uuid.UUID("5c0c5a63-5c1b-4d8e-9a57-1f1f6a1d2b10")
@@ -110,12 +106,17 @@ def execute_step(
     webhooks: WebhookSender,
     mailer: Mailer | None = None,
     cipher: SecretCipher | None = None,
+    sms: SmsSender | None = None,
+    tasks: TaskBoard | None = None,
+    notifier: Notifier | None = None,
 ) -> dict[str, Any]:
     """Run one action of one run, at most once per (run, step).
 
-    The ledger row is claimed first; a database effect (add_tag, move_stage) is written in
-    the same transaction, so both commit or neither does. An action that cannot be performed
-    raises ActionFailed, which fails the Task: nothing is committed, and a retry may try again.
+    The ledger row is claimed first; a database effect (add_tag, move_stage, ...) is written
+    in the same transaction, so both commit or neither does. An action that cannot be
+    performed raises ActionFailed naming the step and the field, which fails the Task:
+    nothing is committed, and a retry may try again. Tasks and notifications go to the
+    timeline (automation_actions.TimelineEffects) unless other ports are given.
     """
     tenant_id = uuid.UUID(payload["tenant_id"])
     run_id = uuid.UUID(payload["run_id"])
@@ -128,10 +129,13 @@ def execute_step(
             logger.info("step already executed", extra={"idempotency_key": key})
             return {**earlier, "deduplicated": True}
         try:
-            result = _perform(uow, action, payload, key, webhooks, mailer, cipher)
+            effects = ActionEffects(mailer, sms, tasks, notifier)
+            result = _perform(uow, action, payload, key, webhooks, effects, cipher)
+        except ActionFailed as error:
+            raise ActionFailed(f"step {step_id}: {action['kind']}: {error}") from error
         except (NotFound, ValidationFailed, PlanLimitExceeded, Conflict, Forbidden) as error:
             # A rule refused the change: the same refusal a user would get, as the step's error.
-            raise ActionFailed(f"{action['kind']}: {_describe(error)}") from error
+            raise ActionFailed(f"step {step_id}: {action['kind']}: {_describe(error)}") from error
         uow.actions.record_result(key, result)
         uow.commit()
     return {**result, "deduplicated": False}
@@ -152,12 +156,12 @@ def _perform(
     payload: dict[str, Any],
     key: str,
     webhooks: WebhookSender,
-    mailer: Mailer | None,
+    effects: ActionEffects,
     cipher: SecretCipher | None,
 ) -> dict[str, Any]:
     kind = action["kind"]
-    if kind in ("add_tag", "move_stage", "send_email"):
-        return _perform_record_action(uow, action, payload, mailer)
+    if kind != "webhook":
+        return _perform_record_action(uow, action, payload, effects)
     if kind == "webhook":
         return _perform_webhook(action, payload, key, webhooks, cipher)
     raise UnsupportedAction(kind)
@@ -208,7 +212,7 @@ def _perform_webhook(
 
 
 def _perform_record_action(
-    uow: UnitOfWork, config: dict[str, Any], payload: dict[str, Any], mailer: Mailer | None
+    uow: UnitOfWork, config: dict[str, Any], payload: dict[str, Any], effects: ActionEffects
 ) -> dict[str, Any]:
     action = parse_action(config)
     try:
@@ -219,15 +223,12 @@ def _perform_record_action(
     context = automation_actions.automation_context(
         uuid.UUID(payload["tenant_id"]), event, automation_id, uuid.UUID(payload["run_id"])
     )
-    if isinstance(action, AddTagAction):
-        return automation_actions.add_tag(uow, action, event, context)
-    if isinstance(action, MoveStageAction):
-        return automation_actions.move_stage(uow, action, event, context)
-    if isinstance(action, SendEmailAction):
-        if mailer is None:
-            raise UnsupportedAction(action.kind)  # a wiring error, not the workflow's
-        return automation_actions.send_email(uow, action, event, mailer)
-    raise UnsupportedAction(action.kind)
+    try:
+        return automation_actions.perform(
+            uow, action, event, context, step_id=payload["step_id"], effects=effects
+        )
+    except automation_actions.NotWired as error:
+        raise UnsupportedAction(action.kind) from error  # a wiring error, not the workflow's
 
 
 class UnsupportedAction(Exception):

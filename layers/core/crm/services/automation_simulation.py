@@ -9,7 +9,8 @@ row they wrote (records, history, audit, outbox, usage counters). Mail goes to a
 only keeps the rendered message; webhooks are described, never called. So nothing is written,
 no execution starts, no mail is sent and no HTTP request leaves.
 
-A refused action ends the path: in a run its Task fails and the run stops there.
+A refused action ends the path (in a run its Task fails and the run stops there), unless its
+`on_error` is `continue`: then it is marked `continued` and the path goes on.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ from typing import Any, Literal
 from crm.automation.evaluator import evaluate
 from crm.automation.model import (
     ActionStep,
-    AddTagAction,
     ConditionStep,
     DelayStep,
-    MoveStageAction,
     SendEmailAction,
+    SendSmsAction,
     Step,
     WebhookAction,
     Workflow,
@@ -62,6 +62,17 @@ class SimulatedEvent:
 class RecordRef:
     kind: RecordKind
     id: uuid.UUID
+
+
+@dataclass
+class _CapturingSms:
+    """Keeps the rendered text message instead of sending it."""
+
+    sent: list[dict[str, str]] = field(default_factory=list)
+
+    def send(self, phone_number: str, message: str) -> str:
+        self.sent.append({"to": phone_number, "message": message})
+        return "simulated"
 
 
 @dataclass
@@ -181,6 +192,7 @@ class _Walker:
         self.uow = uow
         self.clock = now
         self.mailer = _CapturingMailer()
+        self.sms = _CapturingSms()
         self.path: list[dict[str, Any]] = []
 
     def steps(self, steps: tuple[Step, ...]) -> None:
@@ -215,12 +227,21 @@ class _Walker:
                 )
             else:
                 self.path.append({"id": step.id, "type": step.type, "outcome": self._action(step)})
-                if self.path[-1]["outcome"]["refused"]:
-                    raise _Stop
+                outcome = self.path[-1]["outcome"]
+                if outcome["refused"]:
+                    if step.action.on_error == "continue":
+                        outcome["continued"] = True  # the run would go on past it
+                    else:
+                        raise _Stop
 
     def _action(self, step: ActionStep) -> dict[str, Any]:
         action = step.action
-        config = action.model_dump(mode="json", exclude_none=True)
+        # on_error shows only when it is not the default.
+        config = action.model_dump(
+            mode="json",
+            exclude_none=True,
+            exclude={"on_error"} if action.on_error == "fail" else None,
+        )
         if isinstance(action, WebhookAction):
             # Described only: the body is what automation_step would POST. Secret headers
             # show as {"secret": true}.
@@ -231,7 +252,7 @@ class _Walker:
                 "refused": False,
             }
         try:
-            result = self._record_action(action)
+            result = self._record_action(step)
         except REFUSALS as error:
             return {
                 "kind": action.kind,
@@ -241,16 +262,17 @@ class _Walker:
             }
         return {"kind": action.kind, "config": config, "refused": False, "would": result}
 
-    def _record_action(
-        self, action: AddTagAction | MoveStageAction | SendEmailAction
-    ) -> dict[str, Any]:
-        if isinstance(action, AddTagAction):
-            return automation_actions.add_tag(self.uow, action, self.event, self.context)
-        if isinstance(action, MoveStageAction):
-            return automation_actions.move_stage(self.uow, action, self.event, self.context)
-        result = automation_actions.send_email(self.uow, action, self.event, self.mailer)
-        rendered = self.mailer.sent[-1]
-        return {"kind": result["kind"], **rendered}
+    def _record_action(self, step: ActionStep) -> dict[str, Any]:
+        action = step.action
+        effects = automation_actions.ActionEffects(mailer=self.mailer, sms=self.sms)
+        result = automation_actions.perform(
+            self.uow, action, self.event, self.context, step_id=step.id, effects=effects
+        )
+        if isinstance(action, SendEmailAction):
+            return {"kind": result["kind"], **self.mailer.sent[-1]}
+        if isinstance(action, SendSmsAction):
+            return {"kind": result["kind"], **self.sms.sent[-1]}
+        return result
 
 
 def describe(error: Exception) -> str:

@@ -38,6 +38,7 @@ from crm.adapters.postgres.history import (
 )
 from crm.adapters.postgres.imports import PostgresImports
 from crm.adapters.postgres.leads import PostgresLeadRepository
+from crm.adapters.postgres.owner_rotations import PostgresOwnerRotations
 from crm.adapters.postgres.pipelines import PostgresPipelineRepository
 from crm.adapters.postgres.processed_events import PostgresProcessedEvents
 from crm.adapters.postgres.repositories import (
@@ -135,6 +136,7 @@ class PostgresUnitOfWork:
         self.webhook_endpoints = PostgresWebhookEndpoints(conn)
         self.webhook_deliveries = PostgresWebhookDeliveries(conn, self.tenant_id)
         self.ws_connections = PostgresWsConnections(conn, self.tenant_id)
+        self.owner_rotations = PostgresOwnerRotations(conn, self.tenant_id)
         return self
 
     def add_event(self, event: CloudEvent) -> None:

@@ -1,0 +1,103 @@
+"""The actions of issue 11 end to end through the local cloud: GET /actions; one automation on
+crm.lead.created that updates a field, assigns the owner round-robin, writes a note, a task and
+a notification (timeline entries), sends an SMS through SNS on embedded moto and creates a
+deal, with a step that fails under `on_error: continue`; the event published three times
+changes nothing more, and the run detail shows the continued step."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from local.services import Endpoints
+from tests.e2e.conftest import LocalCloudProcess
+from tests.e2e.test_automation_actions import ledger_rows, republish
+from tests.e2e.test_walking_skeleton import _eventually, _wait_until_consumed, sign_up_and_log_in
+
+pytestmark = pytest.mark.e2e
+
+
+def test_get_actions_lists_every_kind_with_schema_and_example(
+    local_cloud: LocalCloudProcess,
+) -> None:
+    tenant, _ = sign_up_and_log_in(local_cloud.url, "Catalogco")
+    response = tenant.get("/actions")
+    assert response.status_code == 200, response.text
+    items = {item["kind"]: item for item in response.json()["items"]}
+    assert set(items) >= {
+        "webhook", "add_tag", "remove_tag", "send_email", "move_stage", "update_field",
+        "assign_owner", "create_deal", "create_note", "create_task", "notify_user", "send_sms",
+    }  # fmt: skip
+    sms = items["send_sms"]
+    assert sms["schema"]["properties"]["on_error"]["enum"] == ["fail", "continue"]
+    assert sms["example"]["kind"] == "send_sms"
+    assert requests.get(f"{local_cloud.url}/actions", timeout=10).status_code == 401
+
+
+def test_every_new_action_once_through_the_local_cloud(
+    local_cloud: LocalCloudProcess, endpoints: Endpoints
+) -> None:
+    tenant, signup = sign_up_and_log_in(local_cloud.url, "Actionco")
+    pipeline = tenant.get("/pipelines").json()["items"][0]
+    me = tenant.get("/users").json()["items"][0]
+    workflow = {
+        "trigger": {"event": "crm.lead.created"},
+        "steps": [
+            {"id": "source", "type": "action",
+             "action": {"kind": "update_field", "field": "source", "value": "web:{{lead.name}}"}},
+            {"id": "owner", "type": "action",
+             "action": {"kind": "assign_owner", "round_robin": {"role": "owner"}}},
+            {"id": "ghost", "type": "action",
+             "action": {"kind": "add_tag", "tag": "ghost", "on_error": "continue"}},
+            {"id": "note", "type": "action",
+             "action": {"kind": "create_note", "body": "Arrived: {{lead.name}}"}},
+            {"id": "task", "type": "action",
+             "action": {"kind": "create_task", "title": "Call {{lead.name}}", "due_in_days": 1}},
+            {"id": "ping", "type": "action",
+             "action": {"kind": "notify_user", "message": "New lead {{lead.name}}"}},
+            {"id": "sms", "type": "action",
+             "action": {"kind": "send_sms", "to": "{{lead.phone}}", "message": "Hi {{lead.name}}"}},
+            {"id": "deal", "type": "action",
+             "action": {"kind": "create_deal", "title": "{{lead.name}} deal",
+                        "pipeline_id": pipeline["id"], "value": "900.00"}},
+        ],
+    }  # fmt: skip
+    created = tenant.post("/automations", {"name": "Everything", "workflow": workflow})
+    assert created.status_code == 201, created.text
+    lead = tenant.post("/leads", {"name": "Rui", "phone": "+5511912345678"}).json()
+
+    assert _eventually(
+        lambda: len(ledger_rows(endpoints, signup["id"], "create_deal")) == 1, timeout=90
+    ), local_cloud.log_tail()
+    # The same event twice more: the run exists, the ledger holds every step.
+    for _ in range(2):
+        republish(endpoints, "crm.lead.created", f"leads/{lead['id']}")
+    _wait_until_consumed(endpoints, "q.automation")
+    runs = tenant.get(f"/automations/{created.json()['id']}/runs").json()["items"]
+    assert len(runs) == 1
+    assert _eventually(
+        lambda: tenant.get(f"/automation-runs/{runs[0]['id']}").json()["status"] == "succeeded",
+        timeout=60,
+    ), local_cloud.log_tail()
+
+    after = tenant.get(f"/leads/{lead['id']}").json()
+    assert after["source"] == "web:Rui" and after["owner_id"] == me["id"]
+    timeline = tenant.get(f"/leads/{lead['id']}/timeline").json()["items"]
+    kinds = [item.get("type") for item in timeline]
+    assert kinds.count("note") == 1, timeline
+    text = repr(timeline)
+    assert text.count("task_created") == 1 and text.count("user_notified") == 1
+    deals = [d for d in tenant.get("/deals").json()["items"] if d.get("lead_id") == lead["id"]]
+    assert len(deals) == 1 and deals[0]["title"] == "Rui deal"
+    [sms] = ledger_rows(endpoints, signup["id"], "send_sms")
+    assert sms[0]["to"] == "+5511912345678" and sms[0]["message_id"]
+    for kind in ("update_field", "assign_owner", "create_note", "create_task", "notify_user"):
+        assert len(ledger_rows(endpoints, signup["id"], kind)) == 1, kind
+    assert ledger_rows(endpoints, signup["id"], "add_tag") == []
+
+    detail = tenant.get(f"/automation-runs/{runs[0]['id']}").json()
+    steps = {step["id"]: step for step in detail["steps"]}
+    assert steps["ghost"]["state"] == "failed" and steps["ghost"]["continued"] is True
+    assert steps["ghost"]["on_error"] == "continue"
+    assert "ghost" in (steps["ghost"]["error"] or {}).get("message", "")
+    assert steps["deal"]["state"] == "succeeded" and steps["deal"]["continued"] is False
