@@ -39,6 +39,7 @@ def project_cloud(
     # refused (the settings default to false). Set either to "false" to try the AWS rules.
     for name in ("WEBHOOK_ALLOW_HTTP", "WEBHOOK_ALLOW_PRIVATE_TARGETS"):
         environment[name] = os.environ.get(name, "true")
+    environment.update(mail_environment(endpoints))
     if declare_topology:
         topology.declare_topology(
             endpoints.amqp_url,
@@ -55,3 +56,19 @@ def project_cloud(
         secret_seeders={"JwtSigningKeySecret": new_keyset_json},
         **cloud_options,
     )
+
+
+def mail_environment(endpoints: Endpoints) -> dict[str, str]:
+    """The email worker's transport locally: SMTP to the supervisor's Mailpit, without TLS or
+    login (Mailpit offers neither here); MAIL_TRANSPORT=ses sends through embedded moto's SES
+    instead. No SES configuration set exists in moto."""
+    environment = {"SES_CONFIGURATION_SET": "", "SMTP_SECRET_ARN": ""}
+    transport = os.environ.get("MAIL_TRANSPORT") or ("smtp" if endpoints.smtp_address else "ses")
+    environment["MAIL_TRANSPORT"] = transport
+    if endpoints.smtp_address:
+        environment.update(
+            SMTP_HOST=endpoints.smtp_host,
+            SMTP_PORT=str(endpoints.smtp_port),
+            SMTP_STARTTLS="false",
+        )
+    return environment

@@ -30,7 +30,8 @@ class LocalCloudProcess:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
-    moto_url: str = ""  # embedded moto: sent mail is at {moto_url}/moto-api/data.json
+    moto_url: str = ""  # embedded moto: SES's sent mail is at {moto_url}/moto-api/data.json
+    mailpit_url: str = ""  # the pipeline's SMTP transport delivers here (tests.mailpit)
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -60,6 +61,7 @@ def local_cloud(
         process=process,
         log_path=log_path,
         moto_url=f"http://127.0.0.1:{moto_port}",
+        mailpit_url=endpoints.mailpit_url,
     )
     try:
         _wait_healthy(cloud)

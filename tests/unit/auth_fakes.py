@@ -382,6 +382,10 @@ class FakeMailer:
         self.sent.append({"to": to, "subject": subject, "text": text})
         return f"msg-{len(self.sent)}"
 
+    def __call__(self, uow: object, *, to: Any, subject: str, text: str | None, **_: Any) -> None:
+        """As crm.services.emails.enqueue_email: queued in the caller's transaction."""
+        self.send(to.address, subject, text or "")
+
 
 class Clock:
     """A settable clock for services that take `clock`."""

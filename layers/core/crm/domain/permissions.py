@@ -42,6 +42,8 @@ RESOURCE_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
     # Webhook endpoints of integrators (owners and admins: they choose where the tenant's
     # events go)
     "webhooks": _CRUD,
+    # Emails to records through the pipeline (a seller reads the ones they sent)
+    "emails": ("read", "create"),
 }
 RESOURCES: Final = tuple(RESOURCE_ACTIONS)
 PERMISSIONS: Final = frozenset(
@@ -61,12 +63,12 @@ _READ = ("read",)
 BUILTIN_ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
     Role.OWNER: PERMISSIONS,
     Role.ADMIN: PERMISSIONS - {"billing:update"},
-    Role.MANAGER: _all(*_CRM_DATA, "pipelines", "automations")
+    Role.MANAGER: _all(*_CRM_DATA, "pipelines", "automations", "emails")
     | _all("reports", "users", "roles", "tenant_settings", "billing", only=_READ),
-    Role.SELLER: _all(*_CRM_DATA, only=("read", "create", "update"))
+    Role.SELLER: _all(*_CRM_DATA, "emails", only=("read", "create", "update"))
     | _all("pipelines", "reports", "automations", "tenant_settings", only=_READ),
     Role.VIEWER: _all(
-        *_CRM_DATA, "pipelines", "reports", "automations", "tenant_settings", only=_READ
+        *_CRM_DATA, "pipelines", "reports", "automations", "tenant_settings", "emails", only=_READ
     ),
 }
 
@@ -199,6 +201,9 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "DELETE /deals/{id}": "deals:delete",
     "POST /deals/{id}/restore": "deals:delete",  # undoing a delete is the deleter's right
     "GET /deals/{id}/stage-history": "deals:read",
+    "POST /emails": "emails:create",
+    "GET /emails": "emails:read",
+    "GET /emails/{id}": "emails:read",
 }
 
 assert all(p in PERMISSIONS or p in (PUBLIC, AUTHENTICATED) for p in ROUTE_PERMISSIONS.values()), (

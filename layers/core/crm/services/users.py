@@ -11,10 +11,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from crm.domain.audit import RequestMeta
 from crm.domain.concurrency import Precondition
+from crm.domain.emails import Recipient
 from crm.domain.errors import (
     Conflict,
     Forbidden,
@@ -34,7 +35,8 @@ from crm.domain.password_policy import password_problems
 from crm.domain.permissions import BUILTIN_GRANTS, may_grant
 from crm.domain.plans import Metric
 from crm.domain.tenants import Principal, Role, RoleGrant, User, UserStatus, builtin_role
-from crm.ports import Mailer, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+from crm.ports import PasswordHasher, UnitOfWork, UnitOfWorkFactory
+from crm.ports.messaging import EmailRequests, MessagingUnitOfWork
 from crm.services.audit_logs import record_change
 from crm.services.idempotency import claim_key
 from crm.services.plans import ensure_within_limit
@@ -78,7 +80,8 @@ def invite_user(
     principal: Principal,
     *,
     unit_of_work: UnitOfWorkFactory,
-    mailer: Mailer,
+    mail: EmailRequests,
+    mail_from: str,
     accept_url: str,
     meta: RequestMeta,
     idempotency_key: str | None = None,
@@ -87,8 +90,9 @@ def invite_user(
     still pending sends a fresh invitation (the earlier ones stop working). Returns (user,
     replayed): a retry with the same Idempotency-Key gets the first answer and no second mail.
 
-    The mail is handed to SES before the commit: if SES refuses, nothing is created (503) and
-    the caller retries; if the commit failed after sending, the mailed token matches nothing.
+    The mail is queued through the email pipeline (`mail`, crm.services.emails.enqueue_email)
+    in the transaction that creates the invitation: both commit or neither does, and the email
+    worker sends it.
     """
     email = command.email.lower()
     with unit_of_work(principal.tenant_id) as uow:
@@ -122,7 +126,17 @@ def invite_user(
         subject, text = invitation_email(profile.name, member, f"{accept_url}?token={token}")
         body = {**member.to_dict(), "invitation_expires_at": invitation.expires_at.isoformat()}
         claim.complete(201, body)
-        mailer.send(member.email, subject, text)
+        mail(
+            cast(MessagingUnitOfWork, uow),
+            to=Recipient(member.email, "user", member.id, member.name),
+            subject=subject,
+            text=text,
+            html=None,
+            purpose="invitation",
+            from_address=mail_from,
+            sensitive=True,
+            created_by=principal.user_id,
+        )
         uow.commit()
     return body, False
 
