@@ -48,6 +48,9 @@ def local_cloud(
         "DATABASE_URL": endpoints.admin_database_url,
         "AMQP_URL": endpoints.amqp_url,
         "OPENSEARCH_URL": endpoints.opensearch_url,
+        # external to the child: it must not stop the session's Mailpit when it exits
+        "MAILPIT_URL": endpoints.mailpit_url,
+        "MAILPIT_SMTP": endpoints.smtp_address,
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "local", "dev", "--profile", "test", "--port", str(port),

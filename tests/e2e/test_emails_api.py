@@ -99,6 +99,11 @@ def test_an_email_reaches_mailpit_once_even_when_its_event_comes_three_times(
     listed = api.get(f"/emails?record_type=lead&record_id={lead['id']}&status=sent").json()
     assert [item["id"] for item in listed["items"]] == [queued["id"]]
     assert "html" not in listed["items"][0]
+    timeline = api.get(f"/leads/{lead['id']}/timeline").json()["items"]
+    [on_timeline] = [item for item in timeline if item["type"] == "email"]
+    assert (on_timeline["id"], on_timeline["subject"], on_timeline["status"]) == (
+        queued["id"], "Hello Ada", "sent",
+    )  # fmt: skip
 
     # The same event, three more times: the worker's ledger lets none of them send again.
     [(envelope,)] = admin_conn.run(

@@ -1,5 +1,5 @@
-"""A record's timeline: its changes (history rows), notes and the automation runs its events
-started, newest first, merged into one keyset-paginated list."""
+"""A record's timeline: its changes (history rows), notes, the automation runs its events
+started and the emails sent to it, newest first, merged into one keyset-paginated list."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from crm.domain.emails import Email
 from crm.domain.notes import Note
 from crm.domain.pagination import Keyset, Page
 from crm.domain.records import HistoryEntry
@@ -29,7 +30,7 @@ class AutomationRunRef:
 
 @dataclass(frozen=True)
 class TimelineItem:
-    type: str  # change | note | automation_run
+    type: str  # change | note | automation_run | email
     at: datetime
     id: uuid.UUID
     data: dict[str, Any] = field(default_factory=dict)
@@ -66,6 +67,23 @@ def run_item(run: AutomationRunRef) -> TimelineItem:
             "event_id": str(run.event_id),
             "event_type": run.event_type,
             "execution_arn": run.execution_arn,
+        },
+    )
+
+
+def email_item(email: Email) -> TimelineItem:
+    """An email sent to the record through the pipeline (subject and status, not the body)."""
+    return TimelineItem(
+        "email",
+        email.created_at,
+        email.id,
+        {
+            "subject": email.subject,
+            "to": email.to.address,
+            "purpose": email.purpose,
+            "status": email.status.value,
+            "sent_at": email.sent_at.isoformat() if email.sent_at else None,
+            "created_by": str(email.created_by) if email.created_by else None,
         },
     )
 
