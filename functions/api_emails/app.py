@@ -42,7 +42,15 @@ def post_email(body: EmailIn) -> Response[dict[str, Any]]:
     """Queue one email to a record (Idempotency-Key honoured). 202 with the email, status
     `queued`; follow it on GET /emails/{id}."""
     email, replayed = send_email(
-        EmailCommand(body.to.type, body.to.id, body.subject, body.text, body.html),
+        EmailCommand(
+            record_type=body.to.type,
+            record_id=body.to.id,
+            subject=body.subject,
+            text=body.text,
+            html=body.html,
+            template_id=body.template_id,
+            variables=body.variables,
+        ),
         request_context(app),
         unit_of_work=_db().unit_of_work,
         from_address=settings.mail_from,

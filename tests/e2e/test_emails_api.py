@@ -163,3 +163,78 @@ def test_bad_requests_are_422_and_other_tenants_or_sellers_get_404(
     viewer = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "viewer")
     assert viewer.api.post("/emails", to_foreign).status_code == 403
     assert {e["id"] for e in viewer.api.get("/emails").json()["items"]} >= {email["id"]}
+
+
+def test_templates_are_checked_at_save_versioned_escaped_and_sent(
+    local_cloud: LocalCloudProcess,
+) -> None:
+    tenant = sign_up(local_cloud.url, "Templates")
+    api = tenant.owner.api
+    unknown = api.post(
+        "/email-templates",
+        {"name": "Bad", "subject": "Hi {{ record.nickname }}", "text": "{{ lead.name }}"},
+    )
+    assert unknown.status_code == 422 and unknown.headers["content-type"] == PROBLEM
+    assert {tuple(e["loc"]) for e in unknown.json()["errors"]} == {
+        ("body", "subject"), ("body", "text"),
+    }  # fmt: skip
+
+    created = api.post(
+        "/email-templates",
+        {"name": "Welcome", "subject": "Welcome {{ record.first_name }}",
+         "html": "<p>Hello {{ record.name }}, I am {{ sender.name }} of {{ tenant.name }}.</p>"
+                 "<p>{{ vars.offer }}</p>"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    template = created.json()
+    assert template["version"] == 1 and created.headers["ETag"] == '"1"'
+
+    address = f"xss-{uuid.uuid4().hex[:8]}@example.com"
+    lead = new_lead(api, "<script>alert(1)</script> Eve", address)
+    record = {"type": "lead", "id": lead["id"]}
+    preview = api.post(
+        f"/email-templates/{template['id']}/preview",
+        {"record": record, "variables": {"offer": "10%"}},
+    )
+    assert preview.status_code == 200, preview.text
+    shown = preview.json()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Eve" in shown["html"]
+    assert "<script>" not in shown["html"] and "I am Owner of Templates." in shown["html"]
+    assert shown["subject"] == "Welcome <script>alert(1)</script>"
+    missing_var = api.post(f"/email-templates/{template['id']}/preview", {"record": record})
+    assert missing_var.status_code == 422
+    assert missing_var.json()["errors"][0]["loc"] == ["body", "variables"]
+
+    stale = api.patch(f"/email-templates/{template['id']}", {"name": "W"}, **{"If-Match": '"9"'})
+    assert stale.status_code == 412
+    edited = api.patch(
+        f"/email-templates/{template['id']}",
+        {"html": "<p>Hi {{ record.name }}: {{ vars.offer }}</p>"},
+        **{"If-Match": '"1"'},
+    )
+    assert edited.status_code == 200 and edited.json()["version"] == 2, edited.text
+
+    sent = api.post(
+        "/emails", {"to": record, "template_id": template["id"], "variables": {"offer": "20%"}}
+    )
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["template"] == {"id": template["id"], "version": 2}
+    mailpit = Mailpit(local_cloud.mailpit_url)
+    [message] = mailpit.wait_for(address)
+    body = mailpit.message(message["ID"])
+    assert "Hi &lt;script&gt;alert(1)&lt;/script&gt; Eve: 20%" in body["HTML"]
+    assert "Hi <script>alert(1)</script> Eve: 20%" in body["Text"]
+    filtered = api.get(f"/emails?template_id={template['id']}").json()["items"]
+    assert [e["id"] for e in filtered] == [sent.json()["id"]]
+
+    other = sign_up(local_cloud.url, "Strangers").owner.api
+    assert other.get(f"/email-templates/{template['id']}").status_code == 404
+    assert (
+        other.post(
+            "/emails", {"to": record, "template_id": template["id"], "variables": {}}
+        ).status_code
+        == 404
+    )
+    assert api.request("DELETE", f"/email-templates/{template['id']}").status_code == 204
+    assert api.get(f"/email-templates/{template['id']}").status_code == 404
+    assert api.get("/email-templates").json()["items"] == []

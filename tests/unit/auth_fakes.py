@@ -273,6 +273,13 @@ class _ApiKeys:
             self._s.api_keys[key_id] = dataclasses.replace(key, last_used_at=at)
 
 
+class _NoTenantProfile:
+    """No stored settings: the services use the defaults (English mail)."""
+
+    def get(self, *, for_update: bool = False) -> None:
+        return None
+
+
 class FakeAuthUnitOfWork(FakeUnitOfWork):
     """FakeUnitOfWork plus the authentication repositories, staged and committed alike."""
 
@@ -288,6 +295,7 @@ class FakeAuthUnitOfWork(FakeUnitOfWork):
         self.password_resets = _PasswordResets(self._auth_staged, self.tenant_id)
         self.recovery_codes = _RecoveryCodes(self._auth_staged)
         self.api_keys = _ApiKeys(self._auth_staged, self.tenant_id)
+        self.tenant_profile = _NoTenantProfile()
         return self
 
     def commit(self) -> None:

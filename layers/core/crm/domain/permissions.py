@@ -44,6 +44,8 @@ RESOURCE_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
     "webhooks": _CRUD,
     # Emails to records through the pipeline (a seller reads the ones they sent)
     "emails": ("read", "create"),
+    # Email templates: managers and above write them, everyone who emails reads them
+    "email_templates": _CRUD,
 }
 RESOURCES: Final = tuple(RESOURCE_ACTIONS)
 PERMISSIONS: Final = frozenset(
@@ -63,12 +65,19 @@ _READ = ("read",)
 BUILTIN_ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
     Role.OWNER: PERMISSIONS,
     Role.ADMIN: PERMISSIONS - {"billing:update"},
-    Role.MANAGER: _all(*_CRM_DATA, "pipelines", "automations", "emails")
+    Role.MANAGER: _all(*_CRM_DATA, "pipelines", "automations", "emails", "email_templates")
     | _all("reports", "users", "roles", "tenant_settings", "billing", only=_READ),
     Role.SELLER: _all(*_CRM_DATA, "emails", only=("read", "create", "update"))
-    | _all("pipelines", "reports", "automations", "tenant_settings", only=_READ),
+    | _all("pipelines", "reports", "automations", "tenant_settings", "email_templates", only=_READ),
     Role.VIEWER: _all(
-        *_CRM_DATA, "pipelines", "reports", "automations", "tenant_settings", "emails", only=_READ
+        *_CRM_DATA,
+        "pipelines",
+        "reports",
+        "automations",
+        "tenant_settings",
+        "emails",
+        "email_templates",
+        only=_READ,
     ),
 }
 
@@ -204,6 +213,13 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "POST /emails": "emails:create",
     "GET /emails": "emails:read",
     "GET /emails/{id}": "emails:read",
+    "GET /email-templates": "email_templates:read",
+    "POST /email-templates": "email_templates:create",
+    "GET /email-templates/{id}": "email_templates:read",
+    "PATCH /email-templates/{id}": "email_templates:update",
+    "DELETE /email-templates/{id}": "email_templates:delete",
+    # a preview shows the record's data: reading templates is not enough
+    "POST /email-templates/{id}/preview": "email_templates:read",
 }
 
 assert all(p in PERMISSIONS or p in (PUBLIC, AUTHENTICATED) for p in ROUTE_PERMISSIONS.values()), (

@@ -15,6 +15,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from crm.domain.email_templates import EmailTemplate
 from crm.domain.emails import Email, EmailFilters, OutboundEmail, Recipient
 from crm.domain.events import CloudEvent
 from crm.domain.pagination import Keyset
@@ -67,12 +68,25 @@ class SuppressionRepository(Protocol):
     def remove(self, address: str) -> bool: ...
 
 
+class EmailTemplateRepository(Protocol):
+    def add(self, template: EmailTemplate) -> None: ...
+    def get(self, template_id: uuid.UUID, *, for_update: bool = False) -> EmailTemplate | None:
+        """The live template at its current version."""
+        ...
+
+    def get_version(self, template_id: uuid.UUID, version: int) -> EmailTemplate | None: ...
+    def page(self, limit: int, after: Keyset | None) -> list[EmailTemplate]: ...
+    def save_version(self, template: EmailTemplate) -> None: ...
+    def delete(self, template_id: uuid.UUID) -> None: ...
+
+
 class MessagingUnitOfWork(Protocol):
     """What the email services touch in one tenant's transaction."""
 
     tenant_id: uuid.UUID
     emails: EmailRepository
     suppressions: SuppressionRepository
+    email_templates: EmailTemplateRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -103,4 +117,6 @@ class EmailRequests(Protocol):
         created_by: uuid.UUID | None = None,
         correlation_id: str | None = None,
         causation_id: str | None = None,
+        template_id: uuid.UUID | None = None,
+        template_version: int | None = None,
     ) -> Email: ...

@@ -52,6 +52,7 @@ from crm.domain.tenants import Principal
 from crm.observability import logger
 from crm.ports import UnitOfWork, UnitOfWorkFactory
 from crm.ports.messaging import EmailTransport, MessagingUnitOfWork
+from crm.services import email_templates
 from crm.services.idempotency import claim_key
 from crm.services.plans import consume_quota
 from crm.services.records import may_see
@@ -86,6 +87,8 @@ def enqueue_email(
     created_by: uuid.UUID | None = None,
     correlation_id: str | None = None,
     causation_id: str | None = None,
+    template_id: uuid.UUID | None = None,
+    template_version: int | None = None,
 ) -> Email:
     """Queue one email in the caller's transaction (the caller commits). The tenant is the
     unit of work's."""
@@ -107,6 +110,8 @@ def enqueue_email(
         marketing=marketing,
         sensitive=sensitive,
         created_by=created_by,
+        template_id=template_id,
+        template_version=template_version,
     )
     uow.emails.add(email)
     record = None if to.kind is None else {"type": to.kind, "id": str(to.record_id)}
@@ -128,11 +133,15 @@ def enqueue_email(
 
 @dataclass(frozen=True)
 class EmailCommand:
+    """Inline content (subject and a body), or a template with the caller's variables."""
+
     record_type: RecipientKind
     record_id: uuid.UUID
-    subject: str
-    text: str | None
-    html: str | None
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    template_id: uuid.UUID | None = None
+    variables: dict[str, Any] | None = None
 
 
 def _recipient(uow: UnitOfWork, principal: Principal, command: EmailCommand) -> Recipient:
@@ -171,22 +180,36 @@ def send_email(
     """POST /emails: queue an email to a record. Returns (email, replayed)."""
     principal = context.principal
     request = {"to": {"type": command.record_type, "id": str(command.record_id)},
-               "subject": command.subject, "text": command.text, "html": command.html}  # fmt: skip
+               "subject": command.subject, "text": command.text, "html": command.html,
+               "template_id": str(command.template_id) if command.template_id else None,
+               "variables": command.variables}  # fmt: skip
     with unit_of_work(principal.tenant_id) as uow:
         claim = claim_key(uow, idempotency_key, "emails.send", request)
         if claim.replay is not None:
             return claim.replay.body, True
         to = _recipient(uow, principal, command)
+        subject, text, html = command.subject or "", command.text, command.html
+        template_id = template_version = None
+        if command.template_id is not None:
+            template = email_templates.load_template(uow, command.template_id)
+            variables = email_templates.render_context(
+                uow, principal, command.record_type, command.record_id, command.variables
+            )
+            rendered = email_templates.render_for(uow, template, variables)
+            subject, text, html = rendered.subject, rendered.text, rendered.html
+            template_id, template_version = template.id, template.version
         email = enqueue_email(
             cast(MessagingUnitOfWork, uow),
             to=to,
-            subject=command.subject,
-            text=command.text,
-            html=command.html,
+            subject=subject,
+            text=text,
+            html=html,
             purpose="message",
             from_address=from_address,
             created_by=principal.user_id,
             correlation_id=context.correlation_id,
+            template_id=template_id,
+            template_version=template_version,
         )
         body = email.to_dict(with_body=False)
         claim.complete(202, body)

@@ -19,9 +19,11 @@ from urllib.parse import urlencode
 
 from crm.domain.audit import RequestMeta, diff
 from crm.domain.credentials import PASSWORD_RESET_PREFIX, OpaqueCredential
+from crm.domain.email_templates import default_template, render
 from crm.domain.emails import Recipient
 from crm.domain.errors import InvalidCredentials, ValidationFailed
 from crm.domain.password_policy import password_problems
+from crm.domain.tenant_settings import TenantSettings
 from crm.observability import logger
 from crm.ports import LoginDirectory, PasswordHasher, UnitOfWorkFactory
 from crm.ports.messaging import EmailRequests, MessagingUnitOfWork
@@ -83,17 +85,18 @@ class PasswordResets:
                 )
                 link = f"{self.reset_url}?{urlencode({'token': str(token)})}"
                 minutes = int(RESET_TOKEN_TTL.total_seconds() // 60)
+                profile = uow.tenant_profile.get()
+                locale = TenantSettings.stored(profile.settings).locale if profile else None
+                content = render(
+                    default_template("password_reset", locale),
+                    {"record": {"email": user.email}, "tenant": {"name": slug},
+                     "vars": {"slug": slug, "minutes": minutes, "link": link}},
+                )  # fmt: skip
                 self.mail(
                     cast(MessagingUnitOfWork, uow),
                     to=Recipient(user.email, "user", user.id),
-                    subject="Reset your CRM password",
-                    text=(
-                        f"Someone asked to reset the password of {user.email} in the "
-                        f"organisation '{slug}'.\n\nTo choose a new password, open this link "
-                        f"within {minutes} minutes:\n\n{link}\n\nThe link works once. If you "
-                        "did not ask for this, ignore this message: your password stays as it "
-                        "is.\n"
-                    ),
+                    subject=content.subject,
+                    text=content.text,
                     html=None,
                     purpose="password_reset",
                     from_address=self.mail_from,

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from crm.domain.audit import RequestMeta
 from crm.domain.concurrency import Precondition
+from crm.domain.email_templates import default_template, render
 from crm.domain.emails import Recipient
 from crm.domain.errors import (
     Conflict,
@@ -34,6 +35,7 @@ from crm.domain.pagination import Page, PageRequest
 from crm.domain.password_policy import password_problems
 from crm.domain.permissions import BUILTIN_GRANTS, may_grant
 from crm.domain.plans import Metric
+from crm.domain.tenant_settings import TenantSettings
 from crm.domain.tenants import Principal, Role, RoleGrant, User, UserStatus, builtin_role
 from crm.ports import PasswordHasher, UnitOfWork, UnitOfWorkFactory
 from crm.ports.messaging import EmailRequests, MessagingUnitOfWork
@@ -123,7 +125,10 @@ def invite_user(
             after=member.audited(),
             meta=meta,
         )
-        subject, text = invitation_email(profile.name, member, f"{accept_url}?token={token}")
+        locale = TenantSettings.stored(profile.settings).locale
+        subject, text = invitation_email(
+            profile.name, member, f"{accept_url}?token={token}", locale
+        )
         body = {**member.to_dict(), "invitation_expires_at": invitation.expires_at.isoformat()}
         claim.complete(201, body)
         mail(
@@ -182,15 +187,16 @@ def _pending_user(
     return current.audited(), updated
 
 
-def invitation_email(tenant_name: str, member: Member, link: str) -> tuple[str, str]:
-    subject = f"You are invited to {tenant_name}"
-    text = (
-        f"Hello {member.name},\n\n"
-        f"You have been invited to join {tenant_name} as {member.role}.\n"
-        f"Choose your password here (the link works once, for 7 days):\n\n{link}\n\n"
-        "If you did not expect this, ignore this message.\n"
-    )
-    return subject, text
+def invitation_email(
+    tenant_name: str, member: Member, link: str, locale: str | None = None
+) -> tuple[str, str]:
+    """Subject and text of an invitation, in the tenant's language (pt-BR or English)."""
+    content = render(
+        default_template("invitation", locale),
+        {"record": {"name": member.name, "email": member.email}, "tenant": {"name": tenant_name},
+         "vars": {"role": member.role, "link": link}},
+    )  # fmt: skip
+    return content.subject, content.text or ""
 
 
 def accept_invitation(

@@ -30,6 +30,7 @@ from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.contacts import PostgresContactRepository
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
 from crm.adapters.postgres.deals import PostgresDealRepository
+from crm.adapters.postgres.email_templates import PostgresEmailTemplates
 from crm.adapters.postgres.emails import PostgresEmails, PostgresSuppressions
 from crm.adapters.postgres.gdpr import PostgresPersonalData
 from crm.adapters.postgres.history import (
@@ -138,6 +139,7 @@ class PostgresUnitOfWork:
         self.ws_connections = PostgresWsConnections(conn, self.tenant_id)
         self.emails = PostgresEmails(conn)
         self.suppressions = PostgresSuppressions(conn, self.tenant_id)
+        self.email_templates = PostgresEmailTemplates(conn)
         return self
 
     def add_event(self, event: CloudEvent) -> None:
