@@ -166,12 +166,30 @@ MESSAGING_EVENTS = (
     ),
 )
 
+
+def _task(name: str, description: str) -> EventType:
+    return EventType(f"crm.task.{name}", description, "tasks/{task id}", email_data.TaskEventData)
+
+
+TASK_EVENTS = (
+    _task("created", "A task was created (assigned to its assignee, if any)."),
+    _task("updated", "A task's title, type, due moment, link or notes changed."),
+    _task(
+        "assigned",
+        "A task got another assignee (or none); previous_assignee_id says who had it.",
+    ),
+    _task("completed", "A task was marked done."),
+    _task("reopened", "A done task was marked not done again."),
+    _task("deleted", "A task was deleted."),
+)
+
 CATALOG: dict[str, EventType] = {
     spec.name: spec
     for spec in (
         *LEAD_AND_CONTACT_EVENTS,
         *PIPELINE_AND_DEAL_EVENTS,
         *MESSAGING_EVENTS,
+        *TASK_EVENTS,
     )
 }
 

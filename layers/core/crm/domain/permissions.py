@@ -46,6 +46,8 @@ RESOURCE_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
     "emails": ("read", "create"),
     # Email templates: managers and above write them, everyone who emails reads them
     "email_templates": _CRUD,
+    # Tasks: a seller works on the tasks assigned to or created by them (crm.services.tasks)
+    "tasks": _CRUD,
 }
 RESOURCES: Final = tuple(RESOURCE_ACTIONS)
 PERMISSIONS: Final = frozenset(
@@ -65,9 +67,10 @@ _READ = ("read",)
 BUILTIN_ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
     Role.OWNER: PERMISSIONS,
     Role.ADMIN: PERMISSIONS - {"billing:update"},
-    Role.MANAGER: _all(*_CRM_DATA, "pipelines", "automations", "emails", "email_templates")
+    Role.MANAGER: _all(*_CRM_DATA, "pipelines", "automations", "emails", "email_templates", "tasks")
     | _all("reports", "users", "roles", "tenant_settings", "billing", only=_READ),
     Role.SELLER: _all(*_CRM_DATA, "emails", only=("read", "create", "update"))
+    | _all("tasks")
     | _all("pipelines", "reports", "automations", "tenant_settings", "email_templates", only=_READ),
     Role.VIEWER: _all(
         *_CRM_DATA,
@@ -77,6 +80,7 @@ BUILTIN_ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
         "tenant_settings",
         "emails",
         "email_templates",
+        "tasks",
         only=_READ,
     ),
 }
@@ -220,6 +224,11 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "DELETE /email-templates/{id}": "email_templates:delete",
     # a preview shows the record's data: reading templates is not enough
     "POST /email-templates/{id}/preview": "email_templates:read",
+    "GET /tasks": "tasks:read",
+    "POST /tasks": "tasks:create",
+    "GET /tasks/{id}": "tasks:read",
+    "PATCH /tasks/{id}": "tasks:update",
+    "DELETE /tasks/{id}": "tasks:delete",
 }
 
 assert all(p in PERMISSIONS or p in (PUBLIC, AUTHENTICATED) for p in ROUTE_PERMISSIONS.values()), (

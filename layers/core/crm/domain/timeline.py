@@ -1,5 +1,5 @@
 """A record's timeline: its changes (history rows), notes, the automation runs its events
-started and the emails sent to it, newest first, merged into one keyset-paginated list."""
+started, the emails sent to it and its tasks, newest first, merged into one keyset-paginated list."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from crm.domain.emails import Email
 from crm.domain.notes import Note
 from crm.domain.pagination import Keyset, Page
 from crm.domain.records import HistoryEntry
+from crm.domain.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class AutomationRunRef:
 
 @dataclass(frozen=True)
 class TimelineItem:
-    type: str  # change | note | automation_run | email
+    type: str  # change | note | automation_run | email | task
     at: datetime
     id: uuid.UUID
     data: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +87,13 @@ def email_item(email: Email) -> TimelineItem:
             "created_by": str(email.created_by) if email.created_by else None,
         },
     )
+
+
+def task_item(task: Task) -> TimelineItem:
+    """A task linked to the record (its title, type, due moment and state)."""
+    body = task.to_dict()
+    data = {k: body[k] for k in ("title", "due_at", "assignee_id", "done", "done_at")}
+    return TimelineItem("task", task.created_at, task.id, {**data, "task_type": task.type})
 
 
 def merge_newest(sources: Iterable[list[TimelineItem]], limit: int) -> Page[TimelineItem]:

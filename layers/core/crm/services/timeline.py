@@ -1,6 +1,6 @@
 """Notes on leads and contacts, and their timelines: the record's changes, notes, the
-automation runs its events started and the emails sent to it, newest first. A merged lead's
-timeline includes the lead merged into it."""
+automation runs its events started, the emails sent to it and its tasks, newest first. A
+merged lead's timeline includes the lead merged into it."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ from crm.domain.timeline import (
     merge_newest,
     note_item,
     run_item,
+    task_item,
 )
 from crm.ports import UnitOfWork, UnitOfWorkFactory
 from crm.ports.messaging import MessagingUnitOfWork
+from crm.ports.tasks import TasksUnitOfWork
 from crm.services.audit_logs import record_change
 from crm.services.contacts import load_contact
 from crm.services.idempotency import claim_key
@@ -95,4 +97,6 @@ def timeline(
         runs = [run_item(r) for r in uow.record_runs.newest(subjects, page.after, fetch)]
         sent = cast(MessagingUnitOfWork, uow).emails.for_records(kind.value, ids, page.after, fetch)
         emails = [email_item(e) for e in sent]
-    return merge_newest([changes, notes, runs, emails], page.limit)
+        linked = cast(TasksUnitOfWork, uow).tasks.for_records(kind.value, ids, page.after, fetch)
+        tasks = [task_item(t) for t in linked]
+    return merge_newest([changes, notes, runs, emails, tasks], page.limit)

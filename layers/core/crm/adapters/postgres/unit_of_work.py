@@ -53,6 +53,7 @@ from crm.adapters.postgres.repositories import (
     PostgresTenantRepository,
     PostgresUserRepository,
 )
+from crm.adapters.postgres.tasks import PostgresTasks
 from crm.adapters.postgres.taxonomy import PostgresCategories, PostgresCustomFields, PostgresTags
 from crm.adapters.postgres.tenancy import tenancy_repositories
 from crm.adapters.postgres.webhooks import PostgresWebhookDeliveries, PostgresWebhookEndpoints
@@ -140,6 +141,7 @@ class PostgresUnitOfWork:
         self.emails = PostgresEmails(conn)
         self.suppressions = PostgresSuppressions(conn, self.tenant_id)
         self.email_templates = PostgresEmailTemplates(conn)
+        self.tasks = PostgresTasks(conn)
         return self
 
     def add_event(self, event: CloudEvent) -> None:
