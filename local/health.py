@@ -51,10 +51,20 @@ def check_opensearch(url: str) -> None:
         raise RuntimeError(f"cluster health is {status}")
 
 
+def check_mailpit(url: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"not an http(s) URL: {url}")
+    req = urllib.request.Request(url.rstrip("/") + "/readyz", method="GET")  # noqa: S310
+    with urllib.request.urlopen(req, timeout=3) as resp:  # noqa: S310 (scheme checked above)
+        if resp.status != 200:
+            raise RuntimeError(f"mailpit answered {resp.status}")
+
+
 CHECKS: dict[str, Callable[[str], None]] = {
     "postgres": check_postgres,
     "rabbitmq": check_amqp,
     "opensearch": check_opensearch,
+    "mailpit": check_mailpit,
 }
 
 

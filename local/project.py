@@ -43,6 +43,7 @@ def project_cloud(
     # the functions refuse it unless the stage is local and private targets are allowed.
     if os.environ.get("WEBHOOK_HOSTS_FILE"):
         environment["WEBHOOK_HOSTS_FILE"] = os.environ["WEBHOOK_HOSTS_FILE"]
+    environment.update(mail_environment(endpoints))
     if declare_topology:
         topology.declare_topology(
             endpoints.amqp_url,
@@ -59,3 +60,19 @@ def project_cloud(
         secret_seeders={"JwtSigningKeySecret": new_keyset_json},
         **cloud_options,
     )
+
+
+def mail_environment(endpoints: Endpoints) -> dict[str, str]:
+    """The email worker's transport locally: SMTP to the supervisor's Mailpit, without TLS or
+    login (Mailpit offers neither here); MAIL_TRANSPORT=ses sends through embedded moto's SES
+    instead. No SES configuration set exists in moto."""
+    environment = {"SES_CONFIGURATION_SET": "", "SMTP_SECRET_ARN": ""}
+    transport = os.environ.get("MAIL_TRANSPORT") or ("smtp" if endpoints.smtp_address else "ses")
+    environment["MAIL_TRANSPORT"] = transport
+    if endpoints.smtp_address:
+        environment.update(
+            SMTP_HOST=endpoints.smtp_host,
+            SMTP_PORT=str(endpoints.smtp_port),
+            SMTP_STARTTLS="false",
+        )
+    return environment

@@ -1,4 +1,4 @@
-"""Supervisor for the project-owned servers: PostgreSQL, RabbitMQ and OpenSearch.
+"""Supervisor for the project-owned servers: PostgreSQL, RabbitMQ, OpenSearch and Mailpit.
 
 Used by ``make dev`` (profile ``dev``) and by the test fixtures (profile ``test``, through
 :func:`ensure_test_services`). Each server runs as a child process in its own process group,
@@ -10,6 +10,10 @@ When run as root, PostgreSQL and OpenSearch (which refuse to run as root) run as
 unprivileged user ``crm`` (created by ``scripts/setup.sh``; override with ``CRM_SERVICE_USER``).
 RabbitMQ runs as the calling user, with its own node name, epmd port and distribution port; the
 supervisor starts that epmd itself so it never outlives the broker.
+
+Mailpit (a real SMTP server with a web UI and an HTTP API, `.local/bin/mailpit`, installed by
+``scripts/setup.sh``) receives the email pipeline's SMTP transport; ``MAILPIT_URL`` (its HTTP
+address) with ``MAILPIT_SMTP`` (host:port) names an external one instead.
 """
 
 from __future__ import annotations
@@ -50,9 +54,16 @@ from local.processes import (
 )
 
 OPENSEARCH_VERSION = "2.19.6"
-SERVICES = ("postgres", "rabbitmq", "opensearch")
-URL_ENV = {"postgres": "DATABASE_URL", "rabbitmq": "AMQP_URL", "opensearch": "OPENSEARCH_URL"}
-START_TIMEOUT = {"postgres": 60.0, "rabbitmq": 90.0, "opensearch": 180.0}
+MAILPIT_VERSION = "v1.33.1"
+SERVICES = ("postgres", "rabbitmq", "opensearch", "mailpit")
+URL_ENV = {
+    "postgres": "DATABASE_URL",
+    "rabbitmq": "AMQP_URL",
+    "opensearch": "OPENSEARCH_URL",
+    "mailpit": "MAILPIT_URL",
+}
+START_TIMEOUT = {"postgres": 60.0, "rabbitmq": 90.0, "opensearch": 180.0, "mailpit": 30.0}
+MAILPIT_SMTP_ENV = "MAILPIT_SMTP"  # host:port of an external Mailpit's SMTP server
 STOP_TIMEOUT = 20.0
 # C1 only: ~1.5 s faster start-up on 2 cores; plenty for development and test loads.
 # Override with CRM_OPENSEARCH_JAVA_OPTS.
@@ -68,6 +79,16 @@ class Endpoints:
     admin_database_url: str  # postgresql://postgres:postgres@127.0.0.1:PORT/crm
     amqp_url: str  # amqp://guest:guest@127.0.0.1:PORT/%2F
     opensearch_url: str  # http://127.0.0.1:PORT
+    mailpit_url: str = ""  # http://127.0.0.1:PORT: Mailpit's web UI and API (/api/v1/...)
+    smtp_address: str = ""  # 127.0.0.1:PORT: Mailpit's SMTP server
+
+    @property
+    def smtp_host(self) -> str:
+        return self.smtp_address.rpartition(":")[0]
+
+    @property
+    def smtp_port(self) -> int:
+        return int(self.smtp_address.rpartition(":")[2])
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,8 @@ class Ports:
     amqp_dist: int  # Erlang distribution port of the RabbitMQ node
     epmd: int  # Erlang port mapper daemon (ERL_EPMD_PORT)
     opensearch_transport: int
+    mailpit_smtp: int = 0
+    mailpit_http: int = 0
 
 
 PROFILES: dict[str, Ports] = {
@@ -88,6 +111,8 @@ PROFILES: dict[str, Ports] = {
         amqp_dist=55673,
         epmd=55369,
         opensearch_transport=59300,
+        mailpit_smtp=55025,
+        mailpit_http=55026,
     ),
     "test": Ports(
         postgres=56432,
@@ -96,6 +121,8 @@ PROFILES: dict[str, Ports] = {
         amqp_dist=56673,
         epmd=56369,
         opensearch_transport=59310,
+        mailpit_smtp=56025,
+        mailpit_http=56026,
     ),
     "bench": Ports(
         postgres=57432,
@@ -104,6 +131,8 @@ PROFILES: dict[str, Ports] = {
         amqp_dist=57673,
         epmd=57369,
         opensearch_transport=59320,
+        mailpit_smtp=57025,
+        mailpit_http=57026,
     ),
 }
 
@@ -190,6 +219,12 @@ class Supervisor:
             or f"postgresql://postgres:postgres@127.0.0.1:{p.postgres}/crm",
             amqp_url=self.external("rabbitmq") or f"amqp://guest:guest@127.0.0.1:{p.amqp}/%2F",
             opensearch_url=self.external("opensearch") or f"http://127.0.0.1:{p.opensearch}",
+            mailpit_url=self.external("mailpit") or f"http://127.0.0.1:{p.mailpit_http}",
+            smtp_address=(
+                self.env.get(MAILPIT_SMTP_ENV, "")
+                if self.external("mailpit")
+                else f"127.0.0.1:{p.mailpit_smtp}"
+            ),
         )
 
     def start(self) -> Endpoints:
@@ -263,14 +298,14 @@ class Supervisor:
     def stop_detached(self) -> list[str]:
         """Stops the servers recorded in this profile's pid files (e.g. detached test servers)."""
         stopped = []
-        for service in ("postgres", "rabbitmq", "opensearch", "epmd"):
+        for service in ("postgres", "rabbitmq", "opensearch", "mailpit", "epmd"):
             child = self._adoptable(service)
             if child is not None:
                 self._children.append(child)
                 stopped.append(service)
         self.stop()
         self._sweep()
-        for service in ("postgres", "rabbitmq", "opensearch", "epmd"):
+        for service in ("postgres", "rabbitmq", "opensearch", "mailpit", "epmd"):
             self._pidfile(service).unlink(missing_ok=True)
         return stopped
 
@@ -839,6 +874,42 @@ class Supervisor:
         child = self._spawn("opensearch", argv, run_as, env, base, signal.SIGTERM)
         self._wait_healthy("opensearch", url, p.opensearch, child, log)
 
+    # -- Mailpit --------------------------------------------------------------------------
+
+    def _mailpit_binary(self) -> Path:
+        local = self.root / ".local" / "bin" / "mailpit"
+        found = local if local.exists() else shutil.which("mailpit")
+        if not found:
+            raise ServiceError(
+                f"Mailpit not found at {local}: run `make setup` (go install "
+                f"github.com/axllent/mailpit@{MAILPIT_VERSION}) or set MAILPIT_URL and MAILPIT_SMTP"
+            )
+        return Path(found)
+
+    def _start_mailpit(self) -> None:
+        p = self.ports
+        url = self.endpoints().mailpit_url
+        if self._adopt("mailpit", url, p.mailpit_http):
+            return
+        self._busy(
+            "mailpit", [(p.mailpit_smtp, "mailpit smtp"), (p.mailpit_http, "mailpit web/api")]
+        )
+        binary = self._mailpit_binary()
+        run_as = self._run_as("mailpit")
+        base = self._mkdir(self.dir / "mailpit", run_as)
+        argv = [
+            str(binary),
+            "--smtp", f"127.0.0.1:{p.mailpit_smtp}",
+            "--listen", f"127.0.0.1:{p.mailpit_http}",
+            "--database", str(base / "mailpit.db"),
+            "--max", "20000",  # tests and benchmarks send thousands; the default keeps 500
+            "--disable-version-check",
+            "--smtp-disable-rdns",
+            "--quiet",
+        ]  # fmt: skip
+        child = self._spawn("mailpit", argv, run_as, self._child_env(run_as), base)
+        self._wait_healthy("mailpit", url, p.mailpit_http, child, self.log_dir / "mailpit.log")
+
 
 _RABBIT_KEYS = {
     "RABBITMQ_NODENAME",
@@ -883,6 +954,7 @@ def _print_endpoints(sup: Supervisor, ep: Endpoints, out: TextIO) -> None:
     out.write(f"DATABASE_URL={ep.admin_database_url}\n")
     out.write(f"AMQP_URL={ep.amqp_url}\n")
     out.write(f"OPENSEARCH_URL={ep.opensearch_url}\n")
+    out.write(f"MAILPIT_URL={ep.mailpit_url}   (SMTP {ep.smtp_address})\n")
     out.flush()
 
 
@@ -915,12 +987,15 @@ def main(argv: list[str] | None = None, root: Path | None = None) -> int:
             "postgres": ep.admin_database_url,
             "rabbitmq": ep.amqp_url,
             "opensearch": ep.opensearch_url,
+            "mailpit": ep.mailpit_url,
         }
         rc = 0
         for service in SERVICES:
-            port = {"postgres": sup.ports.postgres, "rabbitmq": sup.ports.amqp}.get(
-                service, sup.ports.opensearch
-            )
+            port = {
+                "postgres": sup.ports.postgres,
+                "rabbitmq": sup.ports.amqp,
+                "mailpit": sup.ports.mailpit_http,
+            }.get(service, sup.ports.opensearch)
             up = (sup.external(service) is not None or listening(port)) and healthy(
                 service, urls[service]
             )

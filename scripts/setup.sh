@@ -9,6 +9,8 @@
 # - .venv with Python >= 3.11 and the project's dependencies (re-installed only when
 #   pyproject.toml changed; the stamp lives in .venv/.crm-setup-stamp)
 # - OpenSearch 2.19.6 (integ-test zip from Maven Central) unpacked into .local/opensearch-2.19.6
+# - Mailpit v1.33.1 (the local SMTP server with a web UI and API) built by `go install` into
+#   .local/bin/mailpit (needs Go; the Go module proxy serves it)
 #
 # Works as root on a fresh Debian 12 with CI=true and no stdin. Prints one line per step and is
 # fast (well under 3 s) when everything is already in place.
@@ -175,6 +177,25 @@ fi
 if [ "$(id -u)" -eq 0 ] && [ "$(stat -c %U "$osdir")" != "$SERVICE_USER" ]; then
     chown -R "$SERVICE_USER:" "$osdir"
     say "opensearch: chowned $osdir to $SERVICE_USER"
+fi
+
+# --- 5. Mailpit ---------------------------------------------------------------------------
+MAILPIT_MODULE="github.com/axllent/mailpit"
+MAILPIT_VERSION="v1.33.1"
+mailpit_bin=".local/bin/mailpit"
+mailpit_stamp=".local/bin/.mailpit-version"
+if [ -x "$mailpit_bin" ] && [ "$(cat "$mailpit_stamp" 2>/dev/null)" = "$MAILPIT_VERSION" ]; then
+    say "mailpit: ok ($mailpit_bin $MAILPIT_VERSION)"
+else
+    command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] ||
+        die "Go is needed to install Mailpit ($MAILPIT_MODULE@$MAILPIT_VERSION): install Go, or put a mailpit binary on PATH"
+    go_bin="$(command -v go || echo /usr/local/go/bin/go)"
+    say "mailpit: go install $MAILPIT_MODULE@$MAILPIT_VERSION ..."
+    mkdir -p .local/bin
+    GOBIN="$ROOT/.local/bin" "$go_bin" install "$MAILPIT_MODULE@$MAILPIT_VERSION" >/tmp/crm-setup-go.log 2>&1 ||
+        { tail -n 20 /tmp/crm-setup-go.log >&2; die "go install mailpit failed (log: /tmp/crm-setup-go.log)"; }
+    echo "$MAILPIT_VERSION" >"$mailpit_stamp"
+    say "mailpit: installed $mailpit_bin"
 fi
 
 say "done"

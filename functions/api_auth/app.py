@@ -20,6 +20,7 @@ from crm.api.schemas import (
 )
 from crm.observability import bind_api_event, logger
 from crm.services.authentication import Authenticator
+from crm.services.emails import enqueue_email
 from crm.services.mfa import MfaService
 from crm.services.password_reset import PasswordResets
 from crm.services.tokens import TokenService
@@ -39,7 +40,9 @@ def _tokens() -> TokenService:
 
 
 def _db() -> Any:
-    return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
+    return bootstrap.database(
+        settings.database_url, settings.amqp_url, pool_size=settings.database_pool_size
+    )
 
 
 @cache
@@ -67,7 +70,8 @@ def _password_resets() -> PasswordResets:
         unit_of_work=_db().unit_of_work,
         login_directory=_db().login_directory,
         hasher=bootstrap.password_hasher(),
-        mailer=bootstrap.mailer(settings.mail_from),
+        mail=enqueue_email,
+        mail_from=settings.mail_from,
         reset_url=f"{settings.base_url}/reset-password",
     )
 

@@ -23,6 +23,7 @@ from crm.api.schemas import AcceptInvitationIn, InviteIn, UserPatchIn
 from crm.domain.members import Member
 from crm.domain.pagination import PageRequest
 from crm.observability import bind_api_event, logger
+from crm.services.emails import enqueue_email
 from crm.services.users import (
     Invite,
     accept_invitation,
@@ -42,7 +43,9 @@ LIST_SCOPE = "users:created_at:asc"
 
 
 def _db() -> Any:
-    return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
+    return bootstrap.database(
+        settings.database_url, settings.amqp_url, pool_size=settings.database_pool_size
+    )
 
 
 @app.get("/users")
@@ -72,7 +75,8 @@ def post_user(body: InviteIn) -> Response[dict[str, Any]]:
         Invite(email=body.email, name=body.name, role=body.role),
         principal(app),
         unit_of_work=_db().unit_of_work,
-        mailer=bootstrap.mailer(settings.mail_from),
+        mail=enqueue_email,
+        mail_from=settings.mail_from,
         accept_url=settings.base_url + INVITATION_PATH,
         meta=request_meta(app),
         idempotency_key=header(app, "Idempotency-Key"),

@@ -30,10 +30,14 @@ class LocalCloudProcess:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
-    moto_url: str = ""  # embedded moto: sent mail is at {moto_url}/moto-api/data.json
     # The functions' DNS for webhook targets reads this hosts-style file first (a local
     # cloud's setting, refused in deployed stages): tests point names at addresses with it.
     webhook_hosts_file: Path | None = None
+    moto_url: str = ""  # embedded moto: SES's sent mail is at {moto_url}/moto-api/data.json
+    mailpit_url: str = ""  # the pipeline's SMTP transport delivers here (tests.mailpit)
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def point_host(self, name: str, address: str) -> None:
         """Make `name` resolve to `address` for webhook targets from now on."""
@@ -62,6 +66,9 @@ def local_cloud(
         "DATABASE_URL": endpoints.admin_database_url,
         "AMQP_URL": endpoints.amqp_url,
         "OPENSEARCH_URL": endpoints.opensearch_url,
+        # external to the child: it must not stop the session's Mailpit when it exits
+        "MAILPIT_URL": endpoints.mailpit_url,
+        "MAILPIT_SMTP": endpoints.smtp_address,
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "local", "dev", "--profile", "test", "--port", str(port),
@@ -76,6 +83,7 @@ def local_cloud(
         log_path=log_path,
         moto_url=f"http://127.0.0.1:{moto_port}",
         webhook_hosts_file=hosts_file,
+        mailpit_url=endpoints.mailpit_url,
     )
     try:
         _wait_healthy(cloud)

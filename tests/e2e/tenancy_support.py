@@ -1,5 +1,5 @@
 """Helpers for e2e tests of tenancy: a small API client, sign-up, members of any role (invited
-by email through SES on embedded moto, accepted, logged in), plan changes."""
+by email through the email pipeline and Mailpit, accepted, logged in), plan changes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+from tests.mailpit import Mailpit
 
 PASSWORD = "correct horse battery"
 PROBLEM = "https://crm.example.com/problems/"
@@ -74,22 +76,23 @@ def log_in(base_url: str, email: str, password: str = PASSWORD) -> Api:
     return Api(base_url, response.json()["access_token"])
 
 
-def invitation_token(moto_url: str, email: str) -> str:
-    """The token of the latest invitation mailed to `email` (SES on embedded moto)."""
-    messages = requests.get(f"{moto_url}/moto-api/data.json", timeout=10).json()["ses"]["Message"]
-    bodies = [m["body"] for m in messages if email in m["destinations"]["ToAddresses"]]
-    assert bodies, f"no mail to {email}"
-    found = re.search(r"token=(\S+)", bodies[-1])
-    assert found, bodies[-1]
+def invitation_token(mailpit_url: str, email: str, count: int = 1) -> str:
+    """The token of the latest invitation mailed to `email` (the email worker sends it through
+    Mailpit, shortly after the invitation commits); waits for the `count`-th one."""
+    messages = Mailpit(mailpit_url).wait_for(email, count)
+    assert len(messages) >= count, f"no mail to {email}"
+    text = Mailpit(mailpit_url).message(messages[-1]["ID"])["Text"]
+    found = re.search(r"token=(\S+)", text)
+    assert found, text
     return found.group(1)
 
 
-def add_member(base_url: str, moto_url: str, tenant: Tenant, role: str) -> Member:
+def add_member(base_url: str, mailpit_url: str, tenant: Tenant, role: str) -> Member:
     email = f"{role}-{uuid.uuid4().hex[:8]}@{tenant.slug}.example.com"
     invited = tenant.owner.api.post("/users", {"email": email, "name": role.title(), "role": role})
     assert invited.status_code == 201, invited.text
     accepted = Api(base_url).post(
-        "/invitations/accept", {"token": invitation_token(moto_url, email), "password": PASSWORD}
+        "/invitations/accept", {"token": invitation_token(mailpit_url, email), "password": PASSWORD}
     )
     assert accepted.status_code == 200, accepted.text
     return Member(log_in(base_url, email), invited.json()["id"], email, role)

@@ -185,7 +185,7 @@ def test_runs_are_listed_and_inspected_step_by_step(
     assert empty_range.status_code == 422
 
     # And a viewer may read runs (automations:read)
-    viewer = add_member(local_cloud.url, local_cloud.moto_url, tenant, "viewer")
+    viewer = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "viewer")
     assert viewer.api.get(f"/automations/{automation_id}/runs").status_code == 200
     assert viewer.api.get(f"/automation-runs/{web_run['id']}").json()["status"] == "succeeded"
 

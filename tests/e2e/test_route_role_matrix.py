@@ -84,7 +84,7 @@ def cast(local_cloud: LocalCloudProcess) -> tuple[Tenant, dict[str, Member]]:
     change_plan(tenant, "enterprise")  # room for every request and user of this test
     members = {"owner": tenant.owner}
     for role in ROLES[1:]:
-        members[role] = add_member(local_cloud.url, local_cloud.moto_url, tenant, role)
+        members[role] = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, role)
     return tenant, members
 
 
@@ -111,7 +111,7 @@ def test_every_route_answers_every_role_as_the_matrix_says(
             probe = Probe(route, role)
             throwaway = ROUTE_PERMISSIONS[route] == AUTHENTICATED and probe.method != "GET"
             member = (
-                add_member(local_cloud.url, local_cloud.moto_url, tenant, role)
+                add_member(local_cloud.url, local_cloud.mailpit_url, tenant, role)
                 if throwaway
                 else members[role]
             )

@@ -23,6 +23,7 @@ from tests.e2e.tenancy_support import (
     problem_type,
     sign_up,
 )
+from tests.mailpit import Mailpit
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +48,7 @@ def test_an_invited_user_joins_and_a_deactivated_one_is_locked_out(
     local_cloud: LocalCloudProcess,
 ) -> None:
     tenant = sign_up(local_cloud.url, "Acme")
-    seller = add_member(local_cloud.url, local_cloud.moto_url, tenant, "seller")
+    seller = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "seller")
     assert seller.api.get(f"/users/{seller.id}").status_code == 403  # sellers do not read users
     listed = tenant.owner.api.get("/users?status=active").json()["items"]
     assert {u["email"] for u in listed} == {tenant.owner.email, seller.email}
@@ -74,7 +75,7 @@ def test_an_invitation_works_once(local_cloud: LocalCloudProcess) -> None:
         tenant.owner.api.post("/users", {"email": email, "name": "O", "role": "viewer"}).status_code
         == 201
     )
-    token = invitation_token(local_cloud.moto_url, email)
+    token = invitation_token(local_cloud.mailpit_url, email)
     anonymous = Api(local_cloud.url)
     assert (
         anonymous.post("/invitations/accept", {"token": token, "password": "short"}).status_code
@@ -102,9 +103,11 @@ def test_a_retried_invitation_sends_one_mail(local_cloud: LocalCloudProcess) -> 
     assert (
         again.json()["id"] == first.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
     )
-    messages = requests.get(f"{local_cloud.moto_url}/moto-api/data.json", timeout=10).json()
-    mailed = [m for m in messages["ses"]["Message"] if email in m["destinations"]["ToAddresses"]]
-    assert len(mailed) == 1
+    # A sentinel mailed after the replay arrives; only then is one invitation proof of one.
+    sentinel = f"sentinel@{tenant.slug}.example.com"
+    tenant.owner.api.post("/users", {"email": sentinel, "name": "S", "role": "viewer"})
+    assert Mailpit(local_cloud.mailpit_url).wait_for(sentinel)
+    assert len(Mailpit(local_cloud.mailpit_url).messages_to(email)) == 1
 
 
 def test_the_last_owner_stays_and_nobody_grants_above_their_role(
@@ -115,8 +118,8 @@ def test_the_last_owner_stays_and_nobody_grants_above_their_role(
     for change in ({"role": "admin"}, {"status": "deactivated"}):
         refused = owner.api.patch(f"/users/{owner.id}", change)
         assert refused.status_code == 409 and refused.json()["reason"] == "last_owner"
-    admin = add_member(local_cloud.url, local_cloud.moto_url, tenant, "admin")
-    seller = add_member(local_cloud.url, local_cloud.moto_url, tenant, "seller")
+    admin = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "admin")
+    seller = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "seller")
     for method, path, body in (
         ("PATCH", f"/users/{seller.id}", {"role": "owner"}),
         ("PATCH", f"/users/{owner.id}", {"name": "Demoted by admin"}),
@@ -143,9 +146,9 @@ def test_a_seller_reads_only_own_or_unassigned_leads(
     local_cloud: LocalCloudProcess, endpoints: Endpoints
 ) -> None:
     tenant = sign_up(local_cloud.url, "Sellers")
-    ann = add_member(local_cloud.url, local_cloud.moto_url, tenant, "seller")
-    bob = add_member(local_cloud.url, local_cloud.moto_url, tenant, "seller")
-    manager = add_member(local_cloud.url, local_cloud.moto_url, tenant, "manager")
+    ann = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "seller")
+    bob = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "seller")
+    manager = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "manager")
     mine = ann.api.post("/leads", {"name": "Ann's"}).json()
     theirs = bob.api.post("/leads", {"name": "Bob's"}).json()
     assert ann.api.get(f"/leads/{mine['id']}").status_code == 200
@@ -165,7 +168,7 @@ def test_plan_limits_answer_403_with_the_limit_and_the_usage(
 ) -> None:
     tenant = sign_up(local_cloud.url, "Limits")
     for _ in range(4):  # free: 5 users, the owner included
-        add_member(local_cloud.url, local_cloud.moto_url, tenant, "viewer")
+        add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "viewer")
     refused = tenant.owner.api.post(
         "/users", {"email": f"sixth@{tenant.slug}.example.com", "name": "6", "role": "viewer"}
     )
@@ -227,7 +230,7 @@ def test_over_the_rate_limit_is_429_with_ratelimit_headers(local_cloud: LocalClo
 
 def test_settings_are_validated_versioned_and_audited(local_cloud: LocalCloudProcess) -> None:
     tenant = sign_up(local_cloud.url, "Settings")
-    viewer = add_member(local_cloud.url, local_cloud.moto_url, tenant, "viewer")
+    viewer = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "viewer")
     path = f"/tenants/{tenant.id}/settings"
     current = viewer.api.get(path)
     assert current.status_code == 200 and current.json()["timezone"] == "UTC"
@@ -250,7 +253,7 @@ def test_settings_are_validated_versioned_and_audited(local_cloud: LocalCloudPro
 
 def test_only_the_owner_changes_the_plan(local_cloud: LocalCloudProcess) -> None:
     tenant = sign_up(local_cloud.url, "Billing")
-    admin = add_member(local_cloud.url, local_cloud.moto_url, tenant, "admin")
+    admin = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "admin")
     assert admin.api.get(f"/tenants/{tenant.id}/usage").status_code == 200
     refused = admin.api.patch(f"/tenants/{tenant.id}/plan", {"plan": "enterprise"})
     assert refused.status_code == 403 and refused.json()["permission"] == "billing:update"
@@ -275,7 +278,7 @@ def test_custom_roles_take_effect_on_the_next_request(local_cloud: LocalCloudPro
     created = tenant.owner.api.post("/roles", role)
     assert created.status_code == 201, created.text
     assert "sdr" in [r["key"] for r in tenant.owner.api.get("/roles").json()["items"]]
-    sdr = add_member(local_cloud.url, local_cloud.moto_url, tenant, "sdr")
+    sdr = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "sdr")
     assert sdr.api.post("/leads", {"name": "Inbound"}).status_code == 201
     assert sdr.api.get("/users").status_code == 403
     widened = tenant.owner.api.patch(
@@ -283,7 +286,7 @@ def test_custom_roles_take_effect_on_the_next_request(local_cloud: LocalCloudPro
     )
     assert widened.status_code == 200 and row_of(tenant, widened)["action"] == "role.updated"
     assert sdr.api.get("/users").status_code == 200  # same token, new grant
-    admin = add_member(local_cloud.url, local_cloud.moto_url, tenant, "admin")
+    admin = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "admin")
     payer = admin.api.post(
         "/roles", {"key": "payer", "name": "P", "permissions": ["billing:update"]}
     )
@@ -302,7 +305,7 @@ def test_another_tenants_ids_are_404_on_every_route_of_tenancy(
         ).status_code
         == 201
     )
-    b_user = add_member(local_cloud.url, local_cloud.moto_url, b, "seller")
+    b_user = add_member(local_cloud.url, local_cloud.mailpit_url, b, "seller")
     api = a.owner.api
     attempts = [
         ("GET", f"/users/{b_user.id}", None),
@@ -363,7 +366,7 @@ def test_every_mutating_request_writes_its_audit_row(local_cloud: LocalCloudProc
             "tenant",
         ),
     ]
-    token = invitation_token(local_cloud.moto_url, email)
+    token = invitation_token(local_cloud.mailpit_url, email)
     accepted = Api(local_cloud.url).post(
         "/invitations/accept", {"token": token, "password": PASSWORD}
     )

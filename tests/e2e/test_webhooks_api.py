@@ -282,10 +282,10 @@ def test_roles_and_tenants(local_cloud: LocalCloudProcess, receiver: Receiver) -
     tenant: Tenant = sign_up(local_cloud.url, "Roles")
     other = sign_up(local_cloud.url, "Others").owner.api
     endpoint = create(tenant.owner.api, receiver.path("x"), ["crm.lead.created"])
-    admin = add_member(local_cloud.url, local_cloud.moto_url, tenant, "admin")
+    admin = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "admin")
     assert admin.api.get(f"/webhooks/{endpoint['id']}").status_code == 200
     for role in ("manager", "seller", "viewer"):
-        member = add_member(local_cloud.url, local_cloud.moto_url, tenant, role)
+        member = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, role)
         for method, path, body in [
             ("GET", "/webhooks", None),
             ("POST", "/webhooks", {"url": receiver.path("y"), "event_types": ["crm.lead.created"]}),

@@ -23,6 +23,7 @@ from crm.domain.pagination import PageRequest
 from crm.domain.plans import Metric
 from crm.domain.tenants import Principal, Role, Tenant, User
 from crm.services import audit_logs, plans, roles, tenant_settings, users
+from crm.services.emails import enqueue_email
 
 from tests.conftest import make_tenant
 
@@ -33,12 +34,15 @@ NEW_TABLES = ["usage_counters", "custom_roles", "invitations", "rate_limit_windo
 
 
 class Mailer:
+    """The email pipeline's enqueue (the real one, in the caller's transaction), noting the
+    texts queued."""
+
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    def send(self, to: str, subject: str, text: str, html: str | None = None) -> str:
-        self.sent.append(text)
-        return "id"
+    def __call__(self, uow: Any, **email: Any) -> Any:
+        self.sent.append(email["text"])
+        return enqueue_email(uow, **email)
 
     def token(self) -> str:
         return self.sent[-1].split("token=")[1].split()[0]
@@ -116,7 +120,7 @@ def test_the_app_role_sees_only_its_tenants_rows_in_the_new_tables(
     )  # fmt: skip
     users.invite_user(
         users.Invite("inv@example.com", "Inv", "sdr"), owner_of(tenant_a, owner_a),
-        unit_of_work=db.unit_of_work, mailer=mailer, accept_url="https://app/a", meta=META,
+        unit_of_work=db.unit_of_work, mail=mailer, mail_from="no-reply@crm.local", accept_url="https://app/a", meta=META,
     )  # fmt: skip
     PostgresRequestAdmission(ConnectionPool(migrated.app_url, 1)).admit(tenant_a.id, owner_a.id)
     conn = connect(migrated.app_url)
@@ -229,7 +233,7 @@ def test_two_invitations_for_the_last_user_slot_admit_exactly_one(db: PostgresDa
     def invite(email: str) -> Callable[[], Any]:
         return lambda: users.invite_user(
             users.Invite(email, "X", "viewer"), caller, unit_of_work=db.unit_of_work,
-            mailer=Mailer(), accept_url="https://app/a", meta=META,
+            mail=Mailer(), mail_from="no-reply@crm.local", accept_url="https://app/a", meta=META,
         )  # fmt: skip
 
     results = run_together(invite("one@example.com"), invite("two@example.com"))
@@ -260,7 +264,7 @@ def test_an_invitation_accepted_twice_at_once_works_once(db: PostgresDatabase) -
     mailer = Mailer()
     users.invite_user(
         users.Invite("once@example.com", "Once", "seller"), owner_of(tenant, owner),
-        unit_of_work=db.unit_of_work, mailer=mailer, accept_url="https://app/a", meta=META,
+        unit_of_work=db.unit_of_work, mail=mailer, mail_from="no-reply@crm.local", accept_url="https://app/a", meta=META,
     )  # fmt: skip
     token = mailer.token()
 

@@ -273,6 +273,13 @@ class _ApiKeys:
             self._s.api_keys[key_id] = dataclasses.replace(key, last_used_at=at)
 
 
+class _NoTenantProfile:
+    """No stored settings: the services use the defaults (English mail)."""
+
+    def get(self, *, for_update: bool = False) -> None:
+        return None
+
+
 class FakeAuthUnitOfWork(FakeUnitOfWork):
     """FakeUnitOfWork plus the authentication repositories, staged and committed alike."""
 
@@ -288,6 +295,7 @@ class FakeAuthUnitOfWork(FakeUnitOfWork):
         self.password_resets = _PasswordResets(self._auth_staged, self.tenant_id)
         self.recovery_codes = _RecoveryCodes(self._auth_staged)
         self.api_keys = _ApiKeys(self._auth_staged, self.tenant_id)
+        self.tenant_profile = _NoTenantProfile()
         return self
 
     def commit(self) -> None:
@@ -381,6 +389,10 @@ class FakeMailer:
             raise ConnectionError("mail provider down")
         self.sent.append({"to": to, "subject": subject, "text": text})
         return f"msg-{len(self.sent)}"
+
+    def __call__(self, uow: object, *, to: Any, subject: str, text: str | None, **_: Any) -> None:
+        """As crm.services.emails.enqueue_email: queued in the caller's transaction."""
+        self.send(to.address, subject, text or "")
 
 
 class Clock:

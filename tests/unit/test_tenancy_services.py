@@ -46,6 +46,10 @@ class FakeMailer:
         self.sent.append((to, subject, text))
         return f"m-{len(self.sent)}"
 
+    def __call__(self, uow: object, *, to: Any, subject: str, text: str | None, **_: Any) -> None:
+        """As crm.services.emails.enqueue_email: queued in the caller's transaction."""
+        self.send(to.address, subject, text or "")
+
     def token(self, index: int = -1) -> str:
         return self.sent[index][2].split("token=")[1].split()[0]
 
@@ -94,7 +98,7 @@ class World:
     ) -> dict[str, Any]:
         invited, replayed = users.invite_user(
             users.Invite(email, "Invitee", role), caller or self.owner,
-            unit_of_work=self.uow, mailer=self.mailer, accept_url="https://app/accept", meta=META,
+            unit_of_work=self.uow, mail=self.mailer, mail_from="no-reply@crm.local", accept_url="https://app/accept", meta=META,
         )  # fmt: skip
         assert not replayed
         return invited
@@ -601,7 +605,7 @@ def test_a_retried_invitation_replays_without_a_second_mail(world: World) -> Non
     def invite(name: str) -> tuple[dict[str, Any], bool]:
         return users.invite_user(
             users.Invite("bea@x.io", name, "viewer"), world.owner, unit_of_work=world.uow,
-            mailer=world.mailer, accept_url="https://app/accept", meta=META, idempotency_key="k-1",
+            mail=world.mailer, mail_from="no-reply@crm.local", accept_url="https://app/accept", meta=META, idempotency_key="k-1",
         )  # fmt: skip
 
     first, replayed = invite("Bea")

@@ -31,11 +31,13 @@ if TYPE_CHECKING:
     from crm.adapters.sfn.engine import StepFunctionsEngine
     from crm.adapters.sfn.executions import StepFunctionsExecutions
     from crm.adapters.sns.sms import SnsSmsSender
+    from crm.adapters.smtp.mailer import SmtpCredentials
     from crm.adapters.webhooks.signed import PinnedWebhookSender
     from crm.ports import UnitOfWorkFactory
+    from crm.ports.messaging import EmailTransport
     from crm.services.consuming import Consumer
     from crm.services.tokens import TokenService
-    from crm.settings import ConsumerSettings
+    from crm.settings import ConsumerSettings, MailTransportSettings
 
 
 @cache
@@ -110,6 +112,59 @@ def mailer(sender: str) -> SesMailer:
     from crm.adapters.ses.mailer import SesMailer
 
     return SesMailer(boto3.client("sesv2"), sender)
+
+
+def email_transport(settings: MailTransportSettings) -> EmailTransport:
+    """The deployment's transport of the email pipeline (MAIL_TRANSPORT)."""
+    if settings.mail_transport == "smtp":
+        return _smtp_transport(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_starttls,
+            settings.smtp_secret_arn,
+            settings.smtp_timeout_seconds,
+        )
+    return _ses_transport(settings.mail_from, settings.ses_configuration_set)
+
+
+@cache
+def _ses_transport(sender: str, configuration_set: str) -> EmailTransport:
+    import boto3
+
+    from crm.adapters.ses.mailer import SesMailer
+
+    return SesMailer(boto3.client("sesv2"), sender, configuration_set or None)
+
+
+@cache
+def _smtp_transport(
+    host: str, port: int, starttls: bool, secret_arn: str, timeout_seconds: float
+) -> EmailTransport:
+    from crm.adapters.smtp.mailer import SmtpMailer
+
+    def credentials() -> SmtpCredentials | None:
+        # no secret, or one left with an empty username: a server that wants no login
+        if not secret_arn:
+            return None
+        found = _smtp_credentials(secret_arn)
+        return found if found.username else None
+
+    return SmtpMailer(
+        host, port, starttls=starttls, credentials=credentials, timeout_seconds=timeout_seconds
+    )
+
+
+@cache
+def _smtp_credentials(secret_arn: str) -> SmtpCredentials:
+    import json
+
+    import boto3
+
+    from crm.adapters.smtp.mailer import SmtpCredentials
+
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+    values = json.loads(secret["SecretString"])
+    return SmtpCredentials(str(values["username"]), str(values["password"]))
 
 
 @cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -74,11 +74,11 @@ class MailSettings(_EnvSettings):
         return self.app_base_url.rstrip("/")
 
 
-class UsersApiSettings(DatabaseSettings, MailSettings):
+class UsersApiSettings(ApiSettings, MailSettings):
     pass
 
 
-class AuthApiSettings(DatabaseSettings, JwtSettings, MailSettings):
+class AuthApiSettings(ApiSettings, JwtSettings, MailSettings):
     mfa_encryption_secret_arn: str = Field(min_length=1)
 
 
@@ -228,3 +228,32 @@ class RealtimeNotifierSettings(ConsumerSettings):
     # the WebSocket stage's Management API endpoint (https://<api>.execute-api.<region>
     # .amazonaws.com/<stage>); locally the local cloud's gateway URL
     websocket_management_url: str = Field(pattern=r"^https?://")
+
+
+class MailTransportSettings(_EnvSettings):
+    """How this deployment sends email: SES v2 (the default) or an SMTP server. SMTP insists on
+    STARTTLS unless SMTP_STARTTLS is explicitly false (a local Mailpit); its login, when the
+    server wants one, is the JSON {"username", "password"} of the SMTP_SECRET_ARN secret."""
+
+    mail_from: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="the sender of every email")
+    mail_transport: Literal["ses", "smtp"] = "ses"
+    ses_configuration_set: str = ""
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_secret_arn: str = ""
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _smtp_needs_a_host(self) -> Self:
+        if self.mail_transport == "smtp" and not self.smtp_host:
+            raise ValueError("SMTP_HOST is required when MAIL_TRANSPORT is smtp")
+        return self
+
+
+class EmailWorkerSettings(ConsumerSettings, MailTransportSettings):
+    """The email worker (q.email)."""
+
+
+class EmailsApiSettings(ApiSettings):
+    mail_from: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="the sender of every email")

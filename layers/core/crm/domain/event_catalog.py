@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from crm.domain import deal_event_data as deal_data
+from crm.domain import email_event_data as email_data
 from crm.domain import record_event_data as record_data
 from crm.domain.events import CloudEvent
 
@@ -155,11 +156,40 @@ PIPELINE_AND_DEAL_EVENTS = (
     ),
 )
 
+MESSAGING_EVENTS = (
+    EventType(
+        name="crm.email.requested",
+        description="An email was queued (API, invitation, password reset or automation); the"
+        " email worker (q.email) sends it. Its status is on GET /emails/{id}.",
+        subject="emails/{email id}",
+        data_model=email_data.EmailRequestedData,
+    ),
+)
+
+
+def _task(name: str, description: str) -> EventType:
+    return EventType(f"crm.task.{name}", description, "tasks/{task id}", email_data.TaskEventData)
+
+
+TASK_EVENTS = (
+    _task("created", "A task was created (assigned to its assignee, if any)."),
+    _task("updated", "A task's title, type, due moment, link or notes changed."),
+    _task(
+        "assigned",
+        "A task got another assignee (or none); previous_assignee_id says who had it.",
+    ),
+    _task("completed", "A task was marked done."),
+    _task("reopened", "A done task was marked not done again."),
+    _task("deleted", "A task was deleted."),
+)
+
 CATALOG: dict[str, EventType] = {
     spec.name: spec
     for spec in (
         *LEAD_AND_CONTACT_EVENTS,
         *PIPELINE_AND_DEAL_EVENTS,
+        *MESSAGING_EVENTS,
+        *TASK_EVENTS,
     )
 }
 

@@ -42,6 +42,12 @@ RESOURCE_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
     # Webhook endpoints of integrators (owners and admins: they choose where the tenant's
     # events go)
     "webhooks": _CRUD,
+    # Emails to records through the pipeline (a seller reads the ones they sent)
+    "emails": ("read", "create"),
+    # Email templates: managers and above write them, everyone who emails reads them
+    "email_templates": _CRUD,
+    # Tasks: a seller works on the tasks assigned to or created by them (crm.services.tasks)
+    "tasks": _CRUD,
 }
 RESOURCES: Final = tuple(RESOURCE_ACTIONS)
 PERMISSIONS: Final = frozenset(
@@ -61,12 +67,21 @@ _READ = ("read",)
 BUILTIN_ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
     Role.OWNER: PERMISSIONS,
     Role.ADMIN: PERMISSIONS - {"billing:update"},
-    Role.MANAGER: _all(*_CRM_DATA, "pipelines", "automations")
+    Role.MANAGER: _all(*_CRM_DATA, "pipelines", "automations", "emails", "email_templates", "tasks")
     | _all("reports", "users", "roles", "tenant_settings", "billing", only=_READ),
-    Role.SELLER: _all(*_CRM_DATA, only=("read", "create", "update"))
-    | _all("pipelines", "reports", "automations", "tenant_settings", only=_READ),
+    Role.SELLER: _all(*_CRM_DATA, "emails", only=("read", "create", "update"))
+    | _all("tasks")
+    | _all("pipelines", "reports", "automations", "tenant_settings", "email_templates", only=_READ),
     Role.VIEWER: _all(
-        *_CRM_DATA, "pipelines", "reports", "automations", "tenant_settings", only=_READ
+        *_CRM_DATA,
+        "pipelines",
+        "reports",
+        "automations",
+        "tenant_settings",
+        "emails",
+        "email_templates",
+        "tasks",
+        only=_READ,
     ),
 }
 
@@ -201,6 +216,21 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "DELETE /deals/{id}": "deals:delete",
     "POST /deals/{id}/restore": "deals:delete",  # undoing a delete is the deleter's right
     "GET /deals/{id}/stage-history": "deals:read",
+    "POST /emails": "emails:create",
+    "GET /emails": "emails:read",
+    "GET /emails/{id}": "emails:read",
+    "GET /email-templates": "email_templates:read",
+    "POST /email-templates": "email_templates:create",
+    "GET /email-templates/{id}": "email_templates:read",
+    "PATCH /email-templates/{id}": "email_templates:update",
+    "DELETE /email-templates/{id}": "email_templates:delete",
+    # a preview shows the record's data: reading templates is not enough
+    "POST /email-templates/{id}/preview": "email_templates:read",
+    "GET /tasks": "tasks:read",
+    "POST /tasks": "tasks:create",
+    "GET /tasks/{id}": "tasks:read",
+    "PATCH /tasks/{id}": "tasks:update",
+    "DELETE /tasks/{id}": "tasks:delete",
 }
 
 assert all(p in PERMISSIONS or p in (PUBLIC, AUTHENTICATED) for p in ROUTE_PERMISSIONS.values()), (

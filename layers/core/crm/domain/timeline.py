@@ -1,5 +1,5 @@
-"""A record's timeline: its changes (history rows), notes and the automation runs its events
-started, newest first, merged into one keyset-paginated list."""
+"""A record's timeline: its changes (history rows), notes, the automation runs its events
+started, the emails sent to it and its tasks, newest first, merged into one keyset-paginated list."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from crm.domain.emails import Email
 from crm.domain.notes import Note
 from crm.domain.pagination import Keyset, Page
 from crm.domain.records import HistoryEntry
+from crm.domain.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class AutomationRunRef:
 
 @dataclass(frozen=True)
 class TimelineItem:
-    type: str  # change | note | automation_run
+    type: str  # change | note | automation_run | email | task
     at: datetime
     id: uuid.UUID
     data: dict[str, Any] = field(default_factory=dict)
@@ -68,6 +70,30 @@ def run_item(run: AutomationRunRef) -> TimelineItem:
             "execution_arn": run.execution_arn,
         },
     )
+
+
+def email_item(email: Email) -> TimelineItem:
+    """An email sent to the record through the pipeline (subject and status, not the body)."""
+    return TimelineItem(
+        "email",
+        email.created_at,
+        email.id,
+        {
+            "subject": email.subject,
+            "to": email.to.address,
+            "purpose": email.purpose,
+            "status": email.status.value,
+            "sent_at": email.sent_at.isoformat() if email.sent_at else None,
+            "created_by": str(email.created_by) if email.created_by else None,
+        },
+    )
+
+
+def task_item(task: Task) -> TimelineItem:
+    """A task linked to the record (its title, type, due moment and state)."""
+    body = task.to_dict()
+    data = {k: body[k] for k in ("title", "due_at", "assignee_id", "done", "done_at")}
+    return TimelineItem("task", task.created_at, task.id, {**data, "task_type": task.type})
 
 
 def merge_newest(sources: Iterable[list[TimelineItem]], limit: int) -> Page[TimelineItem]:

@@ -1,4 +1,5 @@
-"""Password reset by email: a single-use token that expires, sent through the mailer.
+"""Password reset by email: a single-use token that expires, mailed through the email pipeline
+(queued with the token in one transaction; the email worker sends it).
 
 Requesting a reset answers the same whether or not the email belongs to anyone (the API says
 202 either way), and takes about the same time: the work for a known email (database writes,
@@ -13,14 +14,19 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 from urllib.parse import urlencode
 
 from crm.domain.audit import RequestMeta, diff
 from crm.domain.credentials import PASSWORD_RESET_PREFIX, OpaqueCredential
+from crm.domain.email_templates import default_template, render
+from crm.domain.emails import Recipient
 from crm.domain.errors import InvalidCredentials, ValidationFailed
 from crm.domain.password_policy import password_problems
+from crm.domain.tenant_settings import TenantSettings
 from crm.observability import logger
-from crm.ports import LoginDirectory, Mailer, PasswordHasher, UnitOfWorkFactory
+from crm.ports import LoginDirectory, PasswordHasher, UnitOfWorkFactory
+from crm.ports.messaging import EmailRequests, MessagingUnitOfWork
 from crm.services.login_guard import security_event
 
 RESET_TOKEN_TTL = timedelta(minutes=30)
@@ -38,7 +44,8 @@ class PasswordResets:
     unit_of_work: UnitOfWorkFactory
     login_directory: Callable[[], AbstractContextManager[LoginDirectory]]
     hasher: PasswordHasher
-    mailer: Mailer
+    mail: EmailRequests  # crm.services.emails.enqueue_email
+    mail_from: str
     reset_url: str  # the dashboard page that takes ?token=...
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = time.monotonic
@@ -61,38 +68,45 @@ class PasswordResets:
 
     def _issue(self, tenant_id: uuid.UUID, slug: str, email: str, meta: RequestMeta) -> None:
         now = self.clock()
-        with self.unit_of_work(tenant_id) as uow:
-            user = uow.credentials.by_email(email)
-            if user is None or not user.active:
-                return
-            if uow.password_resets.count_since(user.id, now - timedelta(hours=1)) >= (
-                MAX_RESETS_PER_HOUR
-            ):
-                logger.info("password reset not sent: hourly limit", extra={"user_id": user.id})
-                return
-            token = OpaqueCredential.new(PASSWORD_RESET_PREFIX, user.tenant_id)
-            uow.password_resets.add(token.id, user.id, token.digest, now + RESET_TOKEN_TTL)
-            uow.audit.record(
-                security_event(user, "auth.password_reset_requested", meta, by_user=False)
-            )
-            uow.commit()
-        link = f"{self.reset_url}?{urlencode({'token': str(token)})}"
-        minutes = int(RESET_TOKEN_TTL.total_seconds() // 60)
         try:
-            self.mailer.send(
-                to=user.email,
-                subject="Reset your CRM password",
-                text=(
-                    f"Someone asked to reset the password of {user.email} in the organisation "
-                    f"'{slug}'.\n\nTo choose a new password, open this link within {minutes} "
-                    f"minutes:\n\n{link}\n\nThe link works once. If you did not ask for this, "
-                    "ignore this message: your password stays as it is.\n"
-                ),
-            )
+            with self.unit_of_work(tenant_id) as uow:
+                user = uow.credentials.by_email(email)
+                if user is None or not user.active:
+                    return
+                if uow.password_resets.count_since(user.id, now - timedelta(hours=1)) >= (
+                    MAX_RESETS_PER_HOUR
+                ):
+                    logger.info("password reset not sent: hourly limit", extra={"user_id": user.id})
+                    return
+                token = OpaqueCredential.new(PASSWORD_RESET_PREFIX, user.tenant_id)
+                uow.password_resets.add(token.id, user.id, token.digest, now + RESET_TOKEN_TTL)
+                uow.audit.record(
+                    security_event(user, "auth.password_reset_requested", meta, by_user=False)
+                )
+                link = f"{self.reset_url}?{urlencode({'token': str(token)})}"
+                minutes = int(RESET_TOKEN_TTL.total_seconds() // 60)
+                profile = uow.tenant_profile.get()
+                locale = TenantSettings.stored(profile.settings).locale if profile else None
+                content = render(
+                    default_template("password_reset", locale),
+                    {"record": {"email": user.email}, "tenant": {"name": slug},
+                     "vars": {"slug": slug, "minutes": minutes, "link": link}},
+                )  # fmt: skip
+                self.mail(
+                    cast(MessagingUnitOfWork, uow),
+                    to=Recipient(user.email, "user", user.id),
+                    subject=content.subject,
+                    text=content.text,
+                    html=None,
+                    purpose="password_reset",
+                    from_address=self.mail_from,
+                    sensitive=True,
+                )
+                uow.commit()
         except Exception:
-            # The answer must not depend on the mail provider (no enumeration); the user can
-            # ask again. The token row stays, unused, and expires.
-            logger.exception("password reset mail not sent", extra={"user_id": user.id})
+            # The answer must not depend on the outcome (no enumeration); the user can ask
+            # again. Nothing was written: the token and its email commit together.
+            logger.exception("password reset not issued", extra={"tenant_id": str(tenant_id)})
 
     def confirm(self, token: str, new_password: str, meta: RequestMeta) -> None:
         """Set the new password; the token and every other open reset of the user are used

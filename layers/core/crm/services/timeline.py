@@ -1,19 +1,29 @@
-"""Notes on leads and contacts, and their timelines: the record's changes, notes and the
-automation runs its events started, newest first. A merged lead's timeline includes the lead
-merged into it."""
+"""Notes on leads and contacts, and their timelines: the record's changes, notes, the
+automation runs its events started, the emails sent to it and its tasks, newest first. A
+merged lead's timeline includes the lead merged into it."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from crm.domain.notes import Note
 from crm.domain.pagination import Page, PageRequest
 from crm.domain.records import RecordKind
 from crm.domain.tenants import Principal
-from crm.domain.timeline import TimelineItem, change_item, merge_newest, note_item, run_item
+from crm.domain.timeline import (
+    TimelineItem,
+    change_item,
+    email_item,
+    merge_newest,
+    note_item,
+    run_item,
+    task_item,
+)
 from crm.ports import UnitOfWork, UnitOfWorkFactory
+from crm.ports.messaging import MessagingUnitOfWork
+from crm.ports.tasks import TasksUnitOfWork
 from crm.services.audit_logs import record_change
 from crm.services.contacts import load_contact
 from crm.services.idempotency import claim_key
@@ -85,4 +95,8 @@ def timeline(
         notes = [note_item(n) for n in uow.notes.newest(kind, ids, page.after, fetch)]
         subjects = [f"{kind.plural}/{i}" for i in ids]
         runs = [run_item(r) for r in uow.record_runs.newest(subjects, page.after, fetch)]
-    return merge_newest([changes, notes, runs], page.limit)
+        sent = cast(MessagingUnitOfWork, uow).emails.for_records(kind.value, ids, page.after, fetch)
+        emails = [email_item(e) for e in sent]
+        linked = cast(TasksUnitOfWork, uow).tasks.for_records(kind.value, ids, page.after, fetch)
+        tasks = [task_item(t) for t in linked]
+    return merge_newest([changes, notes, runs, emails, tasks], page.limit)

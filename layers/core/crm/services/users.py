@@ -11,10 +11,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from crm.domain.audit import RequestMeta
 from crm.domain.concurrency import Precondition
+from crm.domain.email_templates import default_template, render
+from crm.domain.emails import Recipient
 from crm.domain.errors import (
     Conflict,
     Forbidden,
@@ -33,8 +35,10 @@ from crm.domain.pagination import Page, PageRequest
 from crm.domain.password_policy import password_problems
 from crm.domain.permissions import BUILTIN_GRANTS, may_grant
 from crm.domain.plans import Metric
+from crm.domain.tenant_settings import TenantSettings
 from crm.domain.tenants import Principal, Role, RoleGrant, User, UserStatus, builtin_role
-from crm.ports import Mailer, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+from crm.ports import PasswordHasher, UnitOfWork, UnitOfWorkFactory
+from crm.ports.messaging import EmailRequests, MessagingUnitOfWork
 from crm.services.audit_logs import record_change
 from crm.services.idempotency import claim_key
 from crm.services.plans import ensure_within_limit
@@ -78,7 +82,8 @@ def invite_user(
     principal: Principal,
     *,
     unit_of_work: UnitOfWorkFactory,
-    mailer: Mailer,
+    mail: EmailRequests,
+    mail_from: str,
     accept_url: str,
     meta: RequestMeta,
     idempotency_key: str | None = None,
@@ -87,8 +92,9 @@ def invite_user(
     still pending sends a fresh invitation (the earlier ones stop working). Returns (user,
     replayed): a retry with the same Idempotency-Key gets the first answer and no second mail.
 
-    The mail is handed to SES before the commit: if SES refuses, nothing is created (503) and
-    the caller retries; if the commit failed after sending, the mailed token matches nothing.
+    The mail is queued through the email pipeline (`mail`, crm.services.emails.enqueue_email)
+    in the transaction that creates the invitation: both commit or neither does, and the email
+    worker sends it.
     """
     email = command.email.lower()
     with unit_of_work(principal.tenant_id) as uow:
@@ -119,10 +125,23 @@ def invite_user(
             after=member.audited(),
             meta=meta,
         )
-        subject, text = invitation_email(profile.name, member, f"{accept_url}?token={token}")
+        locale = TenantSettings.stored(profile.settings).locale
+        subject, text = invitation_email(
+            profile.name, member, f"{accept_url}?token={token}", locale
+        )
         body = {**member.to_dict(), "invitation_expires_at": invitation.expires_at.isoformat()}
         claim.complete(201, body)
-        mailer.send(member.email, subject, text)
+        mail(
+            cast(MessagingUnitOfWork, uow),
+            to=Recipient(member.email, "user", member.id, member.name),
+            subject=subject,
+            text=text,
+            html=None,
+            purpose="invitation",
+            from_address=mail_from,
+            sensitive=True,
+            created_by=principal.user_id,
+        )
         uow.commit()
     return body, False
 
@@ -168,15 +187,16 @@ def _pending_user(
     return current.audited(), updated
 
 
-def invitation_email(tenant_name: str, member: Member, link: str) -> tuple[str, str]:
-    subject = f"You are invited to {tenant_name}"
-    text = (
-        f"Hello {member.name},\n\n"
-        f"You have been invited to join {tenant_name} as {member.role}.\n"
-        f"Choose your password here (the link works once, for 7 days):\n\n{link}\n\n"
-        "If you did not expect this, ignore this message.\n"
-    )
-    return subject, text
+def invitation_email(
+    tenant_name: str, member: Member, link: str, locale: str | None = None
+) -> tuple[str, str]:
+    """Subject and text of an invitation, in the tenant's language (pt-BR or English)."""
+    content = render(
+        default_template("invitation", locale),
+        {"record": {"name": member.name, "email": member.email}, "tenant": {"name": tenant_name},
+         "vars": {"role": member.role, "link": link}},
+    )  # fmt: skip
+    return content.subject, content.text or ""
 
 
 def accept_invitation(

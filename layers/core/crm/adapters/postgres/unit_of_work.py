@@ -30,6 +30,8 @@ from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.contacts import PostgresContactRepository
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
 from crm.adapters.postgres.deals import PostgresDealRepository
+from crm.adapters.postgres.email_templates import PostgresEmailTemplates
+from crm.adapters.postgres.emails import PostgresEmails, PostgresSuppressions
 from crm.adapters.postgres.gdpr import PostgresPersonalData
 from crm.adapters.postgres.history import (
     PostgresNotes,
@@ -52,6 +54,7 @@ from crm.adapters.postgres.repositories import (
     PostgresTenantRepository,
     PostgresUserRepository,
 )
+from crm.adapters.postgres.tasks import PostgresTasks
 from crm.adapters.postgres.taxonomy import PostgresCategories, PostgresCustomFields, PostgresTags
 from crm.adapters.postgres.tenancy import tenancy_repositories
 from crm.adapters.postgres.webhooks import PostgresWebhookDeliveries, PostgresWebhookEndpoints
@@ -137,6 +140,10 @@ class PostgresUnitOfWork:
         self.webhook_deliveries = PostgresWebhookDeliveries(conn, self.tenant_id)
         self.ws_connections = PostgresWsConnections(conn, self.tenant_id)
         self.owner_rotations = PostgresOwnerRotations(conn, self.tenant_id)
+        self.emails = PostgresEmails(conn)
+        self.suppressions = PostgresSuppressions(conn, self.tenant_id)
+        self.email_templates = PostgresEmailTemplates(conn)
+        self.tasks = PostgresTasks(conn)
         return self
 
     def add_event(self, event: CloudEvent) -> None:
