@@ -138,6 +138,7 @@ def run_dev(args: argparse.Namespace) -> int:
             ).start()
             demo = "" if args.no_demo else _create_demo_tenant(cloud.url)
             print(f"\nCRM local cloud: {cloud.url}   (moto: {cloud.moto.url})")
+            print(f"  dashboard: {cloud.url}/app/")
             if demo:
                 print(demo)
             print("Ctrl-C to stop", flush=True)

@@ -9,6 +9,7 @@
 # - .venv with Python >= 3.11 and the project's dependencies (re-installed only when
 #   pyproject.toml changed; the stamp lives in .venv/.crm-setup-stamp)
 # - OpenSearch 2.19.6 (integ-test zip from Maven Central) unpacked into .local/opensearch-2.19.6
+# - the dashboard's npm packages (npm ci, only when dashboard/package-lock.json changed)
 #
 # Works as root on a fresh Debian 12 with CI=true and no stdin. Prints one line per step and is
 # fast (well under 3 s) when everything is already in place.
@@ -20,7 +21,9 @@ cd "$ROOT"
 OPENSEARCH_VERSION="2.19.6"
 OPENSEARCH_ARTIFACT="org.opensearch.distribution.integ-test-zip:opensearch:${OPENSEARCH_VERSION}:zip"
 SERVICE_USER="${CRM_SERVICE_USER:-crm}"
-APT_PACKAGES=(postgresql rabbitmq-server openjdk-17-jre-headless maven unzip curl)
+# chromium: the system browser the dashboard's Playwright tests drive (Playwright's own
+# browser download is not used)
+APT_PACKAGES=(postgresql rabbitmq-server openjdk-17-jre-headless maven unzip curl chromium)
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -175,6 +178,14 @@ fi
 if [ "$(id -u)" -eq 0 ] && [ "$(stat -c %U "$osdir")" != "$SERVICE_USER" ]; then
     chown -R "$SERVICE_USER:" "$osdir"
     say "opensearch: chowned $osdir to $SERVICE_USER"
+fi
+
+# --- 5. dashboard (Node >= 20 + npm) ----------------------------------------------------
+if command -v node >/dev/null 2>&1 &&
+    node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+    bash scripts/dashboard.sh deps | sed 's/^dashboard: /setup: dashboard: /'
+else
+    say "dashboard: WARNING no Node >= 20: the dashboard cannot be built and its tests fail"
 fi
 
 say "done"
