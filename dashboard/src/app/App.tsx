@@ -23,6 +23,8 @@ const cssVariablesResolver: CSSVariablesResolver = () => ({
   light: {
     "--mantine-color-dimmed": "var(--mantine-color-gray-7)",
     "--mantine-color-error": "var(--mantine-color-red-8)",
+    "--mantine-primary-color-light-color": "var(--mantine-color-indigo-9)",
+    "--mantine-color-indigo-light-color": "var(--mantine-color-indigo-9)",
   },
   dark: {},
 });

@@ -1,7 +1,5 @@
-import { Title } from "@mantine/core";
-import { useTranslation } from "react-i18next";
+import { RecordDetailPage } from "@/features/records/components/RecordDetailPage";
 
 export function Component() {
-  const { t } = useTranslation();
-  return <Title order={1}>{t("app.name")}</Title>;
+  return <RecordDetailPage kind="leads" />;
 }

@@ -1,7 +1,5 @@
-import { Title } from "@mantine/core";
-import { useTranslation } from "react-i18next";
+import { RecordListPage } from "@/features/records/components/RecordListPage";
 
 export function Component() {
-  const { t } = useTranslation();
-  return <Title order={1}>{t("app.name")}</Title>;
+  return <RecordListPage kind="leads" />;
 }
