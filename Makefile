@@ -1,18 +1,26 @@
 # Entry points. Every target that needs the tool chain runs `setup` first (fast when done).
-#   make setup | dev | test | lint | bench | requirements | constraints | openapi | stop | clean | distclean
+#   make setup | dev | dashboard | test | lint | bench | requirements | constraints | openapi | stop | clean | distclean
 
 SHELL := /bin/bash
 PY := .venv/bin/python
 PYANY := $(shell [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)
 export PYTHONPATH := $(CURDIR)/layers/core:$(CURDIR)
 
-.PHONY: setup dev test lint bench requirements constraints openapi stop clean distclean
+.PHONY: setup dev dashboard test lint bench requirements constraints openapi stop clean distclean
 
 setup:
 	@bash scripts/setup.sh
 
+# Builds the dashboard (npm ci only when its package-lock.json changed), which the gateway then
+# serves at <gateway URL>/app/.
 dev: setup
+	@bash scripts/dashboard.sh build
 	$(PY) -m local dev
+
+# The dashboard's Vite dev server (hot reload) at http://127.0.0.1:5173/app/, proxying the API
+# and /ws to the local cloud of `make dev` (CRM_API_URL to point it elsewhere).
+dashboard:
+	@bash scripts/dashboard.sh dev
 
 test: setup
 	$(PY) -m pytest tests

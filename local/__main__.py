@@ -141,6 +141,7 @@ def run_dev(args: argparse.Namespace) -> int:
             print(
                 f"Mailpit (sent email): {endpoints.mailpit_url}   (SMTP {endpoints.smtp_address})"
             )
+            print(f"  dashboard: {cloud.url}/app/")
             if demo:
                 print(demo)
             print("Ctrl-C to stop", flush=True)

@@ -33,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local import dashboard
 from local.environment import ACCOUNT_ID, REGION
 from local.template import Api, ApiRoute, Authorizer, GatewayResponseSpec
 
@@ -517,6 +518,8 @@ class ApiGateway:
             return GatewayResponse(
                 200, [("Content-Type", "application/json")], json.dumps(body).encode()
             )
+        if dashboard.is_dashboard_path(request.path):
+            return dashboard.serve(request)
         managed = self.websocket.manage(request) if self.websocket is not None else None
         if managed is not None:
             return managed

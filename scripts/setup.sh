@@ -11,6 +11,7 @@
 # - OpenSearch 2.19.6 (integ-test zip from Maven Central) unpacked into .local/opensearch-2.19.6
 # - Mailpit v1.33.1 (the local SMTP server with a web UI and API) built by `go install` into
 #   .local/bin/mailpit (needs Go; the Go module proxy serves it)
+# - the dashboard's npm packages (npm ci, only when dashboard/package-lock.json changed)
 #
 # Works as root on a fresh Debian 12 with CI=true and no stdin. Prints one line per step and is
 # fast (well under 3 s) when everything is already in place.
@@ -22,7 +23,9 @@ cd "$ROOT"
 OPENSEARCH_VERSION="2.19.6"
 OPENSEARCH_ARTIFACT="org.opensearch.distribution.integ-test-zip:opensearch:${OPENSEARCH_VERSION}:zip"
 SERVICE_USER="${CRM_SERVICE_USER:-crm}"
-APT_PACKAGES=(postgresql rabbitmq-server openjdk-17-jre-headless maven unzip curl)
+# chromium: the system browser the dashboard's Playwright tests drive (Playwright's own
+# browser download is not used)
+APT_PACKAGES=(postgresql rabbitmq-server openjdk-17-jre-headless maven unzip curl chromium)
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -196,6 +199,14 @@ else
         { tail -n 20 /tmp/crm-setup-go.log >&2; die "go install mailpit failed (log: /tmp/crm-setup-go.log)"; }
     echo "$MAILPIT_VERSION" >"$mailpit_stamp"
     say "mailpit: installed $mailpit_bin"
+fi
+
+# --- 6. dashboard (Node >= 20 + npm) ----------------------------------------------------
+if command -v node >/dev/null 2>&1 &&
+    node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+    bash scripts/dashboard.sh deps | sed 's/^dashboard: /setup: dashboard: /'
+else
+    say "dashboard: WARNING no Node >= 20: the dashboard cannot be built and its tests fail"
 fi
 
 say "done"

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from crm.adapters.ses.mailer import SesMailer
     from crm.adapters.sfn.engine import StepFunctionsEngine
     from crm.adapters.sfn.executions import StepFunctionsExecutions
-    from crm.adapters.sns.sms import SnsSmsSender
     from crm.adapters.smtp.mailer import SmtpCredentials
+    from crm.adapters.sns.sms import SnsSmsSender
     from crm.adapters.webhooks.signed import PinnedWebhookSender
     from crm.ports import UnitOfWorkFactory
     from crm.ports.messaging import EmailTransport

@@ -1,0 +1,43 @@
+import { expect, test } from "@playwright/test";
+import { expectAccessible, logIn, screenshot, signUp, uniqueSlug } from "./support";
+
+test("sign up, log in, create a lead, work it", async ({ page }) => {
+  const slug = uniqueSlug("journey");
+  const email = `ana@${slug}.example.com`;
+  await signUp(page, slug, email);
+  await page.getByRole("button", { name: "Sair" }).click();
+  await logIn(page, email);
+
+  await test.step("create a lead: the API's field errors show by their fields", async () => {
+    await page.getByRole("link", { name: "Leads" }).click();
+    await expect(page.getByRole("heading", { name: "Leads", level: 1 })).toBeVisible();
+    await page.getByRole("button", { name: "Novo lead" }).click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel("Nome").fill("João Silva");
+    await dialog.getByLabel("E-mail").fill("joao-sem-arroba");
+    await dialog.getByRole("button", { name: "Salvar" }).click();
+    await expect(dialog.getByText(/valid email address/)).toBeVisible();
+    await dialog.getByLabel("E-mail").fill("joao@example.com");
+    await dialog.getByLabel("Empresa").fill("Padaria Estrela");
+    await dialog.getByLabel("Origem").fill("web");
+    await dialog.getByRole("button", { name: "Salvar" }).click();
+    await expect(page.getByRole("heading", { name: "João Silva", level: 1 })).toBeVisible();
+  });
+
+  await test.step("a note lands on the timeline", async () => {
+    await page.getByLabel("Nova nota").fill("Ligou pedindo proposta");
+    await page.getByRole("button", { name: "Adicionar nota" }).click();
+    await expect(page.getByText("Ligou pedindo proposta")).toBeVisible();
+    await expect(page.getByText(/Criado por Ana Souza/)).toBeVisible();
+    await expectAccessible(page);
+    await screenshot(page, "lead-detail");
+  });
+
+  await test.step("the list finds it without accents", async () => {
+    await page.getByRole("link", { name: "Leads" }).first().click();
+    await page.getByLabel("Buscar").fill("joao padaria");
+    await expect(page.getByRole("link", { name: "João Silva" })).toBeVisible();
+    await expectAccessible(page);
+    await screenshot(page, "leads");
+  });
+});

@@ -1,0 +1,5 @@
+import { RecordDetailPage } from "@/features/records/components/RecordDetailPage";
+
+export function Component() {
+  return <RecordDetailPage kind="contacts" />;
+}

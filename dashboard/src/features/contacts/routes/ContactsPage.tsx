@@ -1,0 +1,5 @@
+import { RecordListPage } from "@/features/records/components/RecordListPage";
+
+export function Component() {
+  return <RecordListPage kind="contacts" />;
+}
