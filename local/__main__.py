@@ -2,7 +2,7 @@
 
     dev       servers + migrations + topology + the local cloud (+ a demo tenant); Ctrl-C stops
     invoke    runs one handler once with an event file, like ``sam local invoke``
-    services  start|stop|status the project's servers (see local/services.py)
+    services  start|stop|status the project's servers (see local/supervisor.py)
 
 The application modules (``crm.*``) are imported inside the commands, after the layer is put
 on ``sys.path``, so that this module imports without them.

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from local.gateway import GatewayRequest, GatewayResponse
+from local.http_api import GatewayRequest, GatewayResponse
 
 PREFIX = "/app"
 DIST = Path(__file__).resolve().parents[1] / "dashboard" / "dist"
@@ -43,8 +41,12 @@ def is_dashboard_path(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
+def mount(request: GatewayRequest) -> GatewayResponse | None:
+    """The gateway's mount: the dashboard's answer for paths under /app, None for others."""
+    return serve(request) if is_dashboard_path(request.path) else None
+
+
 def serve(request: GatewayRequest, dist: Path = DIST) -> GatewayResponse:
-    from local.gateway import GatewayResponse
 
     if request.method not in ("GET", "HEAD"):
         return GatewayResponse.message(405, "the dashboard is read-only")
@@ -70,7 +72,6 @@ def serve(request: GatewayRequest, dist: Path = DIST) -> GatewayResponse:
 
 
 def _file(path: Path, cache_control: str) -> GatewayResponse:
-    from local.gateway import GatewayResponse
 
     content_type = _TYPES.get(path.suffix) or (
         mimetypes.guess_type(path.name)[0] or "application/octet-stream"

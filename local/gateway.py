@@ -25,28 +25,47 @@ import re
 import threading
 import time
 import traceback
-import uuid
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from local import dashboard
-from local.environment import ACCOUNT_ID, REGION
+from local.authorizers import (
+    LOCAL_API_ID,
+    AuthorizerCache,
+    AuthorizerConfigurationError,
+    AuthorizerOutput,
+    method_arn,
+    parse_authorizer_output,
+    policy_allows,
+    run_authorizer,
+)
+from local.environment import ACCOUNT_ID
+from local.http_api import GatewayRequest, GatewayResponse, Invoke, Mount
 from local.template import Api, ApiRoute, Authorizer, GatewayResponseSpec
 
 if TYPE_CHECKING:
     from local.websocket import WebSocketApi
 
+# Re-exported: these lived here before local/authorizers.py and local/http_api.py.
+__all__ = [
+    "AuthorizerCache",
+    "AuthorizerConfigurationError",
+    "AuthorizerOutput",
+    "GatewayRequest",
+    "GatewayResponse",
+    "method_arn",
+    "parse_authorizer_output",
+    "policy_allows",
+]
+
 log = logging.getLogger(__name__)
 
-LOCAL_API_ID = "local"
 HEALTH_PATH = "/_local/health"
 _LOCAL_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$")
-
-Invoke = Callable[[str, Any], Any]
 
 
 # ------------------------------------------------------------------ routing
@@ -129,88 +148,7 @@ def _match_resource(
     return tuple(rank), parameters
 
 
-# ------------------------------------------------------------------ IAM policy of an authorizer
-
-
-def method_arn(stage: str, method: str, path: str, api_id: str = LOCAL_API_ID) -> str:
-    """``arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path>``."""
-    return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api_id}/{stage}/{method.upper()}{path}"
-
-
-def _wildcard(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    translated = "".join(
-        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
-    )
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.compile(f"^{translated}$", flags)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def policy_allows(policy_document: Mapping[str, Any], arn: str) -> bool:
-    """True when an ``execute-api:Invoke`` statement allows ``arn`` and none denies it."""
-    allowed = False
-    for statement in _as_list(policy_document.get("Statement")):
-        actions = _as_list(statement.get("Action"))
-        if not any(
-            _wildcard(str(a), ignore_case=True).match("execute-api:Invoke") for a in actions
-        ):
-            continue
-        if not any(_wildcard(str(r)).match(arn) for r in _as_list(statement.get("Resource"))):
-            continue
-        effect = str(statement.get("Effect", "")).lower()
-        if effect == "deny":
-            return False
-        allowed = allowed or effect == "allow"
-    return allowed
-
-
 # ------------------------------------------------------------------ requests and responses
-
-
-@dataclass
-class GatewayRequest:
-    method: str
-    path: str
-    raw_query: str
-    header_items: list[tuple[str, str]]
-    body: bytes
-    source_ip: str
-    host: str
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        found = [value for key, value in self.header_items if key.lower() == lowered]
-        return found[-1] if found else None
-
-    def query(self, name: str) -> str | None:
-        found = [value for key, value in self.query_items if key == name]
-        return found[-1] if found else None
-
-    @property
-    def query_items(self) -> list[tuple[str, str]]:
-        return parse_qsl(self.raw_query, keep_blank_values=True)
-
-
-@dataclass
-class GatewayResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    @classmethod
-    def message(
-        cls, status: int, message: str | None, error_type: str | None = None
-    ) -> GatewayResponse:
-        headers = [("Content-Type", "application/json")]
-        if error_type:
-            headers.append(("x-amzn-ErrorType", error_type))
-        return cls(status, headers, json.dumps({"message": message}).encode())
 
 
 def _single_and_multi(items: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -321,59 +259,6 @@ def proxy_response(result: Any) -> GatewayResponse:
 # ------------------------------------------------------------------ Lambda authorizers
 
 
-@dataclass(frozen=True)
-class AuthorizerOutput:
-    principal_id: str
-    policy_document: Mapping[str, Any]
-    context: dict[str, str]
-
-
-class AuthorizerConfigurationError(ValueError):
-    """The authorizer answered something API Gateway rejects (500 AuthorizerConfiguration)."""
-
-
-def parse_authorizer_output(output: Any) -> AuthorizerOutput:
-    if not isinstance(output, dict) or "principalId" not in output:
-        raise AuthorizerConfigurationError("authorizer output has no principalId")
-    policy = output.get("policyDocument")
-    if not isinstance(policy, dict):
-        raise AuthorizerConfigurationError("authorizer output has no policyDocument")
-    context: dict[str, str] = {}
-    for key, value in (output.get("context") or {}).items():
-        if isinstance(value, bool):
-            context[key] = "true" if value else "false"
-        elif isinstance(value, str | int | float):
-            context[key] = str(value)
-        elif value is not None:
-            raise AuthorizerConfigurationError(f"context.{key} is not a string, number or bool")
-    return AuthorizerOutput(str(output["principalId"]), policy, context)
-
-
-class AuthorizerCache:
-    """API Gateway's authorizer result cache: per authorizer and identity, ReauthorizeEvery s."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._entries: dict[tuple[str, tuple[str, ...]], tuple[float, AuthorizerOutput]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, authorizer: Authorizer, identity: tuple[str, ...]) -> AuthorizerOutput | None:
-        with self._lock:
-            entry = self._entries.get((authorizer.name, identity))
-            if entry is None or entry[0] <= self._clock():
-                return None
-            return entry[1]
-
-    def put(
-        self, authorizer: Authorizer, identity: tuple[str, ...], output: AuthorizerOutput
-    ) -> None:
-        if authorizer.reauthorize_every <= 0:
-            return
-        with self._lock:
-            expires = self._clock() + authorizer.reauthorize_every
-            self._entries[(authorizer.name, identity)] = (expires, output)
-
-
 def _identity(authorizer: Authorizer, request: GatewayRequest) -> tuple[str, ...] | None:
     values = [request.header(h) for h in authorizer.identity_headers]
     values += [request.query(q) for q in authorizer.identity_query_strings]
@@ -464,6 +349,11 @@ class ApiGateway:
     ) -> None:
         self.routes = RouteTable(routes)
         self.websocket = websocket  # the WebSocket API at /ws and its @connections endpoint
+        # Handlers tried in order before the routes (after the health check); each answers a
+        # response or None. See mount().
+        self.mounts: list[Mount] = [dashboard.mount]
+        if websocket is not None:
+            self.mounts.append(websocket.manage)
         self._apis = apis
         self._stages = stages
         self._invoke = invoke
@@ -476,6 +366,11 @@ class ApiGateway:
         self._address = (host, port)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def mount(self, handler: Mount) -> None:
+        """Serves what ``handler`` answers (a response, or None to pass) before the routes:
+        e.g. static files under a prefix the template's routes do not use."""
+        self.mounts.append(handler)
 
     @property
     def port(self) -> int:
@@ -518,11 +413,10 @@ class ApiGateway:
             return GatewayResponse(
                 200, [("Content-Type", "application/json")], json.dumps(body).encode()
             )
-        if dashboard.is_dashboard_path(request.path):
-            return dashboard.serve(request)
-        managed = self.websocket.manage(request) if self.websocket is not None else None
-        if managed is not None:
-            return managed
+        for mount in self.mounts:
+            mounted = mount(request)
+            if mounted is not None:
+                return mounted
         match = self.routes.match(request.method, request.path)
         if match is None:
             if request.method == "OPTIONS" and request.header("Access-Control-Request-Method"):
@@ -559,16 +453,10 @@ class ApiGateway:
         started = time.monotonic()
         if output is None:
             event = build_authorizer_event(authorizer, request, match, stage, arn, identity)
-            try:
-                output = parse_authorizer_output(self._invoke(authorizer.function_id, event))
-            except AuthorizerConfigurationError as error:
-                log.error("authorizer %s: %s", authorizer.name, error)
-                return GatewayResponse.message(500, None, "AuthorizerConfigurationException")
-            except Exception as error:
-                if str(error) == "Unauthorized":
-                    return GatewayResponse.message(401, *UNAUTHORIZED)
-                log.error("authorizer %s raised:\n%s", authorizer.name, traceback.format_exc())
-                return GatewayResponse.message(500, None, "AuthorizerConfigurationException")
+            outcome = run_authorizer(self._invoke, authorizer.function_id, event, authorizer.name)
+            if isinstance(outcome, GatewayResponse):
+                return outcome
+            output = outcome
             self._cache.put(authorizer, identity, output)
         if not policy_allows(output.policy_document, arn):
             return GatewayResponse.message(403, *FORBIDDEN)

@@ -42,14 +42,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from local.authorizers import policy_allows, run_authorizer
 from local.environment import ACCOUNT_ID, REGION
-from local.gateway import (
-    AuthorizerConfigurationError,
-    GatewayRequest,
-    GatewayResponse,
-    parse_authorizer_output,
-    policy_allows,
-)
+from local.http_api import GatewayRequest, GatewayResponse, Invoke
 from local.template import Template
 
 log = logging.getLogger(__name__)
@@ -62,8 +57,6 @@ MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG = 1000, 1001, 1002, 1009
-
-Invoke = Callable[[str, Any], Any]
 
 
 class Reader(Protocol):
@@ -445,16 +438,12 @@ class WebSocketApi:
             "requestContext": connect["requestContext"],
         }
         assert route.authorizer_function_id is not None
-        try:
-            output = parse_authorizer_output(self._invoke(route.authorizer_function_id, event))
-        except AuthorizerConfigurationError as error:
-            log.error("WebSocket authorizer: %s", error)
-            return GatewayResponse.message(500, None, "AuthorizerConfigurationException")
-        except Exception as error:
-            if str(error) == "Unauthorized":
-                return GatewayResponse.message(401, "Unauthorized")
-            log.error("WebSocket authorizer raised:\n%s", traceback.format_exc())
-            return GatewayResponse.message(500, None, "AuthorizerConfigurationException")
+        outcome = run_authorizer(
+            self._invoke, route.authorizer_function_id, event, "WebSocket $connect"
+        )
+        if isinstance(outcome, GatewayResponse):
+            return outcome
+        output = outcome
         if not policy_allows(output.policy_document, arn):
             return GatewayResponse.message(403, "Forbidden")
         return {**output.context, "principalId": output.principal_id}

@@ -5,7 +5,7 @@
 #
 # - apt packages: PostgreSQL server, RabbitMQ, Java 17, Maven, unzip, curl (only when missing)
 # - system user `crm`: initdb/pg_ctl and OpenSearch refuse to run as root, so when the
-#   supervisor (local/services.py) runs as root it runs those servers as `crm`
+#   supervisor (local/supervisor.py) runs as root it runs those servers as `crm`
 # - .venv with Python >= 3.11 and the project's dependencies (re-installed only when
 #   pyproject.toml changed; the stamp lives in .venv/.crm-setup-stamp)
 # - OpenSearch 2.19.6 (integ-test zip from Maven Central) unpacked into .local/opensearch-2.19.6

@@ -1,4 +1,4 @@
-"""The supervisor of the project-owned servers (local/services.py), on real servers.
+"""The supervisor of the project-owned servers (local/supervisor.py, local/servers/), on real servers.
 
 Costly parts are kept small: only PostgreSQL and RabbitMQ are started (on temporary ports, in
 a throw-away profile dir); OpenSearch and the external-URL cases reuse the running servers of
