@@ -23,6 +23,7 @@ from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AutomationIn
 from crm.api.simulation_schemas import ManualActionIn, SimulateIn
+from crm.api.strict import StrictAwareDatetime
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import PageRequest
 from crm.domain.run_inspection import RUN_STATUSES, RunFilters, RunRecord, RunStatus
@@ -34,13 +35,12 @@ from crm.services.manual_actions import run_manual_action
 from crm.services.request_context import RequestContext
 from crm.settings import AutomationsApiSettings
 from crm.tracing import tracer
-from pydantic import AwareDatetime
 
 settings = AutomationsApiSettings.from_env()
 app = build_resolver()
 
 RUNS_SCOPE = "automation-runs:created_at:desc"
-Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with an offset")]
+Moment = Annotated[StrictAwareDatetime | None, Query(description="RFC 3339 with an offset")]
 StatusFilter = Annotated[
     str | None,
     Query(

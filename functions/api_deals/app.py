@@ -23,6 +23,7 @@ from crm.api.pagination import (
 )
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
+from crm.api.strict import StrictAwareDatetime
 from crm.api.writes import idempotency_key, record_response, request_context
 from crm.domain.deals import Deal, DealFilters, DealSort, DealSortField, StageStay
 from crm.domain.errors import ValidationFailed
@@ -41,7 +42,6 @@ from crm.services.deals import (
 )
 from crm.settings import ApiSettings
 from crm.tracing import tracer
-from pydantic import AwareDatetime
 
 settings = ApiSettings.from_env()
 app = build_resolver()
@@ -53,7 +53,7 @@ SORT_KINDS = {
     DealSortField.EXPECTED_CLOSE_DATE: SortKind.DATE,
 }
 HISTORY_SCOPE = "deal-stage-history:entered_at:asc"
-Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with an offset")]
+Moment = Annotated[StrictAwareDatetime | None, Query(description="RFC 3339 with an offset")]
 
 
 def _db() -> Any:

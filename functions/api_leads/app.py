@@ -61,6 +61,7 @@ from crm.tracing import tracer
 settings = LeadsApiSettings.from_env()
 app = build_resolver()
 
+MAX_ROW = 2**31 - 1  # the error report's row is a PostgreSQL integer
 HISTORY_SCOPE = "lead-history:changed_at:desc"
 TIMELINE_SCOPE = "lead-timeline:at:desc"
 
@@ -277,7 +278,7 @@ def post_start_import(import_id: str) -> Response[dict[str, Any]]:
 def read_import(
     import_id: str,
     errors_after: Annotated[
-        int, Query(ge=0, description="the report continues after this row")
+        int, Query(ge=0, le=MAX_ROW, description="the report continues after this row")
     ] = 0,
     errors_limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response[dict[str, Any]]:

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import principal
 from crm.api.resolver import build_resolver
+from crm.api.strict import StrictDate
 from crm.domain.errors import ValidationFailed
 from crm.observability import bind_api_event, logger
 from crm.services.analytics import leads_report
@@ -26,8 +27,8 @@ app = build_resolver()
 DEFAULT_PERIOD_DAYS = 365
 MAX_PERIOD_DAYS = 3 * 366  # bounds the per-month buckets and the work of one request
 
-Day = Annotated[date | None, Query(alias="from", description="first day (YYYY-MM-DD), UTC")]
-LastDay = Annotated[date | None, Query(alias="to", description="last day, included (UTC)")]
+Day = Annotated[StrictDate | None, Query(alias="from", description="first day (YYYY-MM-DD), UTC")]
+LastDay = Annotated[StrictDate | None, Query(alias="to", description="last day, included (UTC)")]
 
 
 def _db() -> Any:

@@ -8,7 +8,7 @@ from crm import bootstrap
 from crm.api.concurrency import etag, if_match
 from crm.api.context import header, principal, request_meta
 from crm.api.resolver import build_resolver
-from crm.api.responses import json_response
+from crm.api.responses import json_response, location
 from crm.api.schemas import RoleIn, RolePatchIn
 from crm.observability import bind_api_event, logger
 from crm.services.roles import NewRole, create_role, list_roles, update_role
@@ -45,7 +45,7 @@ def post_role(body: RoleIn) -> Response[dict[str, Any]]:
         meta=request_meta(app),
         idempotency_key=header(app, "Idempotency-Key"),
     )
-    headers = {"Location": f"/roles/{role['key']}", "ETag": etag(role["version"])}
+    headers = {"Location": location("roles", role["key"]), "ETag": etag(role["version"])}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(201, role, **headers)

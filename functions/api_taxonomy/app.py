@@ -13,7 +13,7 @@ from crm.api.concurrency import if_match
 from crm.api.context import path_uuid, principal
 from crm.api.record_schemas import CategoryIn, CustomFieldIn, CustomFieldPatch, TagIn
 from crm.api.resolver import build_resolver
-from crm.api.responses import json_response
+from crm.api.responses import json_response, location
 from crm.api.writes import idempotency_key, record_response, request_context
 from crm.domain.records import RecordKind
 from crm.observability import bind_api_event, logger
@@ -39,8 +39,8 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, settings.amqp_url, settings.database_pool_size)
 
 
-def _created(body: dict[str, Any], location: str, replayed: bool) -> Response[dict[str, Any]]:
-    headers = {"Location": location}
+def _created(body: dict[str, Any], where: str, replayed: bool) -> Response[dict[str, Any]]:
+    headers = {"Location": where}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(201, body, **headers)
@@ -63,7 +63,7 @@ def post_tag(body: TagIn) -> Response[dict[str, Any]]:
         unit_of_work=_db().unit_of_work,
         idempotency_key=idempotency_key(app),
     )
-    return _created(tag, f"/tags/{tag['name']}", replayed)
+    return _created(tag, location("tags", tag["name"]), replayed)
 
 
 @app.delete("/tags/<tag>")
@@ -89,7 +89,7 @@ def post_category(body: CategoryIn) -> Response[dict[str, Any]]:
         unit_of_work=_db().unit_of_work,
         idempotency_key=idempotency_key(app),
     )
-    return _created(category, f"/categories/{category['name']}", replayed)
+    return _created(category, location("categories", category["name"]), replayed)
 
 
 @app.delete("/categories/<category>")
@@ -128,8 +128,8 @@ def post_custom_field(body: CustomFieldIn) -> Response[dict[str, Any]]:
         request=body.model_dump(mode="json", exclude_unset=True),
         idempotency_key=idempotency_key(app),
     )
-    location = f"/custom-fields/{definition['id']}"
-    return record_response(201, definition, location=location, replayed=replayed)
+    where = location("custom-fields", definition["id"])
+    return record_response(201, definition, location=where, replayed=replayed)
 
 
 @app.patch("/custom-fields/<field_id>")
