@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import principal
+from crm.api.contract import responses
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
     Cursor,
@@ -31,7 +32,7 @@ app = build_resolver()
 LIST_SCOPE = "audit-logs:occurred_at:desc"
 
 
-@app.get("/audit-logs")
+@app.get("/audit-logs", responses=responses(200))
 @tracer.capture_method
 def read_audit_logs(
     actor_id: Annotated[uuid.UUID | None, Query(description="user or API key id")] = None,

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import correlation_id, header, path_uuid, principal, request_meta
+from crm.api.contract import responses
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
     Cursor,
@@ -54,7 +55,7 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
 
 
-@app.post("/automations")
+@app.post("/automations", responses=responses(201))
 @tracer.capture_method
 def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
     automation = create_automation(
@@ -68,7 +69,7 @@ def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
     return json_response(201, automation, Location=f"/automations/{automation['id']}")
 
 
-@app.get("/automations/<automation_id>")
+@app.get("/automations/<automation_id>", responses=responses(200))
 @tracer.capture_method
 def read_automation(automation_id: str) -> dict[str, Any]:
     return get_automation(
@@ -76,7 +77,7 @@ def read_automation(automation_id: str) -> dict[str, Any]:
     )
 
 
-@app.post("/automations/<automation_id>/simulate")
+@app.post("/automations/<automation_id>/simulate", responses=responses(200))
 @tracer.capture_method
 def post_simulation(automation_id: str, body: SimulateIn) -> Response[dict[str, Any]]:
     """The steps a run would take for an inline event or one built from a stored record:
@@ -98,7 +99,7 @@ def post_simulation(automation_id: str, body: SimulateIn) -> Response[dict[str, 
     return json_response(200, result)
 
 
-@app.post("/actions")
+@app.post("/actions", responses=responses(200))
 @tracer.capture_method
 def post_action(body: ManualActionIn) -> Response[dict[str, Any]]:
     """Run one action now on one record as the caller, once per Idempotency-Key (required:
@@ -117,7 +118,7 @@ def post_action(body: ManualActionIn) -> Response[dict[str, Any]]:
     return json_response(200, result, **headers)
 
 
-@app.get("/automations/<automation_id>/runs")
+@app.get("/automations/<automation_id>/runs", responses=responses(200))
 @tracer.capture_method
 def read_automation_runs(
     automation_id: str,
@@ -145,7 +146,7 @@ def read_automation_runs(
     return json_response(200, page_body(page, RunRecord.summary, RUNS_SCOPE, SortKind.DATETIME))
 
 
-@app.get("/automation-runs/<run_id>")
+@app.get("/automation-runs/<run_id>", responses=responses(200))
 @tracer.capture_method
 def read_automation_run(run_id: str) -> dict[str, Any]:
     """One run step by step: every step of its workflow version with its state (not_reached,

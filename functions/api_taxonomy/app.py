@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import if_match
 from crm.api.context import path_uuid, principal
+from crm.api.contract import contract, responses
 from crm.api.record_schemas import CategoryIn, CustomFieldIn, CustomFieldPatch, TagIn
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response, location
@@ -46,15 +47,16 @@ def _created(body: dict[str, Any], where: str, replayed: bool) -> Response[dict[
     return json_response(201, body, **headers)
 
 
-@app.get("/tags")
+@app.get("/tags", responses=responses(200))
 @tracer.capture_method
 def read_tags() -> Response[dict[str, Any]]:
     tags = list_tags(principal(app), unit_of_work=_db().unit_of_work)
     return json_response(200, {"items": [tag.to_dict() for tag in tags]})
 
 
-@app.post("/tags")
+@app.post("/tags", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_tag(body: TagIn) -> Response[dict[str, Any]]:
     tag, replayed = create_tag(
         body.name,
@@ -66,22 +68,23 @@ def post_tag(body: TagIn) -> Response[dict[str, Any]]:
     return _created(tag, location("tags", tag["name"]), replayed)
 
 
-@app.delete("/tags/<tag>")
+@app.delete("/tags/<tag>", responses=responses(200))
 @tracer.capture_method
 def remove_tag(tag: str) -> Response[dict[str, Any]]:
     changed = delete_tag(unquote(tag), request_context(app), unit_of_work=_db().unit_of_work)
     return json_response(200, {"deleted": unquote(tag).strip().lower(), "records_changed": changed})
 
 
-@app.get("/categories")
+@app.get("/categories", responses=responses(200))
 @tracer.capture_method
 def read_categories() -> Response[dict[str, Any]]:
     categories = list_categories(principal(app), unit_of_work=_db().unit_of_work)
     return json_response(200, {"items": [category.to_dict() for category in categories]})
 
 
-@app.post("/categories")
+@app.post("/categories", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_category(body: CategoryIn) -> Response[dict[str, Any]]:
     category, replayed = create_category(
         body.name,
@@ -92,7 +95,7 @@ def post_category(body: CategoryIn) -> Response[dict[str, Any]]:
     return _created(category, location("categories", category["name"]), replayed)
 
 
-@app.delete("/categories/<category>")
+@app.delete("/categories/<category>", responses=responses(200))
 @tracer.capture_method
 def remove_category(category: str) -> Response[dict[str, Any]]:
     name = unquote(category)
@@ -100,7 +103,7 @@ def remove_category(category: str) -> Response[dict[str, Any]]:
     return json_response(200, {"deleted": name, "records_changed": changed})
 
 
-@app.get("/custom-fields")
+@app.get("/custom-fields", responses=responses(200))
 @tracer.capture_method
 def read_custom_fields(
     entity: Annotated[Literal["lead", "contact"] | None, Query()] = None,
@@ -113,8 +116,9 @@ def read_custom_fields(
     return json_response(200, {"items": [definition.to_dict() for definition in definitions]})
 
 
-@app.post("/custom-fields")
+@app.post("/custom-fields", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_custom_field(body: CustomFieldIn) -> Response[dict[str, Any]]:
     definition, replayed = create_custom_field(
         RecordKind(body.entity),
@@ -132,8 +136,9 @@ def post_custom_field(body: CustomFieldIn) -> Response[dict[str, Any]]:
     return record_response(201, definition, location=where, replayed=replayed)
 
 
-@app.patch("/custom-fields/<field_id>")
+@app.patch("/custom-fields/<field_id>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_custom_field(field_id: str, body: CustomFieldPatch) -> Response[dict[str, Any]]:
     definition = update_custom_field(
         path_uuid(field_id, "custom field"),
