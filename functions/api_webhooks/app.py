@@ -8,7 +8,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
-from crm.adapters.webhooks.signed import resolve_host
 from crm.api.concurrency import if_match
 from crm.api.context import path_uuid
 from crm.api.contract import contract, responses
@@ -61,7 +60,7 @@ def _webhooks() -> WebhookSettings:
     return WebhookSettings(
         cipher=bootstrap.field_cipher(settings.webhook_encryption_secret_arn),
         policy=TargetPolicy(settings.webhook_allow_http, settings.webhook_allow_private_targets),
-        resolve=resolve_host,
+        resolve=bootstrap.host_resolver(),
     )
 
 

@@ -7,8 +7,9 @@ it uses (boto3, opensearch-py, pika and argon2 each cost tens to hundreds of ms 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from crm.adapters.apigw.management import ManagementApiSender
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from crm.adapters.sfn.executions import StepFunctionsExecutions
     from crm.adapters.webhooks.sender import Urllib3WebhookSender
     from crm.adapters.webhooks.signed import PinnedWebhookSender
-    from crm.ports import UnitOfWorkFactory
     from crm.services.consuming import Consumer
     from crm.services.tokens import TokenService
     from crm.settings import ConsumerSettings
@@ -86,13 +86,27 @@ def consumer(name: str, settings: ConsumerSettings) -> Consumer:
     db = database(settings.database_url, pool_size=settings.database_pool_size)
     return Consumer(
         name=name,
-        # The Postgres unit of work has the protocol's repositories as concrete classes,
-        # which mypy's invariant protocol attributes reject; it is one at runtime.
-        unit_of_work=cast("UnitOfWorkFactory", db.unit_of_work),
+        unit_of_work=db.unit_of_work,
         failures=failed_messages(settings.amqp_url),
         schedule=settings.retry_schedule,
         is_transient=is_transient,
     )
+
+
+def transient_errors() -> Callable[[BaseException], bool]:
+    """Which failures are worth a retry (a database or broker away) rather than a dead
+    letter, for a worker that handles its failures itself."""
+    from crm.adapters.transient import is_transient
+
+    return is_transient
+
+
+def host_resolver() -> Callable[[str, int], list[str]]:
+    """Resolves a webhook target's host, so the target policy sees every address (at save;
+    the pinned sender resolves again at send)."""
+    from crm.adapters.webhooks.signed import resolve_host
+
+    return resolve_host
 
 
 def request_admission(database_url: str, pool_size: int = 4) -> PostgresRequestAdmission:
