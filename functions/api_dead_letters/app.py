@@ -24,7 +24,7 @@ from crm.api.schemas import RedriveIn
 from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
 from crm.domain.messaging import ConsumerName
 from crm.domain.pagination import PageRequest
-from crm.observability import bind_api_event, logger
+from crm.observability import bind_api_event, logger, metrics
 from crm.services.dead_letters import (
     discard_dead_letter,
     list_dead_letters,
@@ -95,6 +95,7 @@ def discard(letter_id: str) -> Response[None]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_api_event(event)
     return app.resolve(event, context)
