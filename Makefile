@@ -14,7 +14,9 @@ setup:
 dev: setup
 	$(PY) -m local dev
 
+# Lint, formatter and types first (each reports; the run fails if any failed), then pytest.
 test: setup
+	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest tests
 
 # runs all three checks, fails if any failed

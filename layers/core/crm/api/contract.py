@@ -24,7 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 PROBLEM_JSON = "application/problem+json"
 CONTRACT_ATTRIBUTE = "__api_contract__"
@@ -75,7 +78,7 @@ def declared_contract(handler: Callable[..., Any]) -> RouteContract:
 
 def responses(
     *statuses: int, media_type: str | None = None, description: str | None = None
-) -> dict[int, dict[str, Any]]:
+) -> dict[int, OpenAPIResponse]:
     """Powertools `responses=` for these statuses. A success status documents the handler's
     return type as JSON, or `media_type` (text/csv: a string), or nothing (204); a problem
     status (4xx/5xx) is filled in with the problem+json component by crm.api.openapi."""
@@ -97,4 +100,4 @@ def responses(
         declared[status] = response
     if not any(status < 400 for status in declared):
         raise ValueError("responses() needs the route's success status")
-    return declared
+    return cast("dict[int, OpenAPIResponse]", declared)
