@@ -22,7 +22,9 @@ dev: setup
 dashboard:
 	@bash scripts/dashboard.sh dev
 
+# Lint, formatter and types first (each reports; the run fails if any failed), then pytest.
 test: setup
+	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest tests
 
 # runs all three checks, fails if any failed

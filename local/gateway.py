@@ -301,7 +301,11 @@ UNAUTHORIZED = ("Unauthorized", "UnauthorizedException")
 FORBIDDEN = ("User is not authorized to access this resource", "AccessDeniedException")
 MISSING_TOKEN = ("Missing Authentication Token", "MissingAuthenticationTokenException")
 # The GatewayResponses type of each error this gateway answers for an authorizer.
-RESPONSE_TYPES = {"UnauthorizedException": "UNAUTHORIZED", "AccessDeniedException": "ACCESS_DENIED"}
+RESPONSE_TYPES = {
+    "UnauthorizedException": "UNAUTHORIZED",
+    "AccessDeniedException": "ACCESS_DENIED",
+    "MissingAuthenticationTokenException": "MISSING_AUTHENTICATION_TOKEN",
+}
 
 
 def customise_response(
@@ -421,7 +425,9 @@ class ApiGateway:
         if match is None:
             if request.method == "OPTIONS" and request.header("Access-Control-Request-Method"):
                 return _preflight(request)
-            return GatewayResponse.message(403, *MISSING_TOKEN)
+            # API Gateway answers any path or method it does not declare (TRACE, QUERY, ...)
+            # with its MISSING_AUTHENTICATION_TOKEN gateway response
+            return self._missing_route(request)
         stage = self._stages[match.route.api_id]
         authorizer_context: dict[str, Any] | None = None
         if match.route.authorizer is not None:
@@ -441,6 +447,13 @@ class ApiGateway:
         except Exception:
             log.error("%s raised:\n%s", match.route.function_id, traceback.format_exc())
         return GatewayResponse.message(502, "Internal server error")
+
+    def _missing_route(self, request: GatewayRequest) -> GatewayResponse:
+        missing = GatewayResponse.message(403, *MISSING_TOKEN)
+        if len(self._apis) != 1:  # several REST APIs on one port: none owns the miss
+            return missing
+        specs = next(iter(self._apis.values())).gateway_responses
+        return customise_response(missing, specs, request.request_id)
 
     def _authorize(
         self, authorizer: Authorizer, request: GatewayRequest, match: RouteMatch, stage: str
@@ -466,6 +479,9 @@ class ApiGateway:
             "principalId": output.principal_id,
             "integrationLatency": latency_ms,
         }
+
+
+_METHOD_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def _preflight(request: GatewayRequest) -> GatewayResponse:
@@ -558,6 +574,14 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
             log.info("WebSocket %s closed", connection_id)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+        def __getattr__(self, name: str) -> Any:
+            # BaseHTTPRequestHandler answers 501 for a method without a do_ method; API
+            # Gateway answers every method, so any token method goes through the pipeline
+            # (which answers 403 MISSING_AUTHENTICATION_TOKEN where no route declares it).
+            if name.startswith("do_") and _METHOD_TOKEN.fullmatch(name[3:]):
+                return self._serve
+            raise AttributeError(name)
 
         def _read_body(self) -> bytes:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -6,9 +6,11 @@
 
 It imports every function of template.yaml that has `Api` events (with placeholder settings:
 nothing connects at import), asks each Powertools resolver for its document and merges them
-(crm.api.openapi) with what only the template knows: which routes have the authorizer.
+(crm.api.openapi) with each route's declarations (crm.api.contract: `responses=` and
+`@contract`) and what only the template knows: which routes have the authorizer. A route
+without `responses=` stops the build with its name (see docs/api-contract.md).
 tests/unit/test_openapi.py fails while the committed file is stale, so whoever changes a route,
-a request model or a handler's status regenerates it.
+a request model or a declared status regenerates it.
 
 The document lives in the api_docs function's folder (its CodeUri) so that `sam build` packages
 it with the function that serves it and the local cloud, which loads handlers from the same
@@ -24,6 +26,7 @@ import os
 import sys
 import tomllib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +35,10 @@ for entry in (str(ROOT), str(ROOT / "layers" / "core")):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
+from crm.api.contract import RouteContract, declared_contract  # noqa: E402
 from crm.api.openapi import (  # noqa: E402
     FunctionDocument,
+    OpenApiMergeError,
     RouteFacts,
     merge,
     render,
@@ -49,16 +54,6 @@ REGENERATE = ".venv/bin/python scripts/openapi.py  (or: make openapi)"
 
 # Settings the function modules read at import; placeholders, nothing connects to them.
 PLACEHOLDER_ENV = IMPORT_PLACEHOLDER_ENV
-
-# Problems of public routes that no rule of crm.api.openapi derives (they raise them from the
-# service: a failed sign-in, a used-up token, a taken slug). Keys must be template routes
-# (tests/unit/test_openapi.py checks).
-PUBLIC_ROUTE_PROBLEMS: dict[str, tuple[int, ...]] = {
-    "POST /tenants": (409,),
-    "POST /auth/login": (401, 429),
-    "POST /auth/refresh": (401,),
-    "POST /invitations/accept": (404, 409, 410),
-}
 
 SERVERS: list[dict[str, Any]] = [
     {"url": "http://127.0.0.1:8765", "description": "the local cloud (`make dev`)"},
@@ -138,20 +133,29 @@ def _import_function(function: Function) -> Any:
     return module
 
 
-def _handlers(app: Any) -> dict[str, tuple[str, str]]:
-    """'METHOD /path/{}' -> the source of the route's function (unwrapped from decorators such
-    as tracer.capture_method) and the first paragraph of its docstring. Powertools keeps its
-    routes in these two lists."""
-    handlers: dict[str, tuple[str, str]] = {}
+@dataclass(frozen=True)
+class Declared:
+    """A route's declarations: its contract and the first paragraph of its docstring."""
+
+    contract: RouteContract
+    description: str
+
+
+def _declarations(app: Any, tag: str) -> dict[str, Declared]:
+    """'METHOD /path/{}' -> the route's declarations. Powertools keeps its routes in these two
+    lists; a route that declares no `responses=` is an error naming it."""
+    declared: dict[str, Declared] = {}
     for route in [*app._static_routes, *app._dynamic_routes]:
-        function = inspect.unwrap(route.func)
-        try:
-            source = inspect.getsource(function)
-        except (OSError, TypeError):
-            source = ""
-        doc = (inspect.getdoc(function) or "").split("\n\n", 1)[0]
-        handlers[route_key(route.method, route.openapi_path)] = (source, " ".join(doc.split()))
-    return handlers
+        key = route_key(route.method, route.openapi_path)
+        if not route.responses:
+            raise OpenApiMergeError(
+                f"{tag}: {route.method} {route.openapi_path} ({route.func.__name__}) declares no "
+                "responses=: add responses=responses(<success status>, <problems>) from "
+                "crm.api.contract (see docs/api-contract.md)"
+            )
+        doc = (inspect.getdoc(inspect.unwrap(route.func)) or "").split("\n\n", 1)[0]
+        declared[key] = Declared(declared_contract(route.func), " ".join(doc.split()))
+    return declared
 
 
 def function_documents() -> list[FunctionDocument]:
@@ -166,18 +170,16 @@ def function_documents() -> list[FunctionDocument]:
             module = _import_function(function)
             try:
                 app = module.app
-                handlers = _handlers(app)
+                declarations = _declarations(app, tag_of(function))
                 routes = {
                     key: RouteFacts(
                         authenticated=route.authorizer is not None,
-                        handler_source=handlers.get(key, ("", ""))[0],
-                        description=handlers.get(key, ("", ""))[1],
-                        extra_problems=PUBLIC_ROUTE_PROBLEMS.get(
-                            f"{route.method} {route.path}", ()
-                        ),
+                        contract=declarations[key].contract,
+                        description=declarations[key].description,
                     )
                     for route in function.routes
                     for key in [route_key(route.method, route.path)]
+                    if key in declarations
                 }
                 schema = app.get_openapi_schema().model_dump(
                     mode="json", by_alias=True, exclude_none=True

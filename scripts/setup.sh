@@ -3,7 +3,7 @@
 #
 #   bash scripts/setup.sh        (also run by `make setup`, `make dev`, `make test`, .ci/run)
 #
-# - apt packages: PostgreSQL server, RabbitMQ, Java 17, Maven, unzip, curl (only when missing)
+# - apt packages: PostgreSQL server, RabbitMQ, Java 17, Maven, unzip, curl, jq (only when missing)
 # - system user `crm`: initdb/pg_ctl and OpenSearch refuse to run as root, so when the
 #   supervisor (local/supervisor.py) runs as root it runs those servers as `crm`
 # - .venv with Python >= 3.11 and the project's dependencies (re-installed only when
@@ -24,8 +24,8 @@ OPENSEARCH_VERSION="2.19.6"
 OPENSEARCH_ARTIFACT="org.opensearch.distribution.integ-test-zip:opensearch:${OPENSEARCH_VERSION}:zip"
 SERVICE_USER="${CRM_SERVICE_USER:-crm}"
 # chromium: the system browser the dashboard's Playwright tests drive (Playwright's own
-# browser download is not used)
-APT_PACKAGES=(postgresql rabbitmq-server openjdk-17-jre-headless maven unzip curl chromium)
+# browser download is not used); jq: the README walk-through reads JSON answers with it
+APT_PACKAGES=(postgresql rabbitmq-server openjdk-17-jre-headless maven unzip curl chromium jq)
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -135,12 +135,9 @@ else
     # The exact versions CI and every machine get (a newer pydantic, say, changes the
     # generated OpenAPI document); pyproject.toml keeps the supported ranges.
     export PIP_CONSTRAINT="$ROOT/constraints.txt"
-    if .venv/bin/python -m pip install -q -e '.[dev]' >"$log" 2>&1; then
-        say "venv: installed (editable project + [dev])"
-    else
-        # pyproject.toml configures no package discovery (layers/core layout): install the
-        # dependency lists instead; the code is found through PYTHONPATH / pytest's pythonpath.
-        .venv/bin/python - >"$log.deps" <<'PY'
+    # The project is not installed as a package (the code is found through PYTHONPATH and
+    # pytest's pythonpath: layers/core holds the Lambda layer): install its dependency lists.
+    .venv/bin/python - >"$log.deps" <<'PY'
 import tomllib
 
 with open("pyproject.toml", "rb") as f:
@@ -148,11 +145,10 @@ with open("pyproject.toml", "rb") as f:
 for dep in project.get("dependencies", []) + project.get("optional-dependencies", {}).get("dev", []):
     print(dep)
 PY
-        mapfile -t deps <"$log.deps"
-        .venv/bin/python -m pip install -q "${deps[@]}" >>"$log" 2>&1 ||
-            { tail -n 20 "$log" >&2; die "pip install failed (log: $log)"; }
-        say "venv: installed ${#deps[@]} dependencies (editable install not possible, see $log)"
-    fi
+    mapfile -t deps <"$log.deps"
+    .venv/bin/python -m pip install -q "${deps[@]}" >"$log" 2>&1 ||
+        { tail -n 20 "$log" >&2; die "pip install failed (log: $log)"; }
+    say "venv: installed ${#deps[@]} dependencies (runtime + dev, pinned by constraints.txt)"
     echo "$want" >"$stamp"
 fi
 

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import path_uuid, principal, request_meta
+from crm.api.contract import responses
 from crm.api.guards import require
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
@@ -35,7 +36,7 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
 
 
-@app.post("/api-keys")
+@app.post("/api-keys", responses=responses(201))
 @tracer.capture_method
 def post_api_key(body: ApiKeyIn) -> Response[dict[str, Any]]:
     created = create_api_key(
@@ -51,7 +52,7 @@ def post_api_key(body: ApiKeyIn) -> Response[dict[str, Any]]:
     )
 
 
-@app.get("/api-keys")
+@app.get("/api-keys", responses=responses(200))
 @tracer.capture_method
 def get_api_keys(
     limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
@@ -62,7 +63,7 @@ def get_api_keys(
     return json_response(200, page_body(page, ApiKey.to_dict, LIST_SCOPE, SortKind.DATETIME))
 
 
-@app.delete("/api-keys/<key_id>")
+@app.delete("/api-keys/<key_id>", responses=responses(204))
 @tracer.capture_method
 def delete_api_key(key_id: str) -> Response[str]:
     revoke_api_key(

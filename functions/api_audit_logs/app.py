@@ -1,12 +1,13 @@
 """GET /audit-logs: the tenant's audit trail, newest first, filtered, cursor-paginated."""
 
-from datetime import datetime
+import uuid
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import principal
+from crm.api.contract import responses
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
     Cursor,
@@ -17,6 +18,7 @@ from crm.api.pagination import (
     page_body,
 )
 from crm.api.resolver import build_resolver
+from crm.api.strict import StrictDatetime
 from crm.domain.audit import AuditRecord
 from crm.domain.pagination import PageRequest
 from crm.observability import bind_api_event, logger
@@ -30,17 +32,17 @@ app = build_resolver()
 LIST_SCOPE = "audit-logs:occurred_at:desc"
 
 
-@app.get("/audit-logs")
+@app.get("/audit-logs", responses=responses(200))
 @tracer.capture_method
 def read_audit_logs(
-    actor_id: Annotated[str | None, Query(max_length=36, description="user or API key id")] = None,
+    actor_id: Annotated[uuid.UUID | None, Query(description="user or API key id")] = None,
     action: Annotated[
         str | None, Query(max_length=100, description="e.g. user.role_changed")
     ] = None,
     entity_type: Annotated[str | None, Query(max_length=50)] = None,
     entity_id: Annotated[str | None, Query(max_length=100)] = None,
-    since: Annotated[datetime | None, Query(description="inclusive, ISO 8601")] = None,
-    until: Annotated[datetime | None, Query(description="exclusive, ISO 8601")] = None,
+    since: Annotated[StrictDatetime | None, Query(description="inclusive, ISO 8601")] = None,
+    until: Annotated[StrictDatetime | None, Query(description="exclusive, ISO 8601")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:

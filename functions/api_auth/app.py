@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import principal, request_meta
+from crm.api.contract import responses
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import (
@@ -76,7 +77,7 @@ def _password_resets() -> PasswordResets:
     )
 
 
-@app.post("/auth/login")
+@app.post("/auth/login", responses=responses(200, 401, 429))
 @tracer.capture_method
 def login(body: LoginIn) -> Response[dict[str, Any]]:
     session = _authenticator().log_in(
@@ -90,21 +91,21 @@ def login(body: LoginIn) -> Response[dict[str, Any]]:
     return json_response(200, session, **NO_STORE)
 
 
-@app.post("/auth/refresh")
+@app.post("/auth/refresh", responses=responses(200, 401))
 @tracer.capture_method
 def refresh(body: RefreshTokenIn) -> Response[dict[str, Any]]:
     session = _authenticator().refresh(body.refresh_token, request_meta(app))
     return json_response(200, session, **NO_STORE)
 
 
-@app.post("/auth/logout")
+@app.post("/auth/logout", responses=responses(204, 401))
 @tracer.capture_method
 def logout(body: RefreshTokenIn) -> Response[str]:
     _authenticator().log_out(body.refresh_token, request_meta(app))
     return Response(status_code=204, body="")
 
 
-@app.post("/auth/password-reset")
+@app.post("/auth/password-reset", responses=responses(202))
 @tracer.capture_method
 def request_password_reset(body: PasswordResetIn) -> Response[dict[str, Any]]:
     _password_resets().request(body.email, body.tenant, request_meta(app))
@@ -112,41 +113,41 @@ def request_password_reset(body: PasswordResetIn) -> Response[dict[str, Any]]:
     return json_response(202, {"detail": detail})
 
 
-@app.post("/auth/password-reset/confirm")
+@app.post("/auth/password-reset/confirm", responses=responses(204))
 @tracer.capture_method
 def confirm_password_reset(body: PasswordResetConfirmIn) -> Response[str]:
     _password_resets().confirm(body.token, body.password, request_meta(app))
     return Response(status_code=204, body="")
 
 
-@app.post("/auth/mfa/enrol")
+@app.post("/auth/mfa/enrol", responses=responses(200))
 @tracer.capture_method
 def enrol_mfa() -> Response[dict[str, Any]]:
     return json_response(200, _mfa().enrol(principal(app), request_meta(app)), **NO_STORE)
 
 
-@app.post("/auth/mfa/confirm")
+@app.post("/auth/mfa/confirm", responses=responses(200))
 @tracer.capture_method
 def confirm_mfa(body: MfaCodeIn) -> Response[dict[str, Any]]:
     codes = _mfa().confirm(principal(app), body.code, request_meta(app))
     return json_response(200, codes, **NO_STORE)
 
 
-@app.post("/auth/mfa/disable")
+@app.post("/auth/mfa/disable", responses=responses(204))
 @tracer.capture_method
 def disable_mfa(body: MfaCodeIn) -> Response[str]:
     _mfa().disable(principal(app), body.code, request_meta(app))
     return Response(status_code=204, body="")
 
 
-@app.post("/auth/mfa/recovery-codes")
+@app.post("/auth/mfa/recovery-codes", responses=responses(200))
 @tracer.capture_method
 def regenerate_recovery_codes(body: MfaCodeIn) -> Response[dict[str, Any]]:
     codes = _mfa().regenerate_recovery_codes(principal(app), body.code, request_meta(app))
     return json_response(200, codes, **NO_STORE)
 
 
-@app.get("/.well-known/jwks.json")
+@app.get("/.well-known/jwks.json", responses=responses(200))
 def jwks() -> Response[dict[str, Any]]:
     return json_response(200, _tokens().jwks(), Cache_Control="public, max-age=300")
 

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import correlation_id, header, path_uuid, principal, request_meta
+from crm.api.contract import responses
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
     Cursor,
@@ -24,6 +25,7 @@ from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AutomationIn
 from crm.api.simulation_schemas import ManualActionIn, SimulateIn
+from crm.api.strict import StrictAwareDatetime
 from crm.automation.catalog import catalog_body
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import PageRequest
@@ -37,13 +39,12 @@ from crm.services.manual_actions import run_manual_action
 from crm.services.request_context import RequestContext
 from crm.settings import AutomationsApiSettings
 from crm.tracing import tracer
-from pydantic import AwareDatetime
 
 settings = AutomationsApiSettings.from_env()
 app = build_resolver()
 
 RUNS_SCOPE = "automation-runs:created_at:desc"
-Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with an offset")]
+Moment = Annotated[StrictAwareDatetime | None, Query(description="RFC 3339 with an offset")]
 StatusFilter = Annotated[
     str | None,
     Query(
@@ -66,7 +67,7 @@ def _outbound() -> OutboundSettings:
     )
 
 
-@app.post("/automations")
+@app.post("/automations", responses=responses(201))
 @tracer.capture_method
 def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
     automation = create_automation(
@@ -81,7 +82,7 @@ def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
     return json_response(201, automation, Location=f"/automations/{automation['id']}")
 
 
-@app.get("/automations/<automation_id>")
+@app.get("/automations/<automation_id>", responses=responses(200))
 @tracer.capture_method
 def read_automation(automation_id: str) -> dict[str, Any]:
     return get_automation(
@@ -89,7 +90,7 @@ def read_automation(automation_id: str) -> dict[str, Any]:
     )
 
 
-@app.post("/automations/<automation_id>/simulate")
+@app.post("/automations/<automation_id>/simulate", responses=responses(200))
 @tracer.capture_method
 def post_simulation(automation_id: str, body: SimulateIn) -> Response[dict[str, Any]]:
     """The steps a run would take for an inline event or one built from a stored record:
@@ -111,7 +112,7 @@ def post_simulation(automation_id: str, body: SimulateIn) -> Response[dict[str, 
     return json_response(200, result)
 
 
-@app.get("/actions")
+@app.get("/actions", responses=responses(200))
 @tracer.capture_method
 def read_actions() -> dict[str, Any]:
     """Every action kind a workflow step may use: its description, its JSON Schema (what a
@@ -119,7 +120,7 @@ def read_actions() -> dict[str, Any]:
     return catalog_body()
 
 
-@app.post("/actions")
+@app.post("/actions", responses=responses(200))
 @tracer.capture_method
 def post_action(body: ManualActionIn) -> Response[dict[str, Any]]:
     """Run one action now on one record as the caller, once per Idempotency-Key (required:
@@ -138,7 +139,7 @@ def post_action(body: ManualActionIn) -> Response[dict[str, Any]]:
     return json_response(200, result, **headers)
 
 
-@app.get("/automations/<automation_id>/runs")
+@app.get("/automations/<automation_id>/runs", responses=responses(200))
 @tracer.capture_method
 def read_automation_runs(
     automation_id: str,
@@ -166,7 +167,7 @@ def read_automation_runs(
     return json_response(200, page_body(page, RunRecord.summary, RUNS_SCOPE, SortKind.DATETIME))
 
 
-@app.get("/automation-runs/<run_id>")
+@app.get("/automation-runs/<run_id>", responses=responses(200))
 @tracer.capture_method
 def read_automation_run(run_id: str) -> dict[str, Any]:
     """One run step by step: every step of its workflow version with its state (not_reached,

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import if_match
 from crm.api.context import path_uuid, principal
+from crm.api.contract import contract, responses
 from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
 from crm.api.record_queries import (
     SORT_KINDS,
@@ -105,7 +106,7 @@ Category = Annotated[str | None, Query(max_length=60)]
 Deleted = Annotated[bool, Query(description="the trash: deleted, restorable contacts")]
 
 
-@app.get("/contacts")
+@app.get("/contacts", responses=responses(200))
 @tracer.capture_method
 def read_contacts(
     limit: Limit = DEFAULT_PAGE_SIZE,
@@ -141,8 +142,9 @@ def read_contacts(
     return json_response(200, page_body(page, Contact.to_dict, contact_sort.scope, kind))
 
 
-@app.post("/contacts")
+@app.post("/contacts", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_contact(body: ContactIn) -> Response[dict[str, Any]]:
     contact, replayed = create_contact(
         NewContact(**body.model_dump(), assign_to_caller="owner_id" not in body.model_fields_set),
@@ -155,7 +157,7 @@ def post_contact(body: ContactIn) -> Response[dict[str, Any]]:
     return record_response(201, contact, location=location, replayed=replayed)
 
 
-@app.get("/contacts/export")
+@app.get("/contacts/export", responses=responses(200, media_type="text/csv"))
 @tracer.capture_method
 def export_contacts(
     sort: Sort = RecordSortField.CREATED_AT,
@@ -189,7 +191,7 @@ def export_contacts(
     return export_response(export)
 
 
-@app.get("/contacts/<contact_id>")
+@app.get("/contacts/<contact_id>", responses=responses(200))
 @tracer.capture_method
 def read_contact(contact_id: str) -> Response[dict[str, Any]]:
     contact = get_contact(
@@ -198,8 +200,9 @@ def read_contact(contact_id: str) -> Response[dict[str, Any]]:
     return record_response(200, contact)
 
 
-@app.patch("/contacts/<contact_id>")
+@app.patch("/contacts/<contact_id>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_contact(contact_id: str, body: ContactPatch) -> Response[dict[str, Any]]:
     contact = update_contact(
         path_uuid(contact_id, "contact"),
@@ -211,8 +214,9 @@ def patch_contact(contact_id: str, body: ContactPatch) -> Response[dict[str, Any
     return record_response(200, contact)
 
 
-@app.delete("/contacts/<contact_id>")
+@app.delete("/contacts/<contact_id>", responses=responses(204))
 @tracer.capture_method
+@contract(if_match=True)
 def remove_contact(contact_id: str) -> Response[None]:
     delete_contact(
         path_uuid(contact_id, "contact"),
@@ -223,8 +227,9 @@ def remove_contact(contact_id: str) -> Response[None]:
     return Response(status_code=204, body=None)
 
 
-@app.post("/contacts/<contact_id>/restore")
+@app.post("/contacts/<contact_id>/restore", responses=responses(200))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_restore(contact_id: str) -> Response[dict[str, Any]]:
     contact, replayed = restore_contact(
         path_uuid(contact_id, "contact"),
@@ -235,8 +240,9 @@ def post_restore(contact_id: str) -> Response[dict[str, Any]]:
     return record_response(200, contact, replayed=replayed)
 
 
-@app.post("/contacts/<contact_id>/tags/<tag>")
+@app.post("/contacts/<contact_id>/tags/<tag>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def post_tag(contact_id: str, tag: str) -> Response[dict[str, Any]]:
     contact = tag_contact(
         path_uuid(contact_id, "contact"),
@@ -249,8 +255,9 @@ def post_tag(contact_id: str, tag: str) -> Response[dict[str, Any]]:
     return record_response(200, contact)
 
 
-@app.delete("/contacts/<contact_id>/tags/<tag>")
+@app.delete("/contacts/<contact_id>/tags/<tag>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def delete_tag(contact_id: str, tag: str) -> Response[dict[str, Any]]:
     contact = tag_contact(
         path_uuid(contact_id, "contact"),
@@ -263,7 +270,7 @@ def delete_tag(contact_id: str, tag: str) -> Response[dict[str, Any]]:
     return record_response(200, contact)
 
 
-@app.get("/contacts/<contact_id>/history")
+@app.get("/contacts/<contact_id>/history", responses=responses(200))
 @tracer.capture_method
 def read_history(
     contact_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
@@ -279,8 +286,9 @@ def read_history(
     )
 
 
-@app.post("/contacts/<contact_id>/notes")
+@app.post("/contacts/<contact_id>/notes", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_note(contact_id: str, body: NoteIn) -> Response[dict[str, Any]]:
     note, replayed = add_note(
         RecordKind.CONTACT,
@@ -296,7 +304,7 @@ def post_note(contact_id: str, body: NoteIn) -> Response[dict[str, Any]]:
     return json_response(201, note, **headers)
 
 
-@app.get("/contacts/<contact_id>/timeline")
+@app.get("/contacts/<contact_id>/timeline", responses=responses(200))
 @tracer.capture_method
 def read_timeline(
     contact_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None

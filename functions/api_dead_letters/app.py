@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import path_uuid, principal, request_meta
+from crm.api.contract import responses
 from crm.api.guards import require
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
@@ -23,7 +24,7 @@ from crm.api.schemas import RedriveIn
 from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
 from crm.domain.messaging import ConsumerName
 from crm.domain.pagination import PageRequest
-from crm.observability import bind_api_event, logger
+from crm.observability import bind_api_event, logger, metrics
 from crm.services.dead_letters import (
     discard_dead_letter,
     list_dead_letters,
@@ -40,7 +41,7 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
 
 
-@app.get("/admin/dead-letters")
+@app.get("/admin/dead-letters", responses=responses(200))
 @tracer.capture_method
 def read_dead_letters(
     consumer: Annotated[ConsumerName | None, Query()] = None,
@@ -63,7 +64,7 @@ def read_dead_letters(
     return page_body(page, DeadLetter.to_dict, scope, SortKind.DATETIME)
 
 
-@app.post("/admin/dead-letters/redrive")
+@app.post("/admin/dead-letters/redrive", responses=responses(200, 404))
 @tracer.capture_method
 def redrive(body: RedriveIn) -> dict[str, Any]:
     selection = RedriveSelection(
@@ -80,7 +81,7 @@ def redrive(body: RedriveIn) -> dict[str, Any]:
     )
 
 
-@app.delete("/admin/dead-letters/<letter_id>")
+@app.delete("/admin/dead-letters/<letter_id>", responses=responses(204))
 @tracer.capture_method
 def discard(letter_id: str) -> Response[None]:
     discard_dead_letter(
@@ -94,6 +95,7 @@ def discard(letter_id: str) -> Response[None]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     bind_api_event(event)
     return app.resolve(event, context)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import if_match
 from crm.api.context import path_uuid, principal
+from crm.api.contract import contract, responses
 from crm.api.deal_schemas import DealIn, DealPatch
 from crm.api.guards import require
 from crm.api.pagination import (
@@ -23,6 +24,7 @@ from crm.api.pagination import (
 )
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
+from crm.api.strict import StrictAwareDatetime
 from crm.api.writes import idempotency_key, record_response, request_context
 from crm.domain.deals import Deal, DealFilters, DealSort, DealSortField, StageStay
 from crm.domain.errors import ValidationFailed
@@ -41,7 +43,6 @@ from crm.services.deals import (
 )
 from crm.settings import ApiSettings
 from crm.tracing import tracer
-from pydantic import AwareDatetime
 
 settings = ApiSettings.from_env()
 app = build_resolver()
@@ -53,7 +54,7 @@ SORT_KINDS = {
     DealSortField.EXPECTED_CLOSE_DATE: SortKind.DATE,
 }
 HISTORY_SCOPE = "deal-stage-history:entered_at:asc"
-Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with an offset")]
+Moment = Annotated[StrictAwareDatetime | None, Query(description="RFC 3339 with an offset")]
 
 
 def _db() -> Any:
@@ -74,7 +75,7 @@ def _range(after: datetime | None, before: datetime | None, name: str) -> None:
         )
 
 
-@app.get("/deals")
+@app.get("/deals", responses=responses(200))
 @tracer.capture_method
 def read_deals(
     limit: Limit = DEFAULT_PAGE_SIZE,
@@ -117,8 +118,9 @@ def read_deals(
     return json_response(200, page_body(page, Deal.to_dict, deal_sort.scope, kind))
 
 
-@app.post("/deals")
+@app.post("/deals", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_deal(body: DealIn) -> Response[dict[str, Any]]:
     context = request_context(app)
     require(context.principal, "deals:create")
@@ -133,7 +135,7 @@ def post_deal(body: DealIn) -> Response[dict[str, Any]]:
     return record_response(201, deal, location=f"/deals/{deal['id']}", replayed=replayed)
 
 
-@app.get("/deals/<deal_id>")
+@app.get("/deals/<deal_id>", responses=responses(200))
 @tracer.capture_method
 def read_deal(deal_id: str) -> Response[dict[str, Any]]:
     deal = get_deal(
@@ -144,8 +146,9 @@ def read_deal(deal_id: str) -> Response[dict[str, Any]]:
     return record_response(200, deal)
 
 
-@app.patch("/deals/<deal_id>")
+@app.patch("/deals/<deal_id>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_deal(deal_id: str, body: DealPatch) -> Response[dict[str, Any]]:
     context = request_context(app)
     require(context.principal, "deals:update")
@@ -159,8 +162,9 @@ def patch_deal(deal_id: str, body: DealPatch) -> Response[dict[str, Any]]:
     return record_response(200, deal)
 
 
-@app.delete("/deals/<deal_id>")
+@app.delete("/deals/<deal_id>", responses=responses(204))
 @tracer.capture_method
+@contract(if_match=True)
 def remove_deal(deal_id: str) -> Response[None]:
     context = request_context(app)
     require(context.principal, "deals:delete")
@@ -173,8 +177,9 @@ def remove_deal(deal_id: str) -> Response[None]:
     return Response(status_code=204, body=None)
 
 
-@app.post("/deals/<deal_id>/restore")
+@app.post("/deals/<deal_id>/restore", responses=responses(200))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_restore(deal_id: str) -> Response[dict[str, Any]]:
     context = request_context(app)
     require(context.principal, "deals:delete")
@@ -187,7 +192,7 @@ def post_restore(deal_id: str) -> Response[dict[str, Any]]:
     return record_response(200, deal, replayed=replayed)
 
 
-@app.get("/deals/<deal_id>/stage-history")
+@app.get("/deals/<deal_id>/stage-history", responses=responses(200))
 @tracer.capture_method
 def read_stage_history(
     deal_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None

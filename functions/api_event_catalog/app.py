@@ -5,6 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm.api.context import principal
+from crm.api.contract import responses
 from crm.api.resolver import build_resolver
 from crm.domain.event_catalog import catalog_document
 from crm.observability import bind_api_event, logger
@@ -13,7 +14,7 @@ app = build_resolver()
 CATALOG = catalog_document()  # static: built once per container
 
 
-@app.get("/events/catalog")
+@app.get("/events/catalog", responses=responses(200))
 def read_catalog() -> dict[str, Any]:
     principal(app)  # the authorizer's context must be there (401 otherwise)
     return CATALOG

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
+from crm.api.contract import contract, responses
 from crm.api.record_schemas import EraseIn
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
@@ -25,7 +26,7 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, settings.amqp_url, settings.database_pool_size)
 
 
-@app.get("/gdpr/export")
+@app.get("/gdpr/export", responses=responses(200))
 @tracer.capture_method
 def read_export(
     email: Annotated[EmailStr, Query(max_length=254, description="the person's email")],
@@ -36,8 +37,9 @@ def read_export(
     return json_response(200, bundle, Content_Disposition='attachment; filename="export.json"')
 
 
-@app.post("/gdpr/erase")
+@app.post("/gdpr/erase", responses=responses(200))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_erase(body: EraseIn) -> Response[dict[str, Any]]:
     counts, replayed = erase_person(
         body.email,

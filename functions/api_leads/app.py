@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import if_match
 from crm.api.context import path_uuid, principal
+from crm.api.contract import contract, responses
 from crm.api.guards import require
 from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
 from crm.api.record_queries import (
@@ -61,6 +62,7 @@ from crm.tracing import tracer
 settings = LeadsApiSettings.from_env()
 app = build_resolver()
 
+MAX_ROW = 2**31 - 1  # the error report's row is a PostgreSQL integer
 HISTORY_SCOPE = "lead-history:changed_at:desc"
 TIMELINE_SCOPE = "lead-timeline:at:desc"
 
@@ -134,7 +136,7 @@ Source = Annotated[str | None, Query(max_length=60)]
 Deleted = Annotated[bool, Query(description="the trash: deleted, restorable leads")]
 
 
-@app.get("/leads")
+@app.get("/leads", responses=responses(200))
 @tracer.capture_method
 def read_leads(
     limit: Limit = DEFAULT_PAGE_SIZE,
@@ -174,8 +176,9 @@ def read_leads(
     return json_response(200, page_body(page, Lead.to_dict, lead_sort.scope, kind))
 
 
-@app.post("/leads")
+@app.post("/leads", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_lead(body: LeadIn) -> Response[dict[str, Any]]:
     context = request_context(app)
     fields = body.model_dump()
@@ -194,7 +197,7 @@ def post_lead(body: LeadIn) -> Response[dict[str, Any]]:
     return record_response(201, lead, location=f"/leads/{lead['id']}", replayed=replayed)
 
 
-@app.get("/leads/export")
+@app.get("/leads/export", responses=responses(200, media_type="text/csv"))
 @tracer.capture_method
 def export_leads(
     sort: Sort = RecordSortField.CREATED_AT,
@@ -230,8 +233,9 @@ def export_leads(
     return export_response(export)
 
 
-@app.post("/leads/import")
+@app.post("/leads/import", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_import(body: ImportIn) -> Response[dict[str, Any]]:
     """Import leads from CSV in the background. Without `csv` the answer has an
     `upload_url`: PUT the file there (Content-Type text/csv), then POST /imports/{id}/start."""
@@ -259,7 +263,7 @@ def post_import(body: ImportIn) -> Response[dict[str, Any]]:
     return json_response(201, job, **headers)
 
 
-@app.post("/imports/<import_id>/start")
+@app.post("/imports/<import_id>/start", responses=responses(202))
 @tracer.capture_method
 def post_start_import(import_id: str) -> Response[dict[str, Any]]:
     job = start_import(
@@ -272,12 +276,12 @@ def post_start_import(import_id: str) -> Response[dict[str, Any]]:
     return json_response(202, job, Location=f"/imports/{job['id']}")
 
 
-@app.get("/imports/<import_id>")
+@app.get("/imports/<import_id>", responses=responses(200))
 @tracer.capture_method
 def read_import(
     import_id: str,
     errors_after: Annotated[
-        int, Query(ge=0, description="the report continues after this row")
+        int, Query(ge=0, le=MAX_ROW, description="the report continues after this row")
     ] = 0,
     errors_limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response[dict[str, Any]]:
@@ -300,15 +304,16 @@ def read_import(
     return json_response(200, body)
 
 
-@app.get("/leads/<lead_id>")
+@app.get("/leads/<lead_id>", responses=responses(200))
 @tracer.capture_method
 def read_lead(lead_id: str) -> Response[dict[str, Any]]:
     lead = get_lead(path_uuid(lead_id, "lead"), principal(app), unit_of_work=_db().unit_of_work)
     return record_response(200, lead)
 
 
-@app.patch("/leads/<lead_id>")
+@app.patch("/leads/<lead_id>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_lead(lead_id: str, body: LeadPatch) -> Response[dict[str, Any]]:
     lead = update_lead(
         path_uuid(lead_id, "lead"),
@@ -320,8 +325,9 @@ def patch_lead(lead_id: str, body: LeadPatch) -> Response[dict[str, Any]]:
     return record_response(200, lead)
 
 
-@app.delete("/leads/<lead_id>")
+@app.delete("/leads/<lead_id>", responses=responses(204))
 @tracer.capture_method
+@contract(if_match=True)
 def remove_lead(lead_id: str) -> Response[None]:
     delete_lead(
         path_uuid(lead_id, "lead"),
@@ -332,8 +338,9 @@ def remove_lead(lead_id: str) -> Response[None]:
     return Response(status_code=204, body=None)
 
 
-@app.post("/leads/<lead_id>/restore")
+@app.post("/leads/<lead_id>/restore", responses=responses(200))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_restore(lead_id: str) -> Response[dict[str, Any]]:
     lead, replayed = restore_lead(
         path_uuid(lead_id, "lead"),
@@ -344,8 +351,9 @@ def post_restore(lead_id: str) -> Response[dict[str, Any]]:
     return record_response(200, lead, replayed=replayed)
 
 
-@app.post("/leads/<lead_id>/merge")
+@app.post("/leads/<lead_id>/merge", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True, idempotency_key="optional")
 def post_merge(lead_id: str, body: MergeIn) -> Response[dict[str, Any]]:
     lead, replayed = merge_leads(
         path_uuid(lead_id, "lead"),
@@ -358,8 +366,9 @@ def post_merge(lead_id: str, body: MergeIn) -> Response[dict[str, Any]]:
     return record_response(200, lead, replayed=replayed)
 
 
-@app.post("/leads/<lead_id>/convert")
+@app.post("/leads/<lead_id>/convert", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True, idempotency_key="optional")
 def post_convert(lead_id: str, body: ConvertIn) -> Response[dict[str, Any]]:
     context = request_context(app)
     require(context.principal, "contacts:create")
@@ -390,8 +399,9 @@ def post_convert(lead_id: str, body: ConvertIn) -> Response[dict[str, Any]]:
     return json_response(200, result, **headers)
 
 
-@app.post("/leads/<lead_id>/tags/<tag>")
+@app.post("/leads/<lead_id>/tags/<tag>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def post_tag(lead_id: str, tag: str) -> Response[dict[str, Any]]:
     lead = tag_lead(
         path_uuid(lead_id, "lead"),
@@ -404,8 +414,9 @@ def post_tag(lead_id: str, tag: str) -> Response[dict[str, Any]]:
     return record_response(200, lead)
 
 
-@app.delete("/leads/<lead_id>/tags/<tag>")
+@app.delete("/leads/<lead_id>/tags/<tag>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def delete_tag(lead_id: str, tag: str) -> Response[dict[str, Any]]:
     lead = tag_lead(
         path_uuid(lead_id, "lead"),
@@ -418,7 +429,7 @@ def delete_tag(lead_id: str, tag: str) -> Response[dict[str, Any]]:
     return record_response(200, lead)
 
 
-@app.get("/leads/<lead_id>/history")
+@app.get("/leads/<lead_id>/history", responses=responses(200))
 @tracer.capture_method
 def read_history(
     lead_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
@@ -434,8 +445,9 @@ def read_history(
     )
 
 
-@app.post("/leads/<lead_id>/notes")
+@app.post("/leads/<lead_id>/notes", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_note(lead_id: str, body: NoteIn) -> Response[dict[str, Any]]:
     note, replayed = add_note(
         RecordKind.LEAD,
@@ -451,7 +463,7 @@ def post_note(lead_id: str, body: NoteIn) -> Response[dict[str, Any]]:
     return json_response(201, note, **headers)
 
 
-@app.get("/leads/<lead_id>/timeline")
+@app.get("/leads/<lead_id>/timeline", responses=responses(200))
 @tracer.capture_method
 def read_timeline(
     lead_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None

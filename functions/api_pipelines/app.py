@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import if_match
 from crm.api.context import path_uuid, principal
+from crm.api.contract import contract, responses
 from crm.api.deal_schemas import PipelineIn, PipelinePatch
 from crm.api.guards import require
 from crm.api.pagination import (
@@ -59,7 +60,7 @@ def _board_scope(stage_id: uuid.UUID) -> str:
     return f"board:{stage_id}:created_at:desc"
 
 
-@app.get("/pipelines")
+@app.get("/pipelines", responses=responses(200))
 @tracer.capture_method
 def read_pipelines(
     limit: Limit = DEFAULT_PAGE_SIZE,
@@ -76,8 +77,9 @@ def read_pipelines(
     return json_response(200, page_body(page, Pipeline.to_dict, LIST_SCOPE, SortKind.DATETIME))
 
 
-@app.post("/pipelines")
+@app.post("/pipelines", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_pipeline(body: PipelineIn) -> Response[dict[str, Any]]:
     context = request_context(app)
     require(context.principal, "pipelines:create")
@@ -97,7 +99,7 @@ def post_pipeline(body: PipelineIn) -> Response[dict[str, Any]]:
     )
 
 
-@app.get("/pipelines/<pipeline_id>")
+@app.get("/pipelines/<pipeline_id>", responses=responses(200))
 @tracer.capture_method
 def read_pipeline(pipeline_id: str) -> Response[dict[str, Any]]:
     pipeline = get_pipeline(
@@ -108,8 +110,9 @@ def read_pipeline(pipeline_id: str) -> Response[dict[str, Any]]:
     return record_response(200, pipeline.to_dict())
 
 
-@app.patch("/pipelines/<pipeline_id>")
+@app.patch("/pipelines/<pipeline_id>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_pipeline(pipeline_id: str, body: PipelinePatch) -> Response[dict[str, Any]]:
     context = request_context(app)
     require(context.principal, "pipelines:update")
@@ -129,7 +132,7 @@ def patch_pipeline(pipeline_id: str, body: PipelinePatch) -> Response[dict[str, 
     return record_response(200, pipeline)
 
 
-@app.get("/pipelines/<pipeline_id>/board")
+@app.get("/pipelines/<pipeline_id>/board", responses=responses(200))
 @tracer.capture_method
 def read_board(
     pipeline_id: str,
@@ -178,7 +181,7 @@ def read_board(
     )
 
 
-@app.get("/pipelines/<pipeline_id>/forecast")
+@app.get("/pipelines/<pipeline_id>/forecast", responses=responses(200))
 @tracer.capture_method
 def read_forecast(pipeline_id: str) -> Response[dict[str, Any]]:
     caller = require(require(principal(app), "pipelines:read"), "deals:read")

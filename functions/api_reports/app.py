@@ -11,7 +11,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import principal
+from crm.api.contract import responses
 from crm.api.resolver import build_resolver
+from crm.api.strict import StrictDate
 from crm.domain.errors import ValidationFailed
 from crm.observability import bind_api_event, logger
 from crm.services.analytics import leads_report
@@ -26,21 +28,21 @@ app = build_resolver()
 DEFAULT_PERIOD_DAYS = 365
 MAX_PERIOD_DAYS = 3 * 366  # bounds the per-month buckets and the work of one request
 
-Day = Annotated[date | None, Query(alias="from", description="first day (YYYY-MM-DD), UTC")]
-LastDay = Annotated[date | None, Query(alias="to", description="last day, included (UTC)")]
+Day = Annotated[StrictDate | None, Query(alias="from", description="first day (YYYY-MM-DD), UTC")]
+LastDay = Annotated[StrictDate | None, Query(alias="to", description="last day, included (UTC)")]
 
 
 def _db() -> Any:
     return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
 
 
-@app.get("/reports/leads")
+@app.get("/reports/leads", responses=responses(200))
 @tracer.capture_method
 def report_leads() -> dict[str, Any]:
     return leads_report(principal(app), index=bootstrap.lead_index(settings.opensearch_url))
 
 
-@app.get("/reports/pipelines")
+@app.get("/reports/pipelines", responses=responses(200, 404))
 @tracer.capture_method
 def report_pipelines(
     pipeline_id: Annotated[uuid.UUID | None, Query(description="only this pipeline")] = None,
@@ -62,7 +64,7 @@ def report_pipelines(
     )
 
 
-@app.get("/reports/automations")
+@app.get("/reports/automations", responses=responses(200))
 @tracer.capture_method
 def report_automations(start: Day = None, end: LastDay = None) -> dict[str, Any]:
     """Runs started in the period (`from`/`to`: days, both included; default the last 365

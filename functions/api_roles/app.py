@@ -7,8 +7,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import etag, if_match
 from crm.api.context import header, principal, request_meta
+from crm.api.contract import contract, responses
 from crm.api.resolver import build_resolver
-from crm.api.responses import json_response
+from crm.api.responses import json_response, location
 from crm.api.schemas import RoleIn, RolePatchIn
 from crm.observability import bind_api_event, logger
 from crm.services.roles import NewRole, create_role, list_roles, update_role
@@ -23,13 +24,13 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
 
 
-@app.get("/roles")
+@app.get("/roles", responses=responses(200))
 @tracer.capture_method
 def read_roles() -> dict[str, Any]:
     return list_roles(principal(app), unit_of_work=_db().unit_of_work)
 
 
-@app.post("/roles")
+@app.post("/roles", responses=responses(201))
 @tracer.capture_method
 def post_role(body: RoleIn) -> Response[dict[str, Any]]:
     role, replayed = create_role(
@@ -45,14 +46,15 @@ def post_role(body: RoleIn) -> Response[dict[str, Any]]:
         meta=request_meta(app),
         idempotency_key=header(app, "Idempotency-Key"),
     )
-    headers = {"Location": f"/roles/{role['key']}", "ETag": etag(role["version"])}
+    headers = {"Location": location("roles", role["key"]), "ETag": etag(role["version"])}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(201, role, **headers)
 
 
-@app.patch("/roles/<key>")
+@app.patch("/roles/<key>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_role(key: str, body: RolePatchIn) -> Response[dict[str, Any]]:
     role = update_role(
         key,

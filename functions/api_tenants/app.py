@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import etag, if_match
 from crm.api.context import path_uuid, principal, request_meta
+from crm.api.contract import contract, responses
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import PlanChangeIn, SignUpIn, TenantSettingsPatchIn
@@ -22,7 +23,7 @@ settings = DatabaseSettings.from_env()
 app = build_resolver()
 
 
-@app.post("/tenants")
+@app.post("/tenants", responses=responses(201, 409))
 @tracer.capture_method
 def create_tenant(body: SignUpIn) -> Response[dict[str, Any]]:
     db = bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
@@ -49,7 +50,7 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
 
 
-@app.get("/tenants/<tenant_id>/settings")
+@app.get("/tenants/<tenant_id>/settings", responses=responses(200))
 @tracer.capture_method
 def read_settings(tenant_id: str) -> Response[dict[str, Any]]:
     found = get_settings(
@@ -58,8 +59,9 @@ def read_settings(tenant_id: str) -> Response[dict[str, Any]]:
     return json_response(200, found, ETag=etag(found["version"]))
 
 
-@app.patch("/tenants/<tenant_id>/settings")
+@app.patch("/tenants/<tenant_id>/settings", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_settings(tenant_id: str, body: TenantSettingsPatchIn) -> Response[dict[str, Any]]:
     updated = update_settings(
         path_uuid(tenant_id, "tenant"),
@@ -72,7 +74,7 @@ def patch_settings(tenant_id: str, body: TenantSettingsPatchIn) -> Response[dict
     return json_response(200, updated, ETag=etag(updated["version"]))
 
 
-@app.get("/tenants/<tenant_id>/usage")
+@app.get("/tenants/<tenant_id>/usage", responses=responses(200))
 @tracer.capture_method
 def read_usage(tenant_id: str) -> dict[str, Any]:
     return usage_report(
@@ -80,8 +82,9 @@ def read_usage(tenant_id: str) -> dict[str, Any]:
     )
 
 
-@app.patch("/tenants/<tenant_id>/plan")
+@app.patch("/tenants/<tenant_id>/plan", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_plan(tenant_id: str, body: PlanChangeIn) -> Response[dict[str, Any]]:
     updated = change_plan(
         path_uuid(tenant_id, "tenant"),

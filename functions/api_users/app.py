@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import etag, if_match
 from crm.api.context import header, path_uuid, principal, request_meta
+from crm.api.contract import contract, responses
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
     Cursor,
@@ -48,7 +49,7 @@ def _db() -> Any:
     )
 
 
-@app.get("/users")
+@app.get("/users", responses=responses(200))
 @tracer.capture_method
 def read_users(
     role: Annotated[str | None, Query(max_length=40)] = None,
@@ -68,7 +69,7 @@ def read_users(
     return page_body(page, Member.to_dict, LIST_SCOPE, SortKind.DATETIME)
 
 
-@app.post("/users")
+@app.post("/users", responses=responses(201))
 @tracer.capture_method
 def post_user(body: InviteIn) -> Response[dict[str, Any]]:
     user, replayed = invite_user(
@@ -87,15 +88,16 @@ def post_user(body: InviteIn) -> Response[dict[str, Any]]:
     return json_response(201, user, **headers)
 
 
-@app.get("/users/<user_id>")
+@app.get("/users/<user_id>", responses=responses(200))
 @tracer.capture_method
 def read_user(user_id: str) -> Response[dict[str, Any]]:
     user = get_user(path_uuid(user_id, "user"), principal(app), unit_of_work=_db().unit_of_work)
     return json_response(200, user, ETag=etag(int(user["version"])))
 
 
-@app.patch("/users/<user_id>")
+@app.patch("/users/<user_id>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_user(user_id: str, body: UserPatchIn) -> Response[dict[str, Any]]:
     user = update_user(
         path_uuid(user_id, "user"),
@@ -108,7 +110,7 @@ def patch_user(user_id: str, body: UserPatchIn) -> Response[dict[str, Any]]:
     return json_response(200, user, ETag=etag(int(user["version"])))
 
 
-@app.post("/invitations/accept")
+@app.post("/invitations/accept", responses=responses(200, 404, 409, 410))
 @tracer.capture_method
 def post_acceptance(body: AcceptInvitationIn) -> dict[str, Any]:
     return accept_invitation(

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import if_match
 from crm.api.context import path_uuid
+from crm.api.contract import contract, responses
 from crm.api.guards import require
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
@@ -72,8 +73,9 @@ def _secret_response(
     return response
 
 
-@app.post("/webhooks")
+@app.post("/webhooks", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_webhook(body: WebhookEndpointIn) -> Response[dict[str, Any]]:
     context = request_context(app)
     require(context.principal, "webhooks:create")
@@ -95,7 +97,7 @@ def post_webhook(body: WebhookEndpointIn) -> Response[dict[str, Any]]:
     )
 
 
-@app.get("/webhooks")
+@app.get("/webhooks", responses=responses(200))
 @tracer.capture_method
 def get_webhooks(
     limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
@@ -109,7 +111,7 @@ def get_webhooks(
     )
 
 
-@app.get("/webhooks/<endpoint_id>")
+@app.get("/webhooks/<endpoint_id>", responses=responses(200))
 @tracer.capture_method
 def read_webhook(endpoint_id: str) -> Response[dict[str, Any]]:
     context = request_context(app)
@@ -120,8 +122,9 @@ def read_webhook(endpoint_id: str) -> Response[dict[str, Any]]:
     return record_response(200, endpoint)
 
 
-@app.patch("/webhooks/<endpoint_id>")
+@app.patch("/webhooks/<endpoint_id>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_webhook(endpoint_id: str, body: WebhookEndpointPatch) -> Response[dict[str, Any]]:
     context = request_context(app)
     require(context.principal, "webhooks:update")
@@ -143,8 +146,9 @@ def patch_webhook(endpoint_id: str, body: WebhookEndpointPatch) -> Response[dict
     return record_response(200, endpoint)
 
 
-@app.delete("/webhooks/<endpoint_id>")
+@app.delete("/webhooks/<endpoint_id>", responses=responses(204))
 @tracer.capture_method
+@contract(if_match=True)
 def delete_webhook(endpoint_id: str) -> Response[str]:
     context = request_context(app)
     require(context.principal, "webhooks:delete")
@@ -157,8 +161,9 @@ def delete_webhook(endpoint_id: str) -> Response[str]:
     return Response(status_code=204, body="")
 
 
-@app.post("/webhooks/<endpoint_id>/rotate-secret")
+@app.post("/webhooks/<endpoint_id>/rotate-secret", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def post_rotate_secret(endpoint_id: str) -> Response[dict[str, Any]]:
     context = request_context(app)
     require(context.principal, "webhooks:update")
@@ -172,7 +177,7 @@ def post_rotate_secret(endpoint_id: str) -> Response[dict[str, Any]]:
     return _secret_response(200, endpoint)
 
 
-@app.get("/webhooks/<endpoint_id>/deliveries")
+@app.get("/webhooks/<endpoint_id>/deliveries", responses=responses(200))
 @tracer.capture_method
 def get_deliveries(
     endpoint_id: str,

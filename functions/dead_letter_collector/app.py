@@ -12,7 +12,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.adapters.rabbitmq.lambda_events import inbound_messages
-from crm.adapters.transient import is_transient
 from crm.observability import logger, metrics
 from crm.services.consuming import utc_now
 from crm.services.dead_letters import collect_dead_letters
@@ -29,5 +28,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         inbound_messages(event),
         unit_of_work=db.unit_of_work,
         clock=utc_now,
-        is_transient=is_transient,
+        is_transient=bootstrap.transient_errors(),
     )

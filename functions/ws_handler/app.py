@@ -59,6 +59,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     reply = realtime.answer(event.get("body"))
     if reply["type"] == "pong":
         with db.unit_of_work(caller.tenant_id) as uow:
-            uow.ws_connections.touch(connection_id, datetime.now(UTC))
-            uow.commit()
+            realtime.touch(uow, connection_id, datetime.now(UTC))
     return _reply(200, reply)

@@ -38,7 +38,8 @@ PROBLEM = GatewayResponseSpec(
 
 def test_the_template_declares_problem_json_for_401_and_403() -> None:
     api = read_template(ROOT / "template.yaml").apis["CrmApi"]
-    for kind, status in (("UNAUTHORIZED", 401), ("ACCESS_DENIED", 403)):
+    kinds = (("UNAUTHORIZED", 401), ("ACCESS_DENIED", 403), ("MISSING_AUTHENTICATION_TOKEN", 403))
+    for kind, status in kinds:
         spec = api.gateway_responses[kind]
         assert spec.status == status
         assert spec.headers["Content-Type"] == "application/problem+json"
@@ -94,6 +95,26 @@ def test_the_gateway_pipeline_uses_the_apis_gateway_responses() -> None:
         assert response.status == 401
         assert dict(response.headers)["Content-Type"] == "application/problem+json"
         assert json.loads(response.body)["request_id"] == "rid"
+
+
+def test_an_undeclared_method_or_path_gets_the_missing_token_gateway_response() -> None:
+    functions = FakeFunctions()
+    missing = GatewayResponseSpec(
+        status=403,
+        headers={"Content-Type": "application/problem+json"},
+        templates={"application/json": '{"status": 403, "request_id": "$context.requestId"}'},
+    )
+    api = Api("Api", "v1", None, {}, {"MISSING_AUTHENTICATION_TOKEN": missing})
+    routes = [ApiRoute("Fn", "Get", "Api", "/items/{id}", "GET", None)]
+    gateway = ApiGateway(routes, {"Api": api}, {"Api": "v1"}, functions.invoke)
+    for method, path in (("TRACE", "/items/1"), ("QUERY", "/items/1"), ("GET", "/nothing")):
+        response = gateway.handle(
+            GatewayRequest(method, path, "", [], b"", "127.0.0.1", "localhost", "rid")
+        )
+        assert response.status == 403
+        assert dict(response.headers)["Content-Type"] == "application/problem+json"
+        assert json.loads(response.body) == {"status": 403, "request_id": "rid"}
+    assert functions.calls == []
 
 
 def test_dynamic_header_values_are_refused_by_the_reader(tmp_path: Any) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from crm.api.contract import RouteContract, contract, declared_contract, responses
 from crm.api.openapi import (
     PROBLEM_JSON,
     FunctionDocument,
@@ -25,7 +27,7 @@ from crm.domain.errors import Conflict, PlanLimitExceeded
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from local.registry import LambdaContext
-from scripts.openapi import DOCUMENT, PUBLIC_ROUTE_PROBLEMS, REGENERATE, build_document
+from scripts.openapi import DOCUMENT, REGENERATE, _declarations, build_document
 from tests.support import load_event
 from tests.unit.test_template import _functions, _load_function_module
 
@@ -129,7 +131,7 @@ def test_errors_are_problem_json_of_the_shape_the_api_answers(committed: dict[st
         conforms({"detail": [{"loc": ["body"], "msg": "m", "type": "t"}]}, "ValidationProblem")
 
 
-def test_statuses_and_headers_follow_the_handlers(committed: dict[str, Any]) -> None:
+def test_statuses_and_headers_follow_the_declarations(committed: dict[str, Any]) -> None:
     delete = _operation(committed, "DELETE /leads/{}")
     assert set(delete["responses"]) >= {"204", "404", "412"} and "200" not in delete["responses"]
     assert "If-Match" in {p["name"] for p in delete["parameters"]}
@@ -137,22 +139,45 @@ def test_statuses_and_headers_follow_the_handlers(committed: dict[str, Any]) -> 
     assert "201" in create["responses"] and "200" not in create["responses"]
     assert "Idempotency-Key" in {p["name"] for p in create["parameters"]}
     login = _operation(committed, "POST /auth/login")
-    assert {"200", "401", "422", "429"} == set(login["responses"])
+    assert {"200", "401", "415", "422", "429"} == set(login["responses"])
     assert "TooManyRequests" in login["responses"]["429"]["$ref"]
     retry_after = committed["components"]["responses"]["TooManyRequests"]["headers"]
     assert "Retry-After" in retry_after
     assert _operation(committed, "GET /leads")["tags"] == ["leads"]
     assert committed["info"]["title"] == "CRM API"
+    for created in ("POST /tags", "POST /categories", "POST /webhooks"):
+        assert "201" in _operation(committed, created)["responses"], created
+        assert "200" not in _operation(committed, created)["responses"], created
+    assert "401" in _operation(committed, "POST /auth/logout")["responses"]
+    for export in ("GET /leads/export", "GET /contacts/export"):
+        assert list(_operation(committed, export)["responses"]["200"]["content"]) == ["text/csv"]
+    assert "404" in _operation(committed, "GET /reports/pipelines")["responses"]
+    assert (
+        "415" in create["responses"]
+        and "415" not in _operation(committed, "GET /leads")["responses"]
+    )
 
 
-def test_public_route_problems_name_template_routes() -> None:
-    declared = {
-        f"{event['Properties']['Method'].upper()} {event['Properties']['Path']}"
-        for properties in _functions().values()
-        for event in (properties.get("Events") or {}).values()
-        if event["Type"] == "Api"
-    }
-    assert set(PUBLIC_ROUTE_PROBLEMS) <= declared
+def test_a_route_without_declared_responses_fails_naming_it() -> None:
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.get("/declared", responses=responses(200, 404))
+    @contract(if_match=True)
+    def declared() -> dict[str, Any]:
+        return {}
+
+    @app.get("/forgotten/<thing_id>")
+    def forgotten(thing_id: str) -> dict[str, Any]:
+        return {}
+
+    with pytest.raises(
+        OpenApiMergeError, match=r"things: GET /forgotten/\{thing_id\} \(forgotten\)"
+    ):
+        _declarations(app, "things")
+    assert declared_contract(declared) == RouteContract(if_match=True)
+    assert declared_contract(forgotten) == RouteContract()
+    with pytest.raises(ValueError, match="success status"):
+        responses(404)
 
 
 # ------------------------------------------------------------------ the merge, on small inputs
@@ -220,13 +245,15 @@ def test_a_route_served_twice_or_without_template_facts_fails() -> None:
         merge([undeclared], info=INFO, servers=[])
 
 
-def test_annotations_replace_powertools_422_and_follow_the_handler_source() -> None:
-    source = "def f():\n    x = if_match(app)\n    k = idempotency_key(app)\n    return json_response(201, {})\n"
+def test_annotations_replace_powertools_422_and_follow_the_declarations() -> None:
+    declared_201 = {"201": {"description": "Created", "content": {"application/json": {}}}}
+    declared_204 = {"204": {"description": "No content", "content": {}}}
+    teapot = {"418": {"description": "problem"}}
     function = FunctionDocument(
         "things",
         _doc(
             {
-                "/things": {"post": _op(requestBody={"content": {}})},
+                "/things": {"post": _op(requestBody={"content": {}}, responses=declared_201)},
                 "/things/{thing_id}": {
                     "delete": _op(
                         parameters=[
@@ -236,29 +263,53 @@ def test_annotations_replace_powertools_422_and_follow_the_handler_source() -> N
                                 "required": True,
                                 "schema": {"type": "string"},
                             }
-                        ]
+                        ],
+                        responses=declared_204,
                     ),
                 },
-                "/ping": {"get": _op()},
+                "/ping": {"get": _op(responses={**_op()["responses"], "429": {}})},
+                "/teapot": {"get": _op(responses={**_op()["responses"], **teapot})},
             },
             POWERTOOLS_422,
         ),
         {
-            "POST /things": RouteFacts(True, source, description="Make a thing."),
-            "DELETE /things/{}": RouteFacts(True, "return Response(status_code=204, body=None)"),
-            "GET /ping": RouteFacts(False, "", extra_problems=(429,)),
+            "POST /things": RouteFacts(
+                True,
+                RouteContract(if_match=True, idempotency_key="required"),
+                description="Make a thing.",
+            ),
+            "DELETE /things/{}": RouteFacts(True),
+            "GET /ping": RouteFacts(False),
+            "GET /teapot": RouteFacts(False),
         },
     )
+    with pytest.raises(OpenApiMergeError, match="418"):
+        merge([function], info=INFO, servers=[{"url": "/"}])
+    del function.document["paths"]["/teapot"]  # type: ignore[attr-defined]
     merged = merge([function], info=INFO, servers=[{"url": "/"}])
     assert merged["components"]["schemas"].keys() == {"Problem", "ValidationProblem", "FieldError"}
     post = merged["paths"]["/things"]["post"]
-    assert list(post["responses"]) == ["201", "401", "403", "409", "412", "422", "429", "503"]
+    assert list(post["responses"]) == [
+        "201",
+        "401",
+        "403",
+        "409",
+        "412",
+        "415",
+        "422",
+        "429",
+        "503",
+    ]
     assert post["responses"]["422"] == {"$ref": "#/components/responses/ValidationFailed"}
-    assert [p["name"] for p in post["parameters"]] == ["If-Match", "Idempotency-Key"]
+    assert [(p["name"], p["required"]) for p in post["parameters"]] == [
+        ("If-Match", False),
+        ("Idempotency-Key", True),
+    ]
     assert post["tags"] == ["things"] and post["security"] == [{"bearer": []}]
     assert post["description"] == "Make a thing."
     delete = merged["paths"]["/things/{thing_id}"]["delete"]
     assert list(delete["responses"]) == ["204", "401", "403", "404", "409", "422", "429", "503"]
+    assert "content" not in delete["responses"]["204"]
     ping = merged["paths"]["/ping"]["get"]
     assert list(ping["responses"]) == ["200", "429"] and "security" not in ping
     validate(merged, cls=OpenAPIV31SpecValidator)

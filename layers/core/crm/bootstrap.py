@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from crm.adapters.apigw.management import ManagementApiSender
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from crm.adapters.smtp.mailer import SmtpCredentials
     from crm.adapters.sns.sms import SnsSmsSender
     from crm.adapters.webhooks.signed import PinnedWebhookSender
-    from crm.ports import UnitOfWorkFactory
     from crm.ports.messaging import EmailTransport
     from crm.services.consuming import Consumer
     from crm.services.tokens import TokenService
@@ -90,13 +89,19 @@ def consumer(name: str, settings: ConsumerSettings) -> Consumer:
     db = database(settings.database_url, pool_size=settings.database_pool_size)
     return Consumer(
         name=name,
-        # The Postgres unit of work has the protocol's repositories as concrete classes,
-        # which mypy's invariant protocol attributes reject; it is one at runtime.
-        unit_of_work=cast("UnitOfWorkFactory", db.unit_of_work),
+        unit_of_work=db.unit_of_work,
         failures=failed_messages(settings.amqp_url),
         schedule=settings.retry_schedule,
         is_transient=is_transient,
     )
+
+
+def transient_errors() -> Callable[[BaseException], bool]:
+    """Which failures are worth a retry (a database or broker away) rather than a dead
+    letter, for a worker that handles its failures itself."""
+    from crm.adapters.transient import is_transient
+
+    return is_transient
 
 
 def request_admission(database_url: str, pool_size: int = 4) -> PostgresRequestAdmission:

@@ -10,12 +10,12 @@ null, which clears a nullable field; an explicit null for a field that cannot be
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from crm.api.strict import StrictBool, StrictDate
 from crm.domain.money import is_currency
 from crm.domain.pipelines import MAX_STAGES, StageKind, StageSpec
 
@@ -65,12 +65,12 @@ class PipelineIn(_Body):
         max_length=MAX_STAGES,
         description="ordered; omit for the default stages",
     )
-    is_default: bool = False
+    is_default: StrictBool = False
 
 
 class PipelinePatch(_Body):
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    archived: bool | None = None
+    archived: StrictBool | None = None
     is_default: Literal[True] | None = Field(
         default=None, description="true makes this the default; the previous one stops being it"
     )
@@ -101,7 +101,7 @@ class DealIn(_Body):
     probability: int | None = Field(
         default=None, ge=0, le=100, description="overrides the stage's probability"
     )
-    expected_close_date: date | None = None
+    expected_close_date: StrictDate | None = None
     owner_id: uuid.UUID | None = Field(
         default=None, description="omitted: the caller; null: unassigned"
     )
@@ -122,7 +122,7 @@ class DealPatch(_Body):
     value: Decimal | None = Field(default=None, ge=0, max_digits=MAX_VALUE_DIGITS, decimal_places=2)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     probability: int | None = Field(default=None, ge=0, le=100, description="null: the stage's")
-    expected_close_date: date | None = None
+    expected_close_date: StrictDate | None = None
     owner_id: uuid.UUID | None = Field(default=None, description="null: unassigned")
     lead_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None

@@ -14,6 +14,7 @@ RateLimit-Limit / RateLimit-Remaining / RateLimit-Reset; a 429 also Retry-After.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm.api.context import ADMITTED_PRINCIPAL, authorizer_principal, token_facts
 from crm.api.problems import domain_problem, problem
+from crm.api.request_checks import check_request
 from crm.domain.errors import DomainError
 from crm.observability import logger
 from crm.services.admission import UnmappedRoute, admit
@@ -36,6 +38,7 @@ class GatedResolver(APIGatewayRestResolver):
     def __init__(self, admission: AdmissionSource, **options: Any) -> None:
         super().__init__(**options)
         self._admission = admission
+        self._body_routes: set[str] | None = None
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
@@ -44,7 +47,7 @@ class GatedResolver(APIGatewayRestResolver):
         except DomainError as error:  # an authorizer context we cannot read: not admitted
             return _proxy(domain_problem(error), {})
         if caller is None:  # a public route: no authorizer ran
-            return super().resolve(event, context)
+            return self._checked_resolve(event, context, {})
         method, resource = str(event.get("httpMethod")), str(event.get("resource"))
         try:
             admission = self._admission().admit(
@@ -72,7 +75,32 @@ class GatedResolver(APIGatewayRestResolver):
                 headers,
             )
         self.append_context(**{ADMITTED_PRINCIPAL: admitted})
+        return self._checked_resolve(event, context, headers)
+
+    def _checked_resolve(
+        self, event: Mapping[str, Any], context: LambdaContext, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """Routes the request once its raw shape passed crm.api.request_checks."""
+        rejected = check_request(event, has_body=self._takes_body(event))
+        if rejected is not None:
+            return _proxy(rejected, headers)
         return _with_headers(super().resolve(event, context), headers)
+
+    def _takes_body(self, event: Mapping[str, Any]) -> bool:
+        """Whether the route the event names declares a request body (template paths and
+        resolver paths may name their parameters differently)."""
+        if self._body_routes is None:
+            self._body_routes = {
+                _route_shape(route.method, route.openapi_path)
+                for route in [*self._static_routes, *self._dynamic_routes]
+                if route.dependant.body_params
+            }
+        method, resource = str(event.get("httpMethod")), str(event.get("resource"))
+        return _route_shape(method, resource) in self._body_routes
+
+
+def _route_shape(method: str, path: str) -> str:
+    return f"{method.upper()} {re.sub(r'{[^}]+}', '{}', path)}"
 
 
 def _proxy(response: Response[str], headers: dict[str, str]) -> dict[str, Any]:

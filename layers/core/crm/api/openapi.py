@@ -2,16 +2,16 @@
 
 Every API function has its own Powertools resolver, so each knows only its own routes. This
 module is pure (dicts in, a dict out); `scripts/openapi.py` loads the functions that
-template.yaml declares and feeds their documents in. What a resolver cannot know is added here
-from the template and from the route's handler:
+template.yaml declares and feeds their documents in, with each route's declarations
+(crm.api.contract). What a resolver's document lacks is added here:
 
 - security: the bearer scheme on exactly the routes that have the authorizer in the template;
-- errors: RFC 9457 problem+json responses (crm.api.problems) by rule, see `_problem_statuses`:
-  the gate's 401/403/429/503 on authenticated routes, 404 where a path names a record, 409 on
-  writes, 412 where the handler honours If-Match, 422 where a parameter or body is validated;
-- success statuses and headers the handler sets itself (json_response(201, ...),
-  Response(status_code=204), if_match(app), idempotency_key(app)) read from its source, since
-  Powertools documents every handler as "200" and does not see headers read by hand.
+- the statuses each route declares with `responses=` (success statuses as declared; problem
+  statuses as RFC 9457 problem+json responses, crm.api.problems);
+- problems by rule, see `_problem_statuses`: the gate's 401/403/429/503 on authenticated
+  routes, 404 where a path names a record, 409 on authenticated writes, 415 where a body is
+  read, 422 where a parameter or body is validated;
+- the If-Match (and 412) and Idempotency-Key headers a route declares with `@contract`.
 """
 
 from __future__ import annotations
@@ -23,21 +23,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm.api.contract import RouteContract
+
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 SECURITY_SCHEME = "bearer"
 SCHEMA_REF = "#/components/schemas/"
 RESPONSE_REF = "#/components/responses/"
 PROBLEM_JSON = "application/problem+json"
+# crm.services.idempotency.claim_key: 1 to 255 printable ASCII characters
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}
 
 # Powertools' own 422 body ({"detail": [...]}) is not what the API answers (crm.api.problems
 # answers problem+json with `errors`): it is replaced, and its schemas pruned when unused.
 POWERTOOLS_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
-
-_STATUS_CALL = re.compile(r"\b(?:json_response|record_response)\(\s*(\d{3})\b")
-_STATUS_KEYWORD = re.compile(r"\bResponse\(\s*status_code=(\d{3})\b")
-_IF_MATCH = re.compile(r"\bif_match\(app\)")
-_IDEMPOTENCY_KEY = re.compile(r"\bidempotency_key\(app\)")
 
 
 class OpenApiMergeError(ValueError):
@@ -46,11 +45,10 @@ class OpenApiMergeError(ValueError):
 
 @dataclass(frozen=True)
 class RouteFacts:
-    """What the template and the handler's source say about one operation."""
+    """What the template and the route's declarations say about one operation."""
 
     authenticated: bool  # the template gives the route an authorizer
-    handler_source: str = ""  # the route function's source text ("" when unknown)
-    extra_problems: tuple[int, ...] = ()  # statuses no rule derives (a public route's 401)
+    contract: RouteContract = field(default_factory=RouteContract)  # @contract(...)
     description: str = ""  # the handler's docstring, first paragraph
 
 
@@ -137,6 +135,7 @@ PROBLEM_RESPONSES: dict[int, tuple[str, str, str]] = {
     409: ("Conflict", "The request conflicts with the current state", "Problem"),
     410: ("Gone", "The link or token was used up, expired or replaced", "Problem"),
     412: ("PreconditionFailed", "`If-Match` names a stale version of the record", "Problem"),
+    415: ("UnsupportedMediaType", "The body is not `application/json`", "Problem"),
     422: (
         "ValidationFailed",
         "The request is invalid; `errors` names each field",
@@ -252,7 +251,7 @@ def merge(
 def annotate(
     source_operation: Mapping[str, Any], method: str, tag: str, facts: RouteFacts
 ) -> dict[str, Any]:
-    """The operation with its tag, security, headers, success statuses and problems."""
+    """The operation with its tag, security, headers, declared statuses and problems."""
     operation: dict[str, Any] = copy.deepcopy(dict(source_operation))
     operation["tags"] = operation.get("tags") or [tag]
     if facts.description and not operation.get("description"):
@@ -262,63 +261,52 @@ def annotate(
     else:
         operation.pop("security", None)
     parameters = list(operation.get("parameters") or [])
-    if _IF_MATCH.search(facts.handler_source):
+    if facts.contract.if_match:
         parameters.append(_header("If-Match", 'the `ETag` of the version you read ("<version>")'))
-    if _IDEMPOTENCY_KEY.search(facts.handler_source) and method == "post":
+    if facts.contract.idempotency_key is not None:
         parameters.append(
-            _header("Idempotency-Key", "a retry with the same key returns the first response")
+            _header(
+                "Idempotency-Key",
+                "a retry with the same key returns the first response",
+                required=facts.contract.idempotency_key == "required",
+                schema=IDEMPOTENCY_KEY_SCHEMA,
+            )
         )
     if parameters:
         operation["parameters"] = parameters
+    declared = operation.get("responses") or {}
+    # Powertools adds its own 422 shape (ours is added below) and a problem status's
+    # placeholder content (crm.api.contract.responses): both become the components.
     responses = {
-        status: response
-        for status, response in (operation.get("responses") or {}).items()
-        if str(status) != "422"  # Powertools' own shape; ours is added below
+        status: {key: value for key, value in response.items() if value != {}}
+        for status, response in declared.items()
+        if int(status) < 400
     }
-    responses = _success_responses(responses, facts.handler_source)
-    for status in _problem_statuses(operation, method, facts):
+    problems = {int(status) for status in declared if int(status) >= 400 and str(status) != "422"}
+    for status in sorted(problems | set(_problem_statuses(operation, method, facts))):
+        if status not in PROBLEM_RESPONSES:
+            raise OpenApiMergeError(
+                f"{method.upper()} of {tag} declares {status}, which has no problem response"
+            )
         responses[str(status)] = {"$ref": RESPONSE_REF + PROBLEM_RESPONSES[status][0]}
     operation["responses"] = dict(sorted(responses.items()))
     return operation
 
 
-def _header(name: str, description: str) -> dict[str, Any]:
+def _header(
+    name: str, description: str, *, required: bool = False, schema: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "header",
-        "required": False,
+        "required": required,
         "description": description,
-        "schema": {"type": "string"},
+        "schema": dict(schema or {"type": "string"}),
     }
 
 
-def _success_responses(responses: dict[str, Any], source: str) -> dict[str, Any]:
-    """Powertools says 200 for every handler; a handler that returns json_response(201, ...)
-    or Response(status_code=204) answers those statuses instead."""
-    statuses = sorted(
-        {int(s) for s in _STATUS_CALL.findall(source)}
-        | {int(s) for s in _STATUS_KEYWORD.findall(source)}
-    )
-    if not statuses or statuses == [200] or "200" not in responses:
-        return responses
-    ok = responses.pop("200")
-    for status in statuses:
-        if status == 204:
-            responses["204"] = {"description": "No content"}
-        else:
-            responses[str(status)] = {**ok, "description": _SUCCESS_DESCRIPTIONS.get(status, "")}
-    return responses
-
-
-_SUCCESS_DESCRIPTIONS = {
-    200: "Successful Response",
-    201: "Created",
-    202: "Accepted",
-}
-
-
 def _problem_statuses(operation: Mapping[str, Any], method: str, facts: RouteFacts) -> list[int]:
-    statuses = set(facts.extra_problems)
+    statuses: set[int] = set()
     if facts.authenticated:
         # the authorizer (401) and the API gate: current user, permission, rate limit, and
         # 503 when it cannot reach the database
@@ -328,8 +316,10 @@ def _problem_statuses(operation: Mapping[str, Any], method: str, facts: RouteFac
         statuses.add(404)
     if method in WRITE_METHODS and facts.authenticated:
         statuses.add(409)
-    if _IF_MATCH.search(facts.handler_source):
+    if facts.contract.if_match:
         statuses.add(412)
+    if operation.get("requestBody"):
+        statuses.add(415)  # crm.api.request_checks: a body that is not JSON
     if parameters or operation.get("requestBody"):
         statuses.add(422)
     return sorted(statuses)

@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from crm.domain.errors import (
     AccountLocked,
@@ -98,6 +101,17 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
             "Validation failed",
             "the request does not match the schema",
             errors=_field_errors(error.errors()),
+        )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(error: RequestUnsupportedContentType) -> Response[str]:
+        # crm.api.request_checks refuses these before routing; this keeps any route that
+        # bypasses it from answering 500
+        return problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "the body must be application/json",
         )
 
     @app.exception_handler(DomainError)

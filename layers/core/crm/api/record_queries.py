@@ -8,15 +8,15 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import AwareDatetime
 
 from crm.api.pagination import SortKind
 from crm.api.responses import json_response
+from crm.api.strict import StrictAwareDatetime
 from crm.domain.errors import ValidationFailed
 from crm.domain.records import RecordSortField, normalize_tag
 from crm.services.exports import Export
 
-Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with an offset")]
+Moment = Annotated[StrictAwareDatetime | None, Query(description="RFC 3339 with an offset")]
 SearchText = Annotated[
     str | None,
     Query(

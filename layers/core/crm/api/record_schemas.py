@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from crm.api.deal_schemas import DealIn
+from crm.api.strict import StrictBool
 from crm.domain.custom_fields import MAX_OPTIONS, OPTION_MAX_LENGTH, FieldType
 from crm.domain.records import MAX_TAGS, TAG_MAX_LENGTH
 
@@ -135,7 +136,7 @@ class ImportIn(_Body):
         default=None, description="owner of the imported leads; omitted: the caller"
     )
     tags: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS)
-    trigger_automations: bool = Field(
+    trigger_automations: StrictBool = Field(
         default=False,
         description="also emit crm.lead.created for each lead created, so the automations it"
         " triggers run for imported leads; default: one crm.lead.imported per batch",
@@ -212,7 +213,7 @@ class CustomFieldIn(_Body):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
     label: str = Field(min_length=1, max_length=100)
     type: FieldType
-    required: bool = False
+    required: StrictBool = False
     options: list[
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     ] = Field(default_factory=list, max_length=MAX_OPTIONS)
@@ -220,7 +221,7 @@ class CustomFieldIn(_Body):
 
 class CustomFieldPatch(_Body):
     label: str | None = Field(default=None, min_length=1, max_length=100)
-    required: bool | None = None
+    required: StrictBool | None = None
     options: (
         list[
             Annotated[

@@ -4,6 +4,7 @@ content type says JSON)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
@@ -15,3 +16,9 @@ def json_response(status: int, body: dict[str, Any], **headers: str) -> Response
         body=body,
         headers={name.replace("_", "-"): value for name, value in headers.items()},
     )
+
+
+def location(*segments: object) -> str:
+    """A Location path from its segments, each percent-encoded (a tag named "a b/c" or "営業"
+    stays one segment, and the header stays ASCII as HTTP requires)."""
+    return "/" + "/".join(quote(str(segment), safe="") for segment in segments)

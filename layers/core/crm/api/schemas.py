@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from crm.api.strict import StrictAwareDatetime, StrictBool
 from crm.automation.model import Workflow
 from crm.domain.messaging import ConsumerName
 
@@ -65,7 +66,7 @@ class ApiKeyIn(_Body):
     scopes: list[str] = Field(
         min_length=1, max_length=100, description="permissions, e.g. leads:read"
     )
-    expires_at: AwareDatetime | None = None
+    expires_at: StrictAwareDatetime | None = None
 
 
 class AutomationIn(_Body):
@@ -121,7 +122,7 @@ class RoleIn(_Body):
     name: str = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=500)
     permissions: list[str] = Field(max_length=200, description='e.g. ["leads:read"]')
-    own_records_only: bool = Field(
+    own_records_only: StrictBool = Field(
         default=False, description="sees only records it owns or that are unassigned"
     )
 
@@ -130,7 +131,7 @@ class RolePatchIn(_Body):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
     permissions: list[str] | None = Field(default=None, max_length=200)
-    own_records_only: bool | None = None
+    own_records_only: StrictBool | None = None
 
 
 class TenantSettingsPatchIn(_Body):
@@ -140,7 +141,7 @@ class TenantSettingsPatchIn(_Body):
     timezone: str | None = Field(default=None, max_length=64)
     currency: str | None = Field(default=None, max_length=3)
     locale: str | None = Field(default=None, max_length=20)
-    require_mfa: bool | None = None
+    require_mfa: StrictBool | None = None
     week_starts_on: Literal["monday", "sunday"] | None = None
     fiscal_year_start_month: int | None = Field(default=None, ge=1, le=12)
 

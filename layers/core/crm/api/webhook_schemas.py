@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from crm.api.strict import StrictBool
 from crm.domain.webhooks import MAX_URL_LENGTH
 
 DeliveryStatusFilter = Literal["pending", "delivered", "failed"]
@@ -24,14 +25,14 @@ class WebhookEndpointIn(_Body):
         description="catalogued event types (crm.lead.created) or prefixes (crm.deal.*)",
     )
     description: str | None = Field(default=None, max_length=500)
-    active: bool = True
+    active: StrictBool = True
 
 
 class WebhookEndpointPatch(_Body):
     url: str | None = Field(default=None, min_length=1, max_length=MAX_URL_LENGTH)
     event_types: list[str] | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
-    active: bool | None = None
+    active: StrictBool | None = None
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> WebhookEndpointPatch:

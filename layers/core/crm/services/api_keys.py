@@ -14,7 +14,7 @@ from crm.domain.errors import NotFound, ValidationFailed
 from crm.domain.pagination import Keyset, Page, PageRequest
 from crm.domain.permissions import PERMISSIONS, effective_permissions
 from crm.domain.tenants import Principal
-from crm.ports import UnitOfWorkFactory
+from crm.ports import ApiKeysUnitOfWork
 
 HINT_LENGTH = 4
 
@@ -56,7 +56,7 @@ def create_api_key(
     scopes: Iterable[str],
     expires_at: datetime | None,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], ApiKeysUnitOfWork],
     meta: RequestMeta,
     clock: Callable[[], datetime] = _utcnow,
 ) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def create_api_key(
 
 
 def list_api_keys(
-    caller: Principal, page: PageRequest, *, unit_of_work: UnitOfWorkFactory
+    caller: Principal, page: PageRequest, *, unit_of_work: Callable[[uuid.UUID], ApiKeysUnitOfWork]
 ) -> Page[ApiKey]:
     """Newest first, revoked ones included (marked), one page at a time."""
     with unit_of_work(caller.tenant_id) as uow:
@@ -104,7 +104,7 @@ def revoke_api_key(
     caller: Principal,
     key_id: uuid.UUID,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], ApiKeysUnitOfWork],
     meta: RequestMeta,
     clock: Callable[[], datetime] = _utcnow,
 ) -> None:

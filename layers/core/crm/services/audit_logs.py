@@ -4,6 +4,7 @@ commits with the change or not at all), and the filtered, paginated listing."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,11 +12,11 @@ from crm.domain.audit import AuditEntry, AuditRecord, RequestMeta, diff
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import Page, PageRequest
 from crm.domain.tenants import Principal
-from crm.ports import UnitOfWork, UnitOfWorkFactory
+from crm.ports import AuditLogUnitOfWork
 
 
 def record_change(
-    uow: UnitOfWork,
+    uow: AuditLogUnitOfWork,
     principal: Principal,
     action: str,
     *,
@@ -44,7 +45,7 @@ def list_audit_logs(
     principal: Principal,
     page: PageRequest,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], AuditLogUnitOfWork],
     actor_id: uuid.UUID | None = None,
     action: str | None = None,
     entity_type: str | None = None,

@@ -16,7 +16,7 @@ from crm.domain.messaging import FailureRecord, InboundMessage, consumer_of_queu
 from crm.domain.pagination import Page, PageRequest
 from crm.domain.tenants import Principal
 from crm.observability import logger, metrics
-from crm.ports import Redriver, UnitOfWorkFactory
+from crm.ports import DeadLettersUnitOfWork, Redriver
 
 REDRIVE_BATCH_LIMIT = 500
 BROKER_EXPIRY = "expired"  # x-death reason of a delay queue; not a failure
@@ -28,7 +28,7 @@ BROKER_EXPIRY = "expired"  # x-death reason of a delay queue; not a failure
 def collect_dead_letter(
     message: InboundMessage,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DeadLettersUnitOfWork],
     clock: Callable[[], datetime],
 ) -> bool:
     """Store one message of a dead-letter queue for its tenant's admins; True when stored.
@@ -71,7 +71,7 @@ def collect_dead_letter(
 def collect_dead_letters(
     messages: Sequence[InboundMessage],
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DeadLettersUnitOfWork],
     clock: Callable[[], datetime],
     is_transient: Callable[[BaseException], bool],
 ) -> dict[str, int]:
@@ -145,7 +145,7 @@ def _header_time(value: Any) -> datetime | None:
 def list_dead_letters(
     principal: Principal,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DeadLettersUnitOfWork],
     page: PageRequest,
     status: DeadLetterStatus = DeadLetterStatus.DEAD,
     consumer: str | None = None,
@@ -165,7 +165,7 @@ def redrive_dead_letters(
     principal: Principal,
     selection: RedriveSelection,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DeadLettersUnitOfWork],
     redriver: Redriver,
     meta: RequestMeta,
     limit: int = REDRIVE_BATCH_LIMIT,
@@ -212,7 +212,7 @@ def discard_dead_letter(
     principal: Principal,
     letter_id: uuid.UUID,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DeadLettersUnitOfWork],
     meta: RequestMeta,
 ) -> None:
     """Delete an open dead letter for good; the audit entry keeps what it was."""

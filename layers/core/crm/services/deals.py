@@ -9,6 +9,7 @@ tenant's.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -34,7 +35,7 @@ from crm.domain.money import DEFAULT_CURRENCY
 from crm.domain.pagination import Page, PageRequest
 from crm.domain.pipelines import Pipeline, Stage, StageKind
 from crm.domain.tenants import Principal
-from crm.ports import UnitOfWork, UnitOfWorkFactory
+from crm.ports import DealsUnitOfWork
 from crm.services.audit_logs import record_change
 from crm.services.idempotency import claim_key
 from crm.services.pipelines import visible_to
@@ -77,7 +78,7 @@ def _may_see(principal: Principal, deal: Deal) -> bool:
 
 
 def _load(
-    uow: UnitOfWork,
+    uow: DealsUnitOfWork,
     deal_id: uuid.UUID,
     principal: Principal,
     *,
@@ -90,7 +91,7 @@ def _load(
     return deal
 
 
-def _check_owner(uow: UnitOfWork, principal: Principal, owner_id: uuid.UUID | None) -> None:
+def _check_owner(uow: DealsUnitOfWork, principal: Principal, owner_id: uuid.UUID | None) -> None:
     """An owner is an active user of the tenant; a seller may only take a deal or leave it
     unassigned (giving it away would be a change it could not see afterwards)."""
     if owner_id is None:
@@ -105,14 +106,14 @@ def _check_owner(uow: UnitOfWork, principal: Principal, owner_id: uuid.UUID | No
         )
 
 
-def _check_lead(uow: UnitOfWork, lead_id: uuid.UUID | None) -> None:
+def _check_lead(uow: DealsUnitOfWork, lead_id: uuid.UUID | None) -> None:
     if lead_id is not None and uow.leads.get(lead_id) is None:
         raise ValidationFailed(
             "the lead does not exist", [_body_error("lead_id", "no lead with this id")]
         )
 
 
-def _check_contact(uow: UnitOfWork, contact_id: uuid.UUID | None) -> None:
+def _check_contact(uow: DealsUnitOfWork, contact_id: uuid.UUID | None) -> None:
     """The contact must be one of the tenant's live contacts (the foreign key would refuse
     another tenant's or a made-up id, as a 500)."""
     if contact_id is not None and uow.contacts.get(contact_id) is None:
@@ -121,7 +122,7 @@ def _check_contact(uow: UnitOfWork, contact_id: uuid.UUID | None) -> None:
         )
 
 
-def _target_pipeline(uow: UnitOfWork, pipeline_id: uuid.UUID | None) -> Pipeline:
+def _target_pipeline(uow: DealsUnitOfWork, pipeline_id: uuid.UUID | None) -> Pipeline:
     pipeline = uow.pipelines.get(pipeline_id) if pipeline_id else uow.pipelines.get_default()
     if pipeline is None:
         raise ValidationFailed(
@@ -151,7 +152,7 @@ def _target_stage(pipeline: Pipeline, stage_id: uuid.UUID | None) -> Stage:
 
 
 def _audit(
-    uow: UnitOfWork,
+    uow: DealsUnitOfWork,
     context: RequestContext,
     action: str,
     deal_id: uuid.UUID,
@@ -174,7 +175,7 @@ def create_deal(
     command: NewDeal,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
     request: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
@@ -191,7 +192,9 @@ def create_deal(
     return body, False
 
 
-def add_deal(uow: UnitOfWork, command: NewDeal, context: RequestContext, now: datetime) -> Deal:
+def add_deal(
+    uow: DealsUnitOfWork, command: NewDeal, context: RequestContext, now: datetime
+) -> Deal:
     """Check and write a new deal with its first stage stay, events and audit row, in `uow`
     (creating one, or converting a lead into a contact and a deal)."""
     principal = context.principal
@@ -246,7 +249,10 @@ def add_deal(uow: UnitOfWork, command: NewDeal, context: RequestContext, now: da
 
 
 def get_deal(
-    deal_id: uuid.UUID, principal: Principal, *, unit_of_work: UnitOfWorkFactory
+    deal_id: uuid.UUID,
+    principal: Principal,
+    *,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
 ) -> dict[str, Any]:
     with unit_of_work(principal.tenant_id) as uow:
         return _load(uow, deal_id, principal).to_dict()
@@ -258,7 +264,7 @@ def list_deals(
     sort: DealSort,
     page: PageRequest,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
 ) -> Page[Deal]:
     if filters.visible_to is not None:
         raise ValueError("visible_to is the record-level rule, not a caller's filter")
@@ -272,7 +278,7 @@ def update_deal(
     changes: dict[str, Any],
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
     precondition: Precondition | None = None,
 ) -> dict[str, Any]:
     """Apply a PATCH: `changes` holds only the fields the request named.
@@ -301,13 +307,13 @@ def update_deal(
     return body
 
 
-def load_deal_for_change(uow: UnitOfWork, deal_id: uuid.UUID, principal: Principal) -> Deal:
+def load_deal_for_change(uow: DealsUnitOfWork, deal_id: uuid.UUID, principal: Principal) -> Deal:
     """The live deal locked until commit; 404 when the principal cannot see it."""
     return _load(uow, deal_id, principal, for_update=True)
 
 
 def change_deal(
-    uow: UnitOfWork, deal: Deal, changes: dict[str, Any], context: RequestContext
+    uow: DealsUnitOfWork, deal: Deal, changes: dict[str, Any], context: RequestContext
 ) -> dict[str, Any]:
     """Apply `changes` to a locked deal inside `uow` (a PATCH, or an automation's stage move):
     rules, then (when anything changed) version, row, stage stays, events and audit. Returns
@@ -364,7 +370,7 @@ def change_deal(
 
 
 def _move(
-    uow: UnitOfWork, deal: Deal, changes: dict[str, Any], now: datetime
+    uow: DealsUnitOfWork, deal: Deal, changes: dict[str, Any], now: datetime
 ) -> StageTransition | None:
     pipeline_id = changes.get("pipeline_id") or deal.pipeline_id
     if "stage_id" not in changes and pipeline_id == deal.pipeline_id:
@@ -396,7 +402,7 @@ def delete_deal(
     deal_id: uuid.UUID,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
     precondition: Precondition | None = None,
 ) -> None:
     """Soft delete: the deal leaves lists, boards and forecasts, and can be restored."""
@@ -420,7 +426,7 @@ def restore_deal(
     deal_id: uuid.UUID,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
     idempotency_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Undo a soft delete; restoring a live deal changes nothing. Returns (deal, replayed)."""
@@ -450,7 +456,7 @@ def deal_stage_history(
     principal: Principal,
     page: PageRequest,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
 ) -> Page[StageStay]:
     """The deal's stays in stages, oldest first, with time in stage."""
     with unit_of_work(principal.tenant_id) as uow:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm.domain.errors import ValidationFailed
-from crm.ports import UnitOfWork
+from crm.ports.audit import IdempotencyUnitOfWork
 
 MAX_KEY_LENGTH = 255
 
@@ -37,7 +37,9 @@ class StoredResponse:
 class IdempotencyClaim:
     """The outcome of claiming a key: a response to replay, or the right to do the work."""
 
-    def __init__(self, uow: UnitOfWork | None, key: str | None, replay: StoredResponse | None):
+    def __init__(
+        self, uow: IdempotencyUnitOfWork | None, key: str | None, replay: StoredResponse | None
+    ):
         self._uow, self._key, self.replay = uow, key, replay
 
     def complete(self, status: int, body: dict[str, Any]) -> None:
@@ -53,7 +55,7 @@ def request_fingerprint(operation: str, request: Mapping[str, Any]) -> str:
 
 
 def claim_key(
-    uow: UnitOfWork, key: str | None, operation: str, request: Mapping[str, Any]
+    uow: IdempotencyUnitOfWork, key: str | None, operation: str, request: Mapping[str, Any]
 ) -> IdempotencyClaim:
     """Claim `key` for (`operation`, `request`) inside `uow`; no key: nothing is stored."""
     if key is None:

@@ -4,6 +4,7 @@ board and forecast read models of one pipeline."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,7 +28,7 @@ from crm.domain.pipelines import (
 )
 from crm.domain.plans import Metric
 from crm.domain.tenants import Principal
-from crm.ports import UnitOfWork, UnitOfWorkFactory
+from crm.ports import DealsUnitOfWork
 from crm.services.audit_logs import record_change
 from crm.services.idempotency import claim_key
 from crm.services.plans import ensure_within_limit
@@ -94,7 +95,7 @@ def _not_found(pipeline_id: uuid.UUID) -> NotFound:
 
 
 def add_default_pipeline(
-    uow: UnitOfWork, tenant_id: uuid.UUID, created_by: uuid.UUID | None
+    uow: DealsUnitOfWork, tenant_id: uuid.UUID, created_by: uuid.UUID | None
 ) -> Pipeline:
     """The pipeline a tenant starts with; sign-up calls this inside its unit of work."""
     pipeline = new_pipeline(
@@ -120,14 +121,17 @@ def list_pipelines(
     page: PageRequest,
     *,
     include_archived: bool,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
 ) -> Page[Pipeline]:
     with unit_of_work(principal.tenant_id) as uow:
         return uow.pipelines.find(include_archived=include_archived, page=page)
 
 
 def get_pipeline(
-    pipeline_id: uuid.UUID, principal: Principal, *, unit_of_work: UnitOfWorkFactory
+    pipeline_id: uuid.UUID,
+    principal: Principal,
+    *,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
 ) -> Pipeline:
     with unit_of_work(principal.tenant_id) as uow:
         pipeline = uow.pipelines.get(pipeline_id)
@@ -140,7 +144,7 @@ def create_pipeline(
     command: NewPipeline,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
     request: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
@@ -174,7 +178,7 @@ def update_pipeline(
     changes: PipelineChanges,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
     precondition: Precondition | None = None,
 ) -> dict[str, Any]:
     """Rename, archive or unarchive, make the default, edit the stages.
@@ -230,7 +234,7 @@ def _body_error(name: str, msg: str) -> dict[str, Any]:
 
 
 def _audit(
-    uow: UnitOfWork,
+    uow: DealsUnitOfWork,
     context: RequestContext,
     action: str,
     pipeline_id: uuid.UUID,
@@ -261,7 +265,9 @@ def _set_archived(pipeline: Pipeline, archived: bool, now: datetime) -> None:
         pipeline.archived_at = None
 
 
-def _replace_stages(uow: UnitOfWork, pipeline: Pipeline, specs: list[StageSpec]) -> list[uuid.UUID]:
+def _replace_stages(
+    uow: DealsUnitOfWork, pipeline: Pipeline, specs: list[StageSpec]
+) -> list[uuid.UUID]:
     planned = plan_stages(pipeline.stages, specs)
     kept = {stage.id for stage in planned}
     removed = [stage.id for stage in pipeline.stages if stage.id not in kept]
@@ -284,7 +290,7 @@ def _replace_stages(uow: UnitOfWork, pipeline: Pipeline, specs: list[StageSpec])
     return removed
 
 
-def _take_default(uow: UnitOfWork, pipeline: Pipeline, context: RequestContext) -> None:
+def _take_default(uow: DealsUnitOfWork, pipeline: Pipeline, context: RequestContext) -> None:
     """Make `pipeline` the default, taking the flag from the current default (one per
     tenant: the current one is locked and saved first)."""
     if pipeline.archived:
@@ -311,7 +317,7 @@ def pipeline_board(
     principal: Principal,
     *,
     limit: int,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
 ) -> Board:
     """The kanban: every stage with its first `limit` deals (newest first), its deal count
     and its value per currency. Sellers see their own and unassigned deals only."""
@@ -345,7 +351,7 @@ def board_column_page(
     principal: Principal,
     page: PageRequest,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
 ) -> Page[Deal]:
     """The next page of one board column (same order as the board)."""
     with unit_of_work(principal.tenant_id) as uow:
@@ -368,7 +374,10 @@ def board_column_page(
 
 
 def pipeline_forecast(
-    pipeline_id: uuid.UUID, principal: Principal, *, unit_of_work: UnitOfWorkFactory
+    pipeline_id: uuid.UUID,
+    principal: Principal,
+    *,
+    unit_of_work: Callable[[uuid.UUID], DealsUnitOfWork],
 ) -> dict[str, Any]:
     """Weighted value by stage and expected-close month, per currency, of the live deals
     (sellers: of their own and unassigned deals)."""

@@ -21,18 +21,19 @@ from crm.domain.concurrency import Precondition
 from crm.domain.errors import Conflict, PlanLimitExceeded, ValidationFailed
 from crm.domain.plans import Metric, Period, Usage, period_end, period_start
 from crm.domain.tenants import Principal
-from crm.ports import UnitOfWork, UnitOfWorkFactory
+from crm.ports import UnitOfWorkFactory
+from crm.ports.tenancy import PlanUsageUnitOfWork
 from crm.services.audit_logs import record_change
 from crm.services.tenant_settings import own_tenant
 
 
-def ensure_within_limit(uow: UnitOfWork, metric: Metric, adding: int = 1) -> None:
+def ensure_within_limit(uow: PlanUsageUnitOfWork, metric: Metric, adding: int = 1) -> None:
     used, limit, plan = uow.usage.lock_level(metric)
     if limit is not None and used + adding > limit:
         raise PlanLimitExceeded(metric, limit, used, plan)
 
 
-def consume_quota(uow: UnitOfWork, metric: Metric, amount: int = 1) -> int:
+def consume_quota(uow: PlanUsageUnitOfWork, metric: Metric, amount: int = 1) -> int:
     """Count `amount` of a periodic metric; raises PlanLimitExceeded (counting nothing) when it
     would pass the plan's limit. Returns the period's usage after counting."""
     consumed, used, limit, plan, _ = uow.usage.consume(metric, amount)

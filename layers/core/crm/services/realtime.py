@@ -22,7 +22,7 @@ from crm.domain.events import CloudEvent
 from crm.domain.permissions import BUILTIN_GRANTS, NO_GRANT
 from crm.domain.realtime import ConnectionGone, Listener, compact_message, may_receive
 from crm.domain.tenants import RoleGrant, builtin_role
-from crm.ports import UnitOfWork
+from crm.ports import RealtimeUnitOfWork
 
 MAX_MESSAGE_BYTES = 32 * 1024  # API Gateway's WebSocket frame limit is 32 KB
 
@@ -54,15 +54,23 @@ class ConnectionCaller:
         )
 
 
-def connect(uow: UnitOfWork, connection_id: str, caller: ConnectionCaller, at: datetime) -> None:
+def connect(
+    uow: RealtimeUnitOfWork, connection_id: str, caller: ConnectionCaller, at: datetime
+) -> None:
     uow.ws_connections.add(connection_id, caller.user_id, caller.api_key_id, caller.scopes, at)
     uow.commit()
 
 
-def disconnect(uow: UnitOfWork, connection_id: str) -> bool:
+def disconnect(uow: RealtimeUnitOfWork, connection_id: str) -> bool:
     removed = uow.ws_connections.remove(connection_id)
     uow.commit()
     return removed
+
+
+def touch(uow: RealtimeUnitOfWork, connection_id: str, at: datetime) -> None:
+    """The client pinged: the connection is alive at `at`."""
+    uow.ws_connections.touch(connection_id, at)
+    uow.commit()
 
 
 def answer(body: str | None) -> dict[str, Any]:
@@ -79,7 +87,7 @@ def answer(body: str | None) -> dict[str, Any]:
 # ------------------------------------------------------------------ the notifier
 
 
-def grant_of_role(uow: UnitOfWork, role: str) -> RoleGrant:
+def grant_of_role(uow: RealtimeUnitOfWork, role: str) -> RoleGrant:
     builtin = builtin_role(role)
     if builtin is not None:
         return BUILTIN_GRANTS[builtin]
@@ -87,7 +95,7 @@ def grant_of_role(uow: UnitOfWork, role: str) -> RoleGrant:
     return custom.grant if custom is not None else NO_GRANT
 
 
-def listeners(uow: UnitOfWork) -> list[Listener]:
+def listeners(uow: RealtimeUnitOfWork) -> list[Listener]:
     """The tenant's connections with their users' current grants; a deactivated user's
     connections hear nothing."""
     grants: dict[str, RoleGrant] = {}
@@ -110,7 +118,7 @@ class Audience:
     by_tenant: dict[uuid.UUID, list[Listener]] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
 
-    def of(self, uow: UnitOfWork, tenant_id: uuid.UUID) -> list[Listener]:
+    def of(self, uow: RealtimeUnitOfWork, tenant_id: uuid.UUID) -> list[Listener]:
         if tenant_id not in self.by_tenant:
             self.by_tenant[tenant_id] = listeners(uow)
         return [lst for lst in self.by_tenant[tenant_id] if lst.connection_id not in self.gone]
@@ -131,7 +139,7 @@ def encode_message(event: CloudEvent) -> bytes:
 
 
 def notify(
-    event: CloudEvent, uow: UnitOfWork, *, audience: Audience, sender: ConnectionSender
+    event: CloudEvent, uow: RealtimeUnitOfWork, *, audience: Audience, sender: ConnectionSender
 ) -> NotifyReport:
     report = NotifyReport()
     payload = encode_message(event)

@@ -8,6 +8,7 @@ emit no per-record events — the audit row names it and how many records change
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,14 +18,14 @@ from crm.domain.errors import Conflict, NotFound, ValidationFailed
 from crm.domain.records import RecordKind, body_error, normalize_tag
 from crm.domain.taxonomy import Category, Tag
 from crm.domain.tenants import Principal
-from crm.ports import UnitOfWork, UnitOfWorkFactory
+from crm.ports import TaxonomyUnitOfWork
 from crm.services.audit_logs import record_change
 from crm.services.idempotency import claim_key
 from crm.services.request_context import RequestContext
 
 
 def _audit(
-    uow: UnitOfWork,
+    uow: TaxonomyUnitOfWork,
     context: RequestContext,
     action: str,
     entity_type: str,
@@ -51,7 +52,9 @@ def _actor(principal: Principal) -> tuple[str, uuid.UUID | None]:
 # ------------------------------------------------------------------ tags
 
 
-def list_tags(principal: Principal, *, unit_of_work: UnitOfWorkFactory) -> list[Tag]:
+def list_tags(
+    principal: Principal, *, unit_of_work: Callable[[uuid.UUID], TaxonomyUnitOfWork]
+) -> list[Tag]:
     with unit_of_work(principal.tenant_id) as uow:
         return uow.tags.all()
 
@@ -61,7 +64,7 @@ def create_tag(
     color: str | None,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], TaxonomyUnitOfWork],
     idempotency_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """409 when the tenant has the tag already (names are case-insensitive)."""
@@ -82,7 +85,9 @@ def create_tag(
     return body, False
 
 
-def delete_tag(name: str, context: RequestContext, *, unit_of_work: UnitOfWorkFactory) -> int:
+def delete_tag(
+    name: str, context: RequestContext, *, unit_of_work: Callable[[uuid.UUID], TaxonomyUnitOfWork]
+) -> int:
     """Remove the tag from every record and delete it; returns how many records lost it."""
     tag = name.strip().lower()
     with unit_of_work(context.principal.tenant_id) as uow:
@@ -97,7 +102,9 @@ def delete_tag(name: str, context: RequestContext, *, unit_of_work: UnitOfWorkFa
 # ------------------------------------------------------------------ categories
 
 
-def list_categories(principal: Principal, *, unit_of_work: UnitOfWorkFactory) -> list[Category]:
+def list_categories(
+    principal: Principal, *, unit_of_work: Callable[[uuid.UUID], TaxonomyUnitOfWork]
+) -> list[Category]:
     with unit_of_work(principal.tenant_id) as uow:
         return uow.categories.all()
 
@@ -106,7 +113,7 @@ def create_category(
     name: str,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], TaxonomyUnitOfWork],
     idempotency_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     category = Category(name.strip(), context.principal.user_id)
@@ -123,7 +130,9 @@ def create_category(
     return body, False
 
 
-def delete_category(name: str, context: RequestContext, *, unit_of_work: UnitOfWorkFactory) -> int:
+def delete_category(
+    name: str, context: RequestContext, *, unit_of_work: Callable[[uuid.UUID], TaxonomyUnitOfWork]
+) -> int:
     """Clear the category from every record and delete it; returns how many records had it."""
     with unit_of_work(context.principal.tenant_id) as uow:
         changed = uow.categories.delete(name, actor=_actor(context.principal), at=datetime.now(UTC))
@@ -138,7 +147,10 @@ def delete_category(name: str, context: RequestContext, *, unit_of_work: UnitOfW
 
 
 def list_custom_fields(
-    principal: Principal, entity: RecordKind | None, *, unit_of_work: UnitOfWorkFactory
+    principal: Principal,
+    entity: RecordKind | None,
+    *,
+    unit_of_work: Callable[[uuid.UUID], TaxonomyUnitOfWork],
 ) -> list[CustomField]:
     with unit_of_work(principal.tenant_id) as uow:
         return uow.custom_fields.all() if entity is None else uow.custom_fields.for_entity(entity)
@@ -153,7 +165,7 @@ def create_custom_field(
     options: list[str],
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], TaxonomyUnitOfWork],
     request: dict[str, Any],
     idempotency_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
@@ -187,7 +199,7 @@ def update_custom_field(
     changes: dict[str, Any],
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], TaxonomyUnitOfWork],
     precondition: Precondition | None = None,
 ) -> dict[str, Any]:
     """Label, required and options (the complete new list) change; key, type and entity do

@@ -7,14 +7,16 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from crm.adapters.secrets.jwt_keys import SigningKeySet
 from crm.domain.errors import InvalidCredentials
 from crm.domain.tenants import ROLE_KEY, Principal
+
+if TYPE_CHECKING:  # crm.ports imports every domain module: not at the authorizer's cold start
+    from crm.ports.auth import KeySource
 
 ALGORITHMS = ["EdDSA"]
 ACCESS_TOKEN_TTL_SECONDS = 15 * 60
@@ -22,10 +24,6 @@ LEEWAY_SECONDS = 30
 # RFC 8176 authentication method references: "pwd" password, "otp" one-time code.
 PASSWORD_ONLY = ("pwd",)
 PASSWORD_AND_OTP = ("pwd", "otp")
-
-
-class KeySource(Protocol):
-    def keys(self, wanted_kid: str | None = None) -> SigningKeySet: ...
 
 
 @dataclass(frozen=True)

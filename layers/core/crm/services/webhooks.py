@@ -28,7 +28,7 @@ from crm.domain.webhooks import (
     secret_context,
     target_addresses,
 )
-from crm.ports import SecretCipher, UnitOfWork, UnitOfWorkFactory
+from crm.ports import SecretCipher, WebhooksUnitOfWork
 from crm.services.idempotency import claim_key
 from crm.services.request_context import RequestContext
 
@@ -99,7 +99,7 @@ def _check(settings: WebhookSettings, url: str | None, event_types: list[str] | 
 
 
 def _audit(
-    uow: UnitOfWork,
+    uow: WebhooksUnitOfWork,
     context: RequestContext,
     action: str,
     endpoint_id: uuid.UUID,
@@ -124,7 +124,7 @@ def _not_found(endpoint_id: uuid.UUID) -> NotFound:
     return NotFound(f"webhook endpoint {endpoint_id} not found")
 
 
-def _load(uow: UnitOfWork, endpoint_id: uuid.UUID, *, for_update: bool) -> WebhookEndpoint:
+def _load(uow: WebhooksUnitOfWork, endpoint_id: uuid.UUID, *, for_update: bool) -> WebhookEndpoint:
     endpoint = uow.webhook_endpoints.get(endpoint_id, for_update=for_update)
     if endpoint is None:
         raise _not_found(endpoint_id)
@@ -143,7 +143,7 @@ def create_endpoint(
     command: NewEndpoint,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], WebhooksUnitOfWork],
     settings: WebhookSettings,
     request: dict[str, Any],
     idempotency_key: str | None = None,
@@ -185,7 +185,10 @@ def create_endpoint(
 
 
 def list_endpoints(
-    context: RequestContext, page: PageRequest, *, unit_of_work: UnitOfWorkFactory
+    context: RequestContext,
+    page: PageRequest,
+    *,
+    unit_of_work: Callable[[uuid.UUID], WebhooksUnitOfWork],
 ) -> Page[WebhookEndpoint]:
     with unit_of_work(context.principal.tenant_id) as uow:
         rows = uow.webhook_endpoints.page(page.limit + 1, page.after)
@@ -193,7 +196,10 @@ def list_endpoints(
 
 
 def get_endpoint(
-    endpoint_id: uuid.UUID, context: RequestContext, *, unit_of_work: UnitOfWorkFactory
+    endpoint_id: uuid.UUID,
+    context: RequestContext,
+    *,
+    unit_of_work: Callable[[uuid.UUID], WebhooksUnitOfWork],
 ) -> dict[str, Any]:
     with unit_of_work(context.principal.tenant_id) as uow:
         return _load(uow, endpoint_id, for_update=False).to_dict()
@@ -204,7 +210,7 @@ def update_endpoint(
     changes: EndpointChanges,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], WebhooksUnitOfWork],
     settings: WebhookSettings,
     precondition: Precondition | None = None,
     clock: Callable[[], datetime] = _utcnow,
@@ -240,7 +246,7 @@ def delete_endpoint(
     endpoint_id: uuid.UUID,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], WebhooksUnitOfWork],
     precondition: Precondition | None = None,
 ) -> None:
     """Deletes the endpoint and its delivery ledger; nothing more is sent to it."""
@@ -257,7 +263,7 @@ def rotate_secret(
     endpoint_id: uuid.UUID,
     context: RequestContext,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], WebhooksUnitOfWork],
     settings: WebhookSettings,
     precondition: Precondition | None = None,
     clock: Callable[[], datetime] = _utcnow,
@@ -287,7 +293,7 @@ def list_deliveries(
     context: RequestContext,
     page: PageRequest,
     *,
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: Callable[[uuid.UUID], WebhooksUnitOfWork],
 ) -> Page[WebhookDelivery]:
     with unit_of_work(context.principal.tenant_id) as uow:
         _load(uow, endpoint_id, for_update=False)

@@ -103,7 +103,7 @@ class PostgresPersonalData:
             "SELECT key, response FROM idempotency_keys WHERE response->>'id' = ANY(CAST(:ids AS text[]))"
             " OR response->'lead'->>'id' = ANY(CAST(:ids AS text[]))"
             " OR response->'contact'->>'id' = ANY(CAST(:ids AS text[]))",
-            "UPDATE idempotency_keys SET response = CAST(:value AS jsonb) WHERE key = :id",
+            "UPDATE idempotency_keys SET response = CAST(:value AS json) WHERE key = :id",
             scrub_response,
             ids=ids,
         )

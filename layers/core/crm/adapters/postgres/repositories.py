@@ -259,7 +259,7 @@ class PostgresIdempotencyStore:
     def put(self, key: str, request_hash: str, status_code: int, response: dict[str, Any]) -> None:
         self._conn.run(
             "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response)"
-            " VALUES (:tenant_id, :key, :hash, :status, CAST(:response AS jsonb))",
+            " VALUES (:tenant_id, :key, :hash, :status, CAST(:response AS json))",
             tenant_id=self._tenant_id,
             key=key,
             hash=request_hash,
@@ -273,7 +273,7 @@ class PostgresIdempotencyStore:
         # inserts its own claim). The placeholder response is never visible outside.
         inserted = self._conn.run(
             "INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response)"
-            " VALUES (:tenant_id, :key, :hash, 0, '{}'::jsonb)"
+            " VALUES (:tenant_id, :key, :hash, 0, '{}'::json)"
             " ON CONFLICT (tenant_id, key) DO NOTHING RETURNING 1",
             tenant_id=self._tenant_id,
             key=key,
@@ -283,7 +283,7 @@ class PostgresIdempotencyStore:
 
     def complete(self, key: str, status_code: int, response: dict[str, Any]) -> None:
         self._conn.run(
-            "UPDATE idempotency_keys SET status_code = :status, response = CAST(:response AS jsonb)"
+            "UPDATE idempotency_keys SET status_code = :status, response = CAST(:response AS json)"
             " WHERE key = :key",
             status=status_code,
             response=json.dumps(response, default=str),
