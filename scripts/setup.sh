@@ -8,6 +8,7 @@
 #   supervisor (local/services.py) runs as root it runs those servers as `crm`
 # - .venv with Python 3.12 (the Lambda runtime's) and the project's dependencies (re-installed only when
 #   pyproject.toml changed; the stamp lives in .venv/.crm-setup-stamp)
+# - SAM CLI (aws-sam-cli, pinned) in its own venv .local/sam-cli
 # - OpenSearch 2.19.6 (integ-test zip from Maven Central) unpacked into .local/opensearch-2.19.6
 #
 # Works as root on a fresh Debian 12 with CI=true and no stdin. Prints one line per step and is
@@ -179,6 +180,24 @@ PY
         say "venv: installed ${#deps[@]} dependencies (editable install not possible, see $log)"
     fi
     echo "$want" >"$stamp"
+fi
+
+# --- 3b. SAM CLI ---------------------------------------------------------------------
+# `sam build` / `sam validate --lint` (tests/integration/test_sam_build.py, CI): its own venv,
+# since its pins clash with the project's; the same Python 3.12.
+SAM_CLI_VERSION="1.170.0"
+samdir=.local/sam-cli
+if [ -x "$samdir/bin/sam" ] && [ "$(cat "$samdir/.crm-version" 2>/dev/null)" = "$SAM_CLI_VERSION" ]; then
+    say "sam cli: ok ($SAM_CLI_VERSION)"
+else
+    say "sam cli: installing aws-sam-cli==$SAM_CLI_VERSION into $samdir ..."
+    rm -rf "$samdir"
+    .venv/bin/python -m venv "$samdir"
+    "$samdir/bin/python" -m pip install -q --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION" \
+        >/tmp/crm-setup-sam.log 2>&1 ||
+        { tail -n 20 /tmp/crm-setup-sam.log >&2; die "pip install aws-sam-cli failed (log: /tmp/crm-setup-sam.log)"; }
+    echo "$SAM_CLI_VERSION" >"$samdir/.crm-version"
+    say "sam cli: installed $SAM_CLI_VERSION"
 fi
 
 # --- 4. OpenSearch --------------------------------------------------------------------
