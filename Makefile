@@ -1,12 +1,12 @@
 # Entry points. Every target that needs the tool chain runs `setup` first (fast when done).
-#   make setup | dev | dashboard | test | lint | bench | requirements | constraints | openapi | stop | clean | distclean
+#   make setup | dev | dashboard | test | lint | build | bench | requirements | constraints | openapi | stop | clean | distclean
 
 SHELL := /bin/bash
 PY := .venv/bin/python
 PYANY := $(shell [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)
 export PYTHONPATH := $(CURDIR)/layers/core:$(CURDIR)
 
-.PHONY: setup dev dashboard test lint bench requirements constraints openapi stop clean distclean
+.PHONY: setup dev dashboard test lint build bench requirements constraints openapi stop clean distclean
 
 setup:
 	@bash scripts/setup.sh
@@ -35,16 +35,19 @@ lint: setup
 	.venv/bin/mypy || rc=1; \
 	exit $$rc
 
+# sam build (SAM CLI from .local/sam-cli, Python 3.12) into .aws-sam/build, then a table of
+# each function's and the layer's zipped size; fails over 10 MB or when the layer's versions
+# differ from layers/core/requirements.txt.
+build: setup
+	$(PY) scripts/sam_build.py
+
 bench: setup
 	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(PY) "$$f"; done
 
-requirements:
-	@$(PYANY) -c 'import tomllib, pathlib; \
-	deps = tomllib.loads(pathlib.Path("pyproject.toml").read_text())["project"]["dependencies"]; \
-	pathlib.Path("layers/core/requirements.txt").write_text( \
-	    "# Generated from pyproject.toml by `make requirements`; do not edit.\n" \
-	    + "".join(d + "\n" for d in deps))'
-	@echo "wrote layers/core/requirements.txt"
+# layers/core/requirements.txt: the runtime dependencies' closure at constraints.txt's pins,
+# without what the Lambda runtime provides (boto3); run after `make constraints` + `make setup`.
+requirements: setup
+	$(PY) scripts/layer_requirements.py
 
 # Re-pins constraints.txt (the exact versions setup installs) from a fresh resolution of
 # pyproject.toml's ranges in a throwaway venv; run it after changing dependencies, then

@@ -6,8 +6,9 @@
 # - apt packages: PostgreSQL server, RabbitMQ, Java 17, Maven, unzip, curl, jq (only when missing)
 # - system user `crm`: initdb/pg_ctl and OpenSearch refuse to run as root, so when the
 #   supervisor (local/supervisor.py) runs as root it runs those servers as `crm`
-# - .venv with Python >= 3.11 and the project's dependencies (re-installed only when
+# - .venv with Python 3.12 (the Lambda runtime's) and the project's dependencies (re-installed only when
 #   pyproject.toml changed; the stamp lives in .venv/.crm-setup-stamp)
+# - SAM CLI (aws-sam-cli, pinned) in its own venv .local/sam-cli
 # - OpenSearch 2.19.6 (integ-test zip from Maven Central) unpacked into .local/opensearch-2.19.6
 # - Mailpit v1.33.1 (the local SMTP server with a web UI and API) built by `go install` into
 #   .local/bin/mailpit (needs Go; the Go module proxy serves it)
@@ -60,20 +61,43 @@ apt_install() {
 missing=()
 for p in "${APT_PACKAGES[@]}"; do is_installed "$p" || missing+=("$p"); done
 
-# Python >= 3.11 with venv support (pyenv's python3 is fine; Debian 12's python3 is 3.11).
+# Python 3.12, the Lambda runtime's version (template.yaml: Runtime python3.12): the tests, the
+# benchmarks and `sam build` all run on it. Looked up in order: python3.12 on the PATH (a pyenv
+# shim counts only when it really runs), then pyenv's versions/3.12.* (newest first), then
+# Debian's /usr/bin/python3.12. Debian 12 ships only 3.11, so a machine without pyenv and without
+# a python3.12 package stops with a message saying what to install.
+WANT_PY="3.12"
+python_ok() {
+    "$1" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1
+}
 find_python() {
-    local c
-    for c in python3.11 python3.12 python3.13 python3; do
-        if command -v "$c" >/dev/null 2>&1 &&
-            "$c" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-            command -v "$c"
+    local c root
+    for c in "${CRM_PYTHON:-}" python3.12; do
+        [ -n "$c" ] || continue
+        if command -v "$c" >/dev/null 2>&1 && python_ok "$c"; then
+            # resolve a pyenv shim to the real interpreter so the venv does not depend on it
+            "$c" -c 'import sys; print(sys.executable)'
             return 0
         fi
     done
+    root=""
+    if command -v pyenv >/dev/null 2>&1; then root="$(pyenv root 2>/dev/null || true)"; fi
+    [ -n "$root" ] || root="${PYENV_ROOT:-$HOME/.pyenv}"
+    if [ -d "$root/versions" ]; then
+        for c in $(ls -d "$root"/versions/3.12.* 2>/dev/null | sort -rV); do
+            if [ -x "$c/bin/python3.12" ] && python_ok "$c/bin/python3.12"; then
+                echo "$c/bin/python3.12"
+                return 0
+            fi
+        done
+    fi
+    if [ -x /usr/bin/python3.12 ] && python_ok /usr/bin/python3.12; then
+        echo /usr/bin/python3.12
+        return 0
+    fi
     return 1
 }
 PYTHON="$(find_python || true)"
-if [ -z "$PYTHON" ] && [ ! -x .venv/bin/python ]; then missing+=(python3 python3-venv); fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
     say "apt packages: ok (already installed)"
@@ -84,7 +108,6 @@ else
     fi
     apt_install "${missing[@]}"
     say "apt packages: installed ${missing[*]}"
-    [ -n "$PYTHON" ] || PYTHON="$(find_python || true)"
 fi
 
 # --- 2. unprivileged service user --------------------------------------------------------
@@ -117,14 +140,22 @@ mkdir -p .local
 # --- 3. Python virtualenv ---------------------------------------------------------------
 stamp=.venv/.crm-setup-stamp
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
-if [ -x .venv/bin/python ] && ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-    say "venv: .venv is broken or older than Python 3.11, recreating"
+venv_ok() {
+    [ -x .venv/bin/python ] &&
+        .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1
+}
+if [ -e .venv ] && ! venv_ok; then
+    [ -n "$PYTHON" ] || die "no Python $WANT_PY found (tried \$CRM_PYTHON, python3.12 on the PATH, pyenv's versions/3.12.*, /usr/bin/python3.12): install it, e.g. \`pyenv install 3.12\`, or point CRM_PYTHON at one; .venv was left as it is"
+    if [ -L .venv ]; then
+        die ".venv is a symlink to a venv that is not Python $WANT_PY: remove the link (rm .venv) and run again"
+    fi
+    say "venv: .venv is broken or not Python $WANT_PY, recreating"
     rm -rf .venv
 fi
 if [ ! -x .venv/bin/python ]; then
-    [ -n "$PYTHON" ] || die "no Python >= 3.11 with the venv module found"
+    [ -n "$PYTHON" ] || die "no Python $WANT_PY found (tried \$CRM_PYTHON, python3.12 on the PATH, pyenv's versions/3.12.*, /usr/bin/python3.12): install it, e.g. \`pyenv install 3.12\`, or point CRM_PYTHON at one"
     "$PYTHON" -m venv .venv
-    say "venv: created .venv with $("$PYTHON" -V 2>&1)"
+    say "venv: created .venv with $("$PYTHON" -V 2>&1) ($PYTHON)"
 fi
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     say "venv: ok (dependencies up to date with pyproject.toml and constraints.txt)"
@@ -150,6 +181,24 @@ PY
         { tail -n 20 "$log" >&2; die "pip install failed (log: $log)"; }
     say "venv: installed ${#deps[@]} dependencies (runtime + dev, pinned by constraints.txt)"
     echo "$want" >"$stamp"
+fi
+
+# --- 3b. SAM CLI ---------------------------------------------------------------------
+# `sam build` / `sam validate --lint` (tests/integration/test_sam_build.py, CI): its own venv,
+# since its pins clash with the project's; the same Python 3.12.
+SAM_CLI_VERSION="1.170.0"
+samdir=.local/sam-cli
+if [ -x "$samdir/bin/sam" ] && [ "$(cat "$samdir/.crm-version" 2>/dev/null)" = "$SAM_CLI_VERSION" ]; then
+    say "sam cli: ok ($SAM_CLI_VERSION)"
+else
+    say "sam cli: installing aws-sam-cli==$SAM_CLI_VERSION into $samdir ..."
+    rm -rf "$samdir"
+    .venv/bin/python -m venv "$samdir"
+    "$samdir/bin/python" -m pip install -q --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION" \
+        >/tmp/crm-setup-sam.log 2>&1 ||
+        { tail -n 20 /tmp/crm-setup-sam.log >&2; die "pip install aws-sam-cli failed (log: /tmp/crm-setup-sam.log)"; }
+    echo "$SAM_CLI_VERSION" >"$samdir/.crm-version"
+    say "sam cli: installed $SAM_CLI_VERSION"
 fi
 
 # --- 4. OpenSearch --------------------------------------------------------------------

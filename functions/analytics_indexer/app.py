@@ -28,8 +28,12 @@ settings = AnalyticsSettings.from_env()
 def project(events: Sequence[CloudEvent]) -> dict[uuid.UUID, Exception]:
     return project_events(
         events,
-        index=bootstrap.lead_index(settings.opensearch_url),
-        deals=bootstrap.deal_index(settings.opensearch_url),
+        index=bootstrap.lead_index(
+            settings.opensearch_url, settings.opensearch_auth, settings.aws_region
+        ),
+        deals=bootstrap.deal_index(
+            settings.opensearch_url, settings.opensearch_auth, settings.aws_region
+        ),
     )
 
 

@@ -39,7 +39,12 @@ def _db() -> Any:
 @app.get("/reports/leads", responses=responses(200))
 @tracer.capture_method
 def report_leads() -> dict[str, Any]:
-    return leads_report(principal(app), index=bootstrap.lead_index(settings.opensearch_url))
+    return leads_report(
+        principal(app),
+        index=bootstrap.lead_index(
+            settings.opensearch_url, settings.opensearch_auth, settings.aws_region
+        ),
+    )
 
 
 @app.get("/reports/pipelines", responses=responses(200, 404))
@@ -59,7 +64,9 @@ def report_pipelines(
         principal(app),
         report_period(start, end),
         pipeline_id,
-        deals=bootstrap.deal_index(settings.opensearch_url),
+        deals=bootstrap.deal_index(
+            settings.opensearch_url, settings.opensearch_auth, settings.aws_region
+        ),
         unit_of_work=_db().unit_of_work,
     )
 

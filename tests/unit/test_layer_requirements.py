@@ -1,5 +1,6 @@
-"""layers/core/requirements.txt is generated from pyproject.toml (`make requirements`);
-this fails as soon as the two lists drift. constraints.txt pins what setup installs."""
+"""layers/core/requirements.txt is generated from pyproject.toml's runtime dependencies at
+constraints.txt's pins (`make requirements`, scripts/layer_requirements.py); this fails as soon
+as the file differs from what constraints.txt implies. constraints.txt pins what setup installs."""
 
 from __future__ import annotations
 
@@ -8,14 +9,45 @@ import tomllib
 
 from packaging.requirements import Requirement
 
+from scripts import layer_requirements
 from tests.support import ROOT
 
 
-def test_layer_requirements_match_pyproject_dependencies() -> None:
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+def _layer_pins() -> dict[str, str]:
     lines = (ROOT / "layers/core/requirements.txt").read_text().splitlines()
-    generated = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    assert generated == declared
+    pins = {}
+    for line in lines:
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name] = version
+    return pins
+
+
+def test_layer_requirements_are_the_pinned_closure_of_the_runtime_dependencies() -> None:
+    text = (ROOT / "layers/core/requirements.txt").read_text()
+    assert text == layer_requirements.expected(), "stale: run `make requirements`"
+
+
+def test_layer_pins_every_runtime_dependency_exactly_as_constraints_do() -> None:
+    pins = layer_requirements.constraints()
+    layer = _layer_pins()
+    for requirement in layer_requirements.runtime_dependencies():
+        name = _name(str(requirement))
+        if name in layer_requirements.PROVIDED_BY_RUNTIME:
+            assert name not in layer
+        else:
+            assert layer[name] == pins[name]
+    # nothing in the layer is unpinned or pinned elsewhere
+    assert all(pins[name] == version for name, version in layer.items())
+
+
+def test_layer_leaves_out_what_the_runtime_has_and_grpc() -> None:
+    layer = _layer_pins()
+    for name in ("boto3", "botocore", "s3transfer", "grpcio", "protobuf", "opensearch-protobufs"):
+        assert name not in layer, f"{name} must not be in the layer"
+    # the X-Ray SDK is not shipped: crm.tracing is a no-op without it (Lambda's active tracing
+    # still traces every invocation)
+    assert "aws-xray-sdk" not in layer
 
 
 def _name(requirement: str) -> str:

@@ -212,24 +212,28 @@ def relay_store(relay_database_url: str) -> PostgresOutboxRelayStore:
 
 
 @cache
-def lead_index(opensearch_url: str) -> OpenSearchLeadIndex:
+def lead_index(
+    opensearch_url: str, auth: str = "none", region: str | None = None
+) -> OpenSearchLeadIndex:
     from crm.adapters.opensearch.leads_index import (
         OpenSearchLeadIndex,
         client_for,
         ensure_index_template,
     )
 
-    client = client_for(opensearch_url)
+    client = client_for(opensearch_url, auth=auth, region=region)
     ensure_index_template(client)  # idempotent; once per container
     return OpenSearchLeadIndex(client)
 
 
 @cache
-def deal_index(opensearch_url: str) -> OpenSearchDealIndex:
+def deal_index(
+    opensearch_url: str, auth: str = "none", region: str | None = None
+) -> OpenSearchDealIndex:
     from crm.adapters.opensearch.deals_index import OpenSearchDealIndex, ensure_deals_template
     from crm.adapters.opensearch.leads_index import client_for
 
-    client = client_for(opensearch_url)
+    client = client_for(opensearch_url, auth=auth, region=region)
     ensure_deals_template(client)  # idempotent; once per container
     return OpenSearchDealIndex(client)
 

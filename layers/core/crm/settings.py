@@ -53,6 +53,10 @@ class BrokerSettings(_EnvSettings):
 
 class SearchSettings(_EnvSettings):
     opensearch_url: str = Field(pattern=r"^https?://")
+    # "sigv4": requests signed with the function role's credentials (Amazon OpenSearch Service,
+    # whose access policy names the roles); "none": unsigned (the local node)
+    opensearch_auth: Literal["none", "sigv4"] = "none"
+    aws_region: str | None = None  # set by Lambda; the SigV4 signing region
 
 
 class JwtSettings(_EnvSettings):

@@ -97,8 +97,41 @@ def _document(tenant_id: uuid.UUID, lead: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def client_for(url: str) -> OpenSearch:
-    return OpenSearch(hosts=[url], timeout=10, max_retries=2, retry_on_timeout=True)
+def client_for(url: str, *, auth: str = "none", region: str | None = None) -> OpenSearch:
+    """A client of the node at `url`: unsigned ("none", the local node), or every request
+    signed with SigV4 for service "es" ("sigv4", Amazon OpenSearch Service: the domain's access
+    policy admits the functions' roles). Chosen by configuration (OPENSEARCH_AUTH)."""
+    if auth == "none":
+        return OpenSearch(hosts=[url], timeout=10, max_retries=2, retry_on_timeout=True)
+    if auth != "sigv4":
+        raise ValueError(f"unknown OpenSearch auth {auth!r}: none or sigv4")
+    if not region:
+        raise ValueError("SigV4 signing needs the region (AWS_REGION)")
+    from opensearchpy import Urllib3AWSV4SignerAuth, Urllib3HttpConnection
+
+    return OpenSearch(
+        hosts=[url],
+        http_auth=Urllib3AWSV4SignerAuth(CurrentCredentials(), region, "es"),
+        connection_class=Urllib3HttpConnection,
+        verify_certs=True,
+        timeout=10,
+        max_retries=2,
+        retry_on_timeout=True,
+    )
+
+
+class CurrentCredentials:
+    """The function role's credentials, looked up for each request rather than once: they
+    rotate (the Lambda runtime refreshes the environment), and a SnapStart snapshot must not
+    carry the credentials of the environment it was taken in."""
+
+    def get_frozen_credentials(self) -> Any:
+        import botocore.session
+
+        credentials = botocore.session.get_session().get_credentials()
+        if credentials is None:
+            raise RuntimeError("no AWS credentials found to sign OpenSearch requests")
+        return credentials.get_frozen_credentials()
 
 
 def ensure_index_template(client: OpenSearch, path: Path = DEFAULT_TEMPLATE) -> None:

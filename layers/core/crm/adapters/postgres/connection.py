@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import pg8000.native
 
 # Errors after which a connection is dropped instead of returned to the pool.
 BROKEN_CONNECTION_ERRORS = (pg8000.native.InterfaceError, OSError, ConnectionError)
+
+
+# libpq's sslmode values this client honours. "disable" (the default here, as locally) sends
+# plain TCP; "require" encrypts without checking the server; "verify-full" checks the chain
+# against `sslrootcert` (a PEM file, or "system": the default trust store) and the host name.
+SSL_MODES = ("disable", "require", "verify-ca", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -27,23 +34,56 @@ class ConnectionParams:
     host: str
     port: int
     database: str
+    sslmode: str = "disable"
+    sslrootcert: str | None = None
 
     @classmethod
     def from_url(cls, url: str) -> ConnectionParams:
         parts = urlsplit(url)
         if parts.scheme not in ("postgresql", "postgres"):
             raise ValueError(f"not a postgresql:// URL: {parts.scheme}://...")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        sslmode = query.get("sslmode", "disable")
+        if sslmode not in SSL_MODES:
+            raise ValueError(f"sslmode={sslmode} is not one of {', '.join(SSL_MODES)}")
         return cls(
             user=unquote(parts.username or "postgres"),
             password=unquote(parts.password) if parts.password else None,
             host=parts.hostname or "127.0.0.1",
             port=parts.port or 5432,
             database=(parts.path or "/postgres").lstrip("/") or "postgres",
+            sslmode=sslmode,
+            sslrootcert=query.get("sslrootcert"),
         )
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.sslmode == "disable":
+            return None
+        if self.sslmode == "require":
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        cafile = None if self.sslrootcert in (None, "system") else self.sslrootcert
+        context = ssl.create_default_context(cafile=cafile)
+        if cafile is None:
+            _load_certifi(context)
+        context.check_hostname = self.sslmode == "verify-full"
+        context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+
+def _load_certifi(context: ssl.SSLContext) -> None:
+    """Adds certifi's bundle (in the layer) to the system's: RDS Proxy presents an Amazon
+    Trust Services certificate, which both know; a slim image may have no system bundle."""
+    with contextlib.suppress(ImportError):
+        import certifi
+
+        context.load_verify_locations(cafile=certifi.where())
 
 
 def with_credentials(url: str, user: str, password: str) -> str:
-    """The same server and database as `url`, logged in as another role."""
+    """The same server and database as `url` (and TLS settings), logged in as another role."""
     parts = urlsplit(url)
     netloc = f"{user}:{password}@{parts.hostname}:{parts.port or 5432}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
@@ -59,6 +99,7 @@ def connect(url: str, *, timeout: float = 10.0) -> pg8000.native.Connection:
         database=params.database,
         timeout=timeout,
         application_name="crm",
+        ssl_context=params.ssl_context(),
     )
 
 
