@@ -194,7 +194,7 @@ else
     say "sam cli: installing aws-sam-cli==$SAM_CLI_VERSION into $samdir ..."
     rm -rf "$samdir"
     .venv/bin/python -m venv "$samdir"
-    "$samdir/bin/python" -m pip install -q --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION" \
+    PIP_CONSTRAINT= "$samdir/bin/python" -m pip install -q --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION" \
         >/tmp/crm-setup-sam.log 2>&1 ||
         { tail -n 20 /tmp/crm-setup-sam.log >&2; die "pip install aws-sam-cli failed (log: /tmp/crm-setup-sam.log)"; }
     echo "$SAM_CLI_VERSION" >"$samdir/.crm-version"
