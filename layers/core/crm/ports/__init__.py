@@ -41,6 +41,7 @@ from crm.domain.tenant_settings import TenantProfile
 from crm.domain.tenants import Tenant, User
 from crm.domain.timeline import AutomationRunRef
 from crm.domain.webhooks import AttemptResult, WebhookDelivery, WebhookEndpoint
+from crm.ports.automation_webhooks import AutomationWebhookSecrets
 
 
 class TenantRepository(Protocol):
@@ -628,6 +629,7 @@ class UnitOfWork(Protocol):
     api_keys: ApiKeyRepository
     webhook_endpoints: WebhookEndpointRepository
     webhook_deliveries: WebhookDeliveryRepository
+    automation_webhook_secrets: AutomationWebhookSecrets
     ws_connections: WsConnectionRepository
 
     def __enter__(self) -> Self: ...

@@ -6,6 +6,9 @@ private, loopback, link-local or metadata address, after resolving the host); a 
 field cipher before the definition is stored, bound to (automation, step, header), and every
 view of a definition (API answers, simulations) shows them as `{"secret": true}`. At send,
 the step opens them again and the pinned sender judges the target once more.
+
+Each automation has a Standard Webhooks signing secret (`whsec_...`), sealed with the same
+cipher, shown once at creation and at each rotation; its webhook actions sign with it.
 """
 
 from __future__ import annotations
@@ -24,9 +27,18 @@ from crm.automation.model import (
     WebhookAction,
     Workflow,
 )
-from crm.domain.errors import ValidationFailed
-from crm.domain.webhooks import TargetPolicy, address_problems, parse_target, target_addresses
-from crm.ports import SecretCipher
+from crm.domain.audit import RequestMeta
+from crm.domain.errors import NotFound, ValidationFailed
+from crm.domain.tenants import Principal
+from crm.domain.webhooks import (
+    TargetPolicy,
+    address_problems,
+    new_secret,
+    parse_target,
+    target_addresses,
+)
+from crm.ports import SecretCipher, UnitOfWork, UnitOfWorkFactory
+from crm.services.audit_logs import record_change
 
 Resolver = Callable[[str, int], list[str]]
 Loc = tuple[str | int, ...]
@@ -152,3 +164,51 @@ def open_headers(
         elif value.value is not None:  # never stored so; a definition built in a test
             opened[name] = value.value
     return opened
+
+
+# ------------------------------------------------------------------ the signing secret
+
+
+def signing_secret_context(automation_id: uuid.UUID | str) -> str:
+    """What an automation's sealed signing secret is bound to."""
+    return f"automation_webhook_secret:{automation_id}"
+
+
+def issue_signing_secret(uow: UnitOfWork, automation_id: uuid.UUID, cipher: SecretCipher) -> str:
+    """A new `whsec_` secret for the automation, stored sealed (replacing the one it had);
+    returned in clear once, for the answer that shows it."""
+    secret = new_secret()
+    sealed = cipher.encrypt(secret, context=signing_secret_context(automation_id))
+    uow.automation_webhook_secrets.put(automation_id, sealed)
+    return secret
+
+
+def signing_secret(uow: UnitOfWork, automation_id: uuid.UUID, cipher: SecretCipher) -> str | None:
+    sealed = uow.automation_webhook_secrets.get(automation_id)
+    if sealed is None:
+        return None
+    return cipher.decrypt(sealed, context=signing_secret_context(automation_id))
+
+
+def rotate_signing_secret(
+    automation_id: uuid.UUID,
+    principal: Principal,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    cipher: SecretCipher,
+    meta: RequestMeta | None = None,
+) -> dict[str, Any]:
+    """POST /automations/{id}/webhook-secret/rotate: a new secret replaces the old one at
+    once (the next webhook is signed with it); the answer is the only place it is shown.
+    Audited without the secret. Another tenant's automation is 404 (row security)."""
+    with unit_of_work(principal.tenant_id) as uow:
+        if uow.automations.get(automation_id) is None:
+            raise NotFound(f"automation {automation_id} not found")
+        secret = issue_signing_secret(uow, automation_id, cipher)
+        record_change(
+            uow, principal, "automation.webhook_secret_rotated", entity_type="automation",
+            entity_id=str(automation_id), before=None, after={"webhook_secret": "rotated"},
+            meta=meta or RequestMeta(),
+        )  # fmt: skip
+        uow.commit()
+    return {"automation_id": str(automation_id), "webhook_secret": secret}
