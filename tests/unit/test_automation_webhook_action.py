@@ -104,7 +104,11 @@ def test_header_values_and_names_are_checked() -> None:
         in model_errors(hook(**{"X-A": "a\r\nX-B: b"}))[("headers", "X-A", "plain")]
     )
     assert "twice" in model_errors(hook(**{"X-A": "1", "x-a": "2"}))[("headers", "x-a")]
-    assert model_errors(hook(**{"Authorization": {"secret": True}}))
+    both = {"secret": True, "value": "v", "sealed": "v1.x"}
+    assert (
+        "not both"
+        in model_errors(hook(**{"Authorization": both}))[("headers", "Authorization", "secret")]
+    )
     workflow(hook(**{"X-Tenant": "acme", "Accept": "application/json"}))
 
 
@@ -331,3 +335,23 @@ def test_response_mapping_pointers() -> None:
         "JSON pointer"
         in model_errors(hook() | {"response_mapping": {"x": "no-slash"}})[("response_mapping", "x")]
     )
+
+
+def test_an_update_may_keep_a_stored_secret_header_by_leaving_out_its_value() -> None:
+    automation_id = uuid.uuid4()
+    secret_header = {"Authorization": {"value": "Bearer one", "secret": True}}
+    stored = sealed_definition(workflow(hook(**secret_header)), automation_id, CIPHER)
+    # What GET shows, sent back unchanged: the header keeps its sealed value.
+    shown = Workflow.model_validate(public_definition(stored))
+    with pytest.raises(ValidationFailed) as caught:  # nothing to keep on a create
+        check_workflow(shown, settings())
+    assert caught.value.extra["errors"][0]["msg"] == "a secret header needs its 'value'"
+    check_workflow(shown, settings(), previous=stored)
+    updated = sealed_definition(shown, automation_id, CIPHER, previous=stored)
+    assert updated == stored
+    action = Workflow.model_validate(updated).steps[0].action
+    assert open_headers(action, automation_id, "s0", CIPHER) == {"Authorization": "Bearer one"}  # type: ignore[arg-type]
+    # Another step (or header name) has nothing to keep: its sealed value is bound elsewhere.
+    moved = workflow(hook(), hook(**{"Authorization": {"secret": True}}))
+    with pytest.raises(ValidationFailed):
+        check_workflow(moved, settings(), previous=stored)

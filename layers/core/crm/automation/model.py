@@ -242,8 +242,9 @@ def _json_pointer(pointer: str) -> str:
 
 
 class SecretHeader(_Frozen):
-    """A header whose value is a credential: `{"value": "...", "secret": true}` in a request;
-    stored as `{"secret": true, "sealed": "<ciphertext>"}` (the field cipher), shown as
+    """A header whose value is a credential: `{"value": "...", "secret": true}` in a request
+    (`{"secret": true}` alone keeps the value a previous version stored); stored as
+    `{"secret": true, "sealed": "<ciphertext>"}` (the field cipher), shown as
     `{"secret": true}` and never logged. Only the step that sends it decrypts it."""
 
     secret: Literal[True]
@@ -252,8 +253,8 @@ class SecretHeader(_Frozen):
 
     @model_validator(mode="after")
     def _value_or_sealed(self) -> SecretHeader:
-        if (self.value is None) == (self.sealed is None):
-            raise PydanticCustomError("secret_header", "a secret header needs its 'value'")
+        if self.value is not None and self.sealed is not None:
+            raise PydanticCustomError("secret_header", "either 'value' or 'sealed', not both")
         return self
 
 

@@ -78,21 +78,36 @@ def target_problems(url: str, policy: TargetPolicy, resolve: Resolver) -> list[s
 
 
 def check_workflow(
-    workflow: Workflow, settings: OutboundSettings, *, new_secrets: bool = True
+    workflow: Workflow, settings: OutboundSettings, *, previous: dict[str, Any] | None = None
 ) -> None:
-    """422 naming each webhook action's field that the policy refuses; with `new_secrets`
-    (a definition arriving from a request), a secret header must carry its value."""
+    """422 naming each webhook action's field that the policy refuses, and each secret header
+    of a request that brings a sealed value of its own or no value where `previous` (the
+    stored definition an update replaces) has none to keep."""
+    kept = _sealed_headers(previous)
     problems: list[dict[str, Any]] = []
-    for _, action, loc in webhook_actions(workflow.steps):
+    for step, action, loc in webhook_actions(workflow.steps):
         for message in target_problems(action.url, settings.policy, settings.resolve):
             problems.append(_problem((*loc, "url"), message))
         for name, value in action.headers.items():
-            if new_secrets and isinstance(value, SecretHeader) and value.value is None:
-                problems.append(
-                    _problem((*loc, "headers", name, "secret"), "a secret header needs its 'value'")
-                )
+            if not isinstance(value, SecretHeader):
+                continue
+            where = (*loc, "headers", name, "secret")
+            if value.sealed is not None:
+                problems.append(_problem(where, "'sealed' is not accepted: give the 'value'"))
+            elif value.value is None and (step.id, name.lower()) not in kept:
+                problems.append(_problem(where, "a secret header needs its 'value'"))
     if problems:
         raise ValidationFailed("a webhook action's target or headers were refused", problems)
+
+
+def _sealed_headers(definition: dict[str, Any] | None) -> dict[tuple[str, str], str]:
+    """(step id, header name in lower case) -> sealed value, of a stored definition."""
+    found: dict[tuple[str, str], str] = {}
+    for step_id, action in _webhook_dicts((definition or {}).get("steps") or []):
+        for name, value in (action.get("headers") or {}).items():
+            if isinstance(value, dict) and value.get("sealed"):
+                found[(step_id, name.lower())] = value["sealed"]
+    return found
 
 
 def _problem(loc: Loc, message: str) -> dict[str, Any]:
@@ -117,9 +132,16 @@ def _webhook_dicts(steps: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str,
 
 
 def sealed_definition(
-    workflow: Workflow, automation_id: uuid.UUID, cipher: SecretCipher
+    workflow: Workflow,
+    automation_id: uuid.UUID,
+    cipher: SecretCipher,
+    *,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The definition to store: secret header values replaced by their sealed form."""
+    """The definition to store: secret header values replaced by their sealed form; a secret
+    header given without a value keeps the sealed value of `previous` (same step and name:
+    the sealed value is bound to them). Call check_workflow first."""
+    kept = _sealed_headers(previous)
     definition = workflow.model_dump(mode="json")
     for step_id, action in _webhook_dicts(definition["steps"]):
         for name, value in (action.get("headers") or {}).items():
@@ -128,7 +150,7 @@ def sealed_definition(
                 sealed = (
                     cipher.encrypt(plain, context=header_context(automation_id, step_id, name))
                     if plain is not None
-                    else value.get("sealed")
+                    else kept[(step_id, name.lower())]
                 )
                 action["headers"][name] = {"secret": True, "sealed": sealed}
     return definition
@@ -156,13 +178,13 @@ def open_headers(
     for name, value in action.headers.items():
         if isinstance(value, str):
             opened[name] = value
-        elif value.sealed is not None:
-            if cipher is None:
-                raise RuntimeError("secret headers need the field cipher: wire it")
+        elif value.sealed is None:  # the service stores every secret header sealed
+            raise ValueError(f"the secret header {name!r} has no sealed value")
+        elif cipher is None:
+            raise RuntimeError("secret headers need the field cipher: wire it")
+        else:
             context = header_context(automation_id, step_id, name)
             opened[name] = cipher.decrypt(value.sealed, context=context)
-        elif value.value is not None:  # never stored so; a definition built in a test
-            opened[name] = value.value
     return opened
 
 
