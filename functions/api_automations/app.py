@@ -1,6 +1,7 @@
 """POST /automations, GET /automations/{id}: workflow definitions, validated and versioned.
 GET /automations/{id}/runs, GET /automation-runs/{id}: their runs, step by step.
 POST /automations/{id}/simulate: the path a run would take for one event, without effects.
+POST /automations/{id}/webhook-secret/rotate: a new signing secret for its webhook actions.
 POST /actions: one action run now by the caller on one record (Idempotency-Key required).
 GET /actions: every action kind with its JSON Schema and an example."""
 
@@ -33,7 +34,7 @@ from crm.domain.run_inspection import RUN_STATUSES, RunFilters, RunRecord, RunSt
 from crm.observability import bind_api_event, logger
 from crm.services.automation_runs import get_run, list_runs
 from crm.services.automation_simulation import RecordRef, SimulatedEvent, simulate_automation
-from crm.services.automation_webhooks import OutboundSettings
+from crm.services.automation_webhooks import OutboundSettings, rotate_signing_secret
 from crm.services.automations import create_automation, get_automation
 from crm.services.manual_actions import run_manual_action
 from crm.services.request_context import RequestContext
@@ -79,7 +80,25 @@ def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
         meta=request_meta(app),
         outbound=_outbound(),
     )
-    return json_response(201, automation, Location=f"/automations/{automation['id']}")
+    # The answer holds the webhook signing secret, shown this once: no cache may keep it.
+    return json_response(
+        201, automation, Location=f"/automations/{automation['id']}", Cache_Control="no-store"
+    )
+
+
+@app.post("/automations/<automation_id>/webhook-secret/rotate", responses=responses(200))
+@tracer.capture_method
+def post_rotate_webhook_secret(automation_id: str) -> Response[dict[str, Any]]:
+    """A new Standard Webhooks signing secret for the automation's webhook actions, answered
+    this once; the old one stops signing at once."""
+    rotated = rotate_signing_secret(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        cipher=bootstrap.field_cipher(settings.webhook_encryption_secret_arn),
+        meta=request_meta(app),
+    )
+    return json_response(200, rotated, Cache_Control="no-store")
 
 
 @app.get("/automations/<automation_id>", responses=responses(200))

@@ -43,6 +43,7 @@ REGION = "us-east-1"
 STEP_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:automation_step"
 ROLE_ARN = "arn:aws:iam::123456789012:role/automation-runner"
 HOOK = "http://hooks.test/crm"
+CIPHER = FieldCipher(bytes(32))
 
 
 @dataclass
@@ -102,7 +103,9 @@ def cloud(
         headers: Any,
         response_headers: dict[str, str],
     ) -> bytes:
-        result = execute_step(json.loads(body), unit_of_work=db.unit_of_work, webhooks=webhooks)
+        result = execute_step(
+            json.loads(body), unit_of_work=db.unit_of_work, webhooks=webhooks, cipher=CIPHER
+        )
         return json.dumps(result).encode()
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
@@ -145,7 +148,7 @@ class Org:
             unit_of_work=cloud.db.unit_of_work,
             step_function_arn=STEP_FUNCTION_ARN,
             outbound=OutboundSettings(
-                cipher=FieldCipher(bytes(32)),
+                cipher=CIPHER,
                 policy=TargetPolicy(allow_http=True),
                 resolve=lambda host, port: ["93.184.216.34"],
             ),
@@ -251,7 +254,9 @@ def test_a_run_step_by_step_from_the_real_history_and_ledger(cloud: Cloud) -> No
     condition, notify = web["steps"]
     assert condition["outcome"] is True and condition["state"] == "succeeded"
     assert notify["state"] == "succeeded"
-    assert notify["result"] == {"kind": "webhook", "status": 204}
+    result = notify["result"]
+    assert result["kind"] == "webhook" and result["status"] == 204
+    assert result["response"] == {"status": 204, "body_excerpt": "", "body_truncated": False}
     assert notify["attempts"] == 1
     assert len(cloud.webhooks.sent) == 1
     other = next(run for subject, run in runs.items() if subject != f"leads/{web_lead}")

@@ -33,6 +33,7 @@ class FakeStore:
     audit: list[AuditEntry] = field(default_factory=list)
     processed: dict[tuple[uuid.UUID, str, uuid.UUID], int] = field(default_factory=dict)
     dead_letters: dict[uuid.UUID, DeadLetter] = field(default_factory=dict)
+    webhook_secrets: dict[uuid.UUID, str] = field(default_factory=dict)
     tenancy: TenancyState = field(default_factory=TenancyState)
     crm_core: CrmCoreState = field(default_factory=CrmCoreState)
 
@@ -133,6 +134,17 @@ class _Audit:
         self._s.audit.append(entry)
 
 
+class _AutomationWebhookSecrets:
+    def __init__(self, staged: FakeStore) -> None:
+        self._s = staged
+
+    def get(self, automation_id: uuid.UUID) -> str | None:
+        return self._s.webhook_secrets.get(automation_id)
+
+    def put(self, automation_id: uuid.UUID, sealed: str) -> None:
+        self._s.webhook_secrets[automation_id] = sealed
+
+
 class FakeUnitOfWork:
     """Stages writes on a copy and applies them on commit, so a rollback loses them."""
 
@@ -153,6 +165,7 @@ class FakeUnitOfWork:
         self.audit = _Audit(self._staged)
         self.processed_events = FakeProcessedEvents(self._staged, self.tenant_id)
         self.dead_letters = FakeDeadLetters(self._staged, self.tenant_id)
+        self.automation_webhook_secrets = _AutomationWebhookSecrets(self._staged)
         attach_tenancy_fakes(self, self._staged, self.tenant_id)
         attach_crm_core_fakes(self, self._staged, self.tenant_id)
         return self
@@ -189,11 +202,13 @@ class FakeWebhooks:
     def __init__(self, fail_times: int = 0) -> None:
         self.sent: list[tuple[str, dict[str, Any], str]] = []
         self.headers: list[dict[str, str]] = []
+        self.attempts: list[dict[str, str]] = []  # failed ones too
         self._fail_times = fail_times
 
     def post(
         self, url: str, body: bytes, headers: dict[str, str], *, read_limit: int = 0
     ) -> AttemptResult:
+        self.attempts.append(headers)
         if self._fail_times:
             self._fail_times -= 1
             return AttemptResult(None, "could not connect")

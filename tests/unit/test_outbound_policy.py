@@ -136,6 +136,7 @@ def test_strict_refuses_all_but_public_and_relaxed_still_refuses_forbidden(
         ("hooks.example.com", "hooks.example.com"),
         ("1e100.net", "1e100.net"),
         ("::1", "::1"),
+        ("::ffff:10.0.0.1", "::ffff:10.0.0.1"),
     ],
 )
 def test_numeric_host_forms_are_normalised(host: str, normalised: str) -> None:
@@ -159,6 +160,7 @@ def test_malformed_numeric_hosts_are_refused(host: str) -> None:
         "http://017700000001/",
         "http://127.1/",
         "http://[::ffff:7f00:1]/",
+        "http://[::ffff:127.0.0.1]/",
         "http://[::1]/",
         "http://10.0.0.1/",
     ],

@@ -11,13 +11,16 @@ from crm.domain.errors import NotFound, ValidationFailed
 from crm.domain.tenants import Principal, Role
 from crm.domain.webhooks import TargetPolicy
 from crm.services.automation_runtime import WebhookDeliveryFailed, execute_step, route_event
-from crm.services.automation_webhooks import OutboundSettings
+from crm.services.automation_webhooks import OutboundSettings, issue_signing_secret
 from crm.services.automations import create_automation
 from crm.services.leads import NewLead, create_lead, get_lead
 
 from tests.unit.fakes import FakeEngine, FakeStore, FakeUnitOfWork, FakeWebhooks
 
 STEP_ARN = "arn:aws:lambda:us-east-1:123456789012:function:AutomationStepFunction"
+
+
+CIPHER = FieldCipher(bytes(32))
 
 
 @pytest.fixture()
@@ -82,7 +85,7 @@ def _automation(store: FakeStore, caller: Principal) -> None:
         unit_of_work=uow_factory(store),
         step_function_arn=STEP_ARN,
         outbound=OutboundSettings(
-            cipher=FieldCipher(bytes(32)),
+            cipher=CIPHER,
             policy=TargetPolicy(),
             resolve=lambda host, port: ["93.184.216.34"],
         ),
@@ -112,26 +115,36 @@ def test_events_of_a_tenant_without_automations_start_nothing(store: FakeStore) 
     assert _route(store, store.outbox[0], FakeEngine()) == []
 
 
-def _step_payload(tenant_id: uuid.UUID) -> dict:
+def _step_payload(store: FakeStore, tenant_id: uuid.UUID) -> dict:
+    automation_id = uuid.uuid4()
+    with FakeUnitOfWork(store, tenant_id) as uow:
+        issue_signing_secret(uow, automation_id, CIPHER)
+        uow.commit()
     return {
-        "tenant_id": str(tenant_id), "automation_id": str(uuid.uuid4()), "version": 1,
+        "tenant_id": str(tenant_id), "automation_id": str(automation_id), "version": 1,
         "run_id": str(uuid.uuid4()), "step_id": "notify", "event": {"id": "e1"},
         "action": {"kind": "webhook", "url": "https://h.example/x", "headers": {}},
     }  # fmt: skip
 
 
+def _step(store: FakeStore, payload: dict, webhooks: FakeWebhooks) -> dict:
+    return execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks, cipher=CIPHER)
+
+
 def test_a_step_runs_its_side_effect_once(store: FakeStore) -> None:
-    payload, webhooks = _step_payload(uuid.uuid4()), FakeWebhooks()
-    first = execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks)
-    second = execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks)
+    payload, webhooks = _step_payload(store, uuid.uuid4()), FakeWebhooks()
+    first = _step(store, payload, webhooks)
+    second = _step(store, payload, webhooks)
     assert len(webhooks.sent) == 1
     assert first["deduplicated"] is False and second["deduplicated"] is True
     assert webhooks.sent[0][2] == f"{payload['run_id']}:notify"
 
 
 def test_a_failed_delivery_leaves_no_ledger_row_so_the_retry_sends(store: FakeStore) -> None:
-    payload, webhooks = _step_payload(uuid.uuid4()), FakeWebhooks(fail_times=1)
+    payload, webhooks = _step_payload(store, uuid.uuid4()), FakeWebhooks(fail_times=1)
     with pytest.raises(WebhookDeliveryFailed):
-        execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks)
-    execute_step(payload, unit_of_work=uow_factory(store), webhooks=webhooks)
+        _step(store, payload, webhooks)
+    _step(store, payload, webhooks)
     assert len(webhooks.sent) == 1
+    # Both attempts carried the same webhook-id: a receiver deduplicates the resend.
+    assert len({headers["webhook-id"] for headers in webhooks.attempts}) == 1

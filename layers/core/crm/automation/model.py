@@ -237,9 +237,25 @@ def _header_value(value: str) -> str:
 HeaderValue = Annotated[str, Field(max_length=MAX_HEADER_VALUE), AfterValidator(_header_value)]
 
 
+RESPONSE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+def _json_pointer(pointer: str) -> str:
+    # RFC 6901: "" is the whole document; else "/"-separated tokens where "~" only escapes.
+    tokens = pointer.split("/")[1:] if pointer else []
+    if (pointer and not pointer.startswith("/")) or any(
+        "~" in token.replace("~0", "").replace("~1", "") for token in tokens
+    ):
+        raise PydanticCustomError(
+            "json_pointer", "a JSON pointer: empty or '/'-separated, '~' only as ~0 or ~1"
+        )
+    return pointer
+
+
 class SecretHeader(_Frozen):
-    """A header whose value is a credential: `{"value": "...", "secret": true}` in a request;
-    stored as `{"secret": true, "sealed": "<ciphertext>"}` (the field cipher), shown as
+    """A header whose value is a credential: `{"value": "...", "secret": true}` in a request
+    (`{"secret": true}` alone keeps the value a previous version stored); stored as
+    `{"secret": true, "sealed": "<ciphertext>"}` (the field cipher), shown as
     `{"secret": true}` and never logged. Only the step that sends it decrypts it."""
 
     secret: Literal[True]
@@ -248,8 +264,8 @@ class SecretHeader(_Frozen):
 
     @model_validator(mode="after")
     def _value_or_sealed(self) -> SecretHeader:
-        if (self.value is None) == (self.sealed is None):
-            raise PydanticCustomError("secret_header", "a secret header needs its 'value'")
+        if self.value is not None and self.sealed is not None:
+            raise PydanticCustomError("secret_header", "either 'value' or 'sealed', not both")
         return self
 
 
@@ -297,6 +313,15 @@ class WebhookAction(_Action):
     headers: dict[Annotated[str, Field(pattern=HEADER_NAME_PATTERN)], WebhookHeader] = Field(
         default_factory=dict, max_length=50
     )
+    # {name: JSON pointer (RFC 6901) into the receiver's JSON answer}: the values are stored
+    # in the step's result (`data`), in the run's state at `$.steps.<id>.result.data`.
+    response_mapping: (
+        dict[
+            Annotated[str, Field(pattern=RESPONSE_NAME_PATTERN)],
+            Annotated[str, Field(max_length=512), AfterValidator(_json_pointer)],
+        ]
+        | None
+    ) = Field(default=None, max_length=20)
 
     @field_validator("url")
     @classmethod

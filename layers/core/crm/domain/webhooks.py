@@ -162,6 +162,8 @@ def normalise_host(host: str) -> tuple[str | None, str | None]:
     """The host, with the numeric IPv4 forms a resolver would accept (2130706433, 0x7f.1,
     017700000001, 127.1) written as the dotted quad they mean; (None, why) when such a form
     is malformed. A later check then judges the real address, not a disguise of it."""
+    if ":" in host:  # an IPv6 literal (its dotted tail, ::ffff:10.0.0.1, is IPv6 syntax)
+        return host, None
     labels = host.split(".")
     if labels and labels[-1] == "" and len(labels) > 1:
         labels = labels[:-1]

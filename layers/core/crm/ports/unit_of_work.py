@@ -24,6 +24,7 @@ from crm.ports.automation import (
     AutomationRunStats,
 )
 from crm.ports.automation_effects import OwnerRotations
+from crm.ports.automation_webhooks import AutomationWebhookSecrets
 from crm.ports.backbone import (
     DeadLetterRepository,
     DeadLettersUnitOfWork,
@@ -150,6 +151,8 @@ class UnitOfWork(
     def ws_connections(self) -> WsConnectionRepository: ...
     @property
     def owner_rotations(self) -> OwnerRotations: ...
+    @property
+    def automation_webhook_secrets(self) -> AutomationWebhookSecrets: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -20,7 +20,8 @@ from crm.automation.model import WebhookAction, Workflow
 from crm.domain.automation_actions import ActionFailed, parse_action, parse_id
 from crm.domain.errors import Conflict, Forbidden, NotFound, PlanLimitExceeded, ValidationFailed
 from crm.domain.events import CloudEvent
-from crm.domain.webhooks import TARGET_NOT_ALLOWED
+from crm.domain.webhook_responses import EXCERPT_BYTES, MAPPED_BODY_BYTES, excerpt, map_response
+from crm.domain.webhooks import TARGET_NOT_ALLOWED, signed_headers
 from crm.observability import logger
 from crm.ports import (
     Mailer,
@@ -33,7 +34,7 @@ from crm.ports import (
 from crm.ports.automation_effects import Notifier, SmsSender, TaskBoard
 from crm.services import automation_actions
 from crm.services.automation_actions import ActionEffects
-from crm.services.automation_webhooks import open_headers
+from crm.services.automation_webhooks import open_headers, signing_secret
 
 RUN_NAMESPACE = uuid.UUID("5c0c5a63-5c1b-4d8e-9a57-1f1f6a1d2b10")
 
@@ -163,7 +164,7 @@ def _perform(
     if kind != "webhook":
         return _perform_record_action(uow, action, payload, effects)
     if kind == "webhook":
-        return _perform_webhook(action, payload, key, webhooks, cipher)
+        return _perform_webhook(uow, action, payload, key, webhooks, cipher)
     raise UnsupportedAction(kind)
 
 
@@ -181,17 +182,30 @@ class WebhookDeliveryFailed(Exception):
 
 
 def _perform_webhook(
+    uow: UnitOfWork,
     action: dict[str, Any],
     payload: dict[str, Any],
     key: str,
     webhooks: WebhookSender,
     cipher: SecretCipher | None,
 ) -> dict[str, Any]:
+    """POST the run's event, signed per Standard Webhooks with the automation's secret. The
+    `webhook-id` is the ledger key (run, step): every retry of the step carries the same one,
+    so a receiver drops the rare resend after a crash between its 2xx and our commit."""
     try:
         webhook = WebhookAction.model_validate(action)
     except ValidationError:
         raise ActionFailed("webhook: the action's configuration is not valid") from None
-    headers = open_headers(webhook, payload["automation_id"], payload["step_id"], cipher)
+    if cipher is None:
+        raise UnsupportedAction("webhook")  # a wiring error: signing needs the field cipher
+    automation_id = parse_id(payload.get("automation_id", ""), "automation_id")
+    secret = signing_secret(uow, automation_id, cipher)
+    if secret is None:
+        raise ActionFailed(
+            "webhook: the automation has no signing secret; create one with "
+            f"POST /automations/{automation_id}/webhook-secret/rotate"
+        )
+    headers = open_headers(webhook, automation_id, payload["step_id"], cipher)
     body = json.dumps(
         {
             "automation_id": payload["automation_id"],
@@ -202,13 +216,29 @@ def _perform_webhook(
         separators=(",", ":"),
         default=str,
     ).encode()
-    headers.update({"webhook-id": key, "webhook-timestamp": str(int(time.time()))})
-    result = webhooks.post(webhook.url, body, headers)
+    headers.update(signed_headers(secret, key, int(time.time()), body))
+    limit = MAPPED_BODY_BYTES if webhook.response_mapping else EXCERPT_BYTES
+    # One byte more than kept tells whether the answer was longer.
+    result = webhooks.post(webhook.url, body, headers, read_limit=limit + 1)
     if result.refused:
         raise WebhookTargetNotAllowed()
     if not result.delivered:
         raise WebhookDeliveryFailed(result.error or "the receiver did not take it")
-    return {"kind": "webhook", "status": result.status_code}
+    answer = result.body_excerpt or b""
+    recorded: dict[str, Any] = {
+        "kind": "webhook",
+        "status": result.status_code,
+        "webhook_id": key,
+        "response": {"status": result.status_code, **excerpt(answer)},
+    }
+    if webhook.response_mapping:
+        data, problems = map_response(
+            answer[:limit], len(answer) <= limit, webhook.response_mapping
+        )
+        recorded["data"] = data
+        if problems:
+            recorded["mapping_problems"] = problems
+    return recorded
 
 
 def _perform_record_action(

@@ -6,6 +6,9 @@ private, loopback, link-local or metadata address, after resolving the host); a 
 field cipher before the definition is stored, bound to (automation, step, header), and every
 view of a definition (API answers, simulations) shows them as `{"secret": true}`. At send,
 the step opens them again and the pinned sender judges the target once more.
+
+Each automation has a Standard Webhooks signing secret (`whsec_...`), sealed with the same
+cipher, shown once at creation and at each rotation; its webhook actions sign with it.
 """
 
 from __future__ import annotations
@@ -24,9 +27,18 @@ from crm.automation.model import (
     WebhookAction,
     Workflow,
 )
-from crm.domain.errors import ValidationFailed
-from crm.domain.webhooks import TargetPolicy, address_problems, parse_target, target_addresses
-from crm.ports import SecretCipher
+from crm.domain.audit import RequestMeta
+from crm.domain.errors import NotFound, ValidationFailed
+from crm.domain.tenants import Principal
+from crm.domain.webhooks import (
+    TargetPolicy,
+    address_problems,
+    new_secret,
+    parse_target,
+    target_addresses,
+)
+from crm.ports import SecretCipher, UnitOfWork, UnitOfWorkFactory
+from crm.services.audit_logs import record_change
 
 Resolver = Callable[[str, int], list[str]]
 Loc = tuple[str | int, ...]
@@ -66,21 +78,36 @@ def target_problems(url: str, policy: TargetPolicy, resolve: Resolver) -> list[s
 
 
 def check_workflow(
-    workflow: Workflow, settings: OutboundSettings, *, new_secrets: bool = True
+    workflow: Workflow, settings: OutboundSettings, *, previous: dict[str, Any] | None = None
 ) -> None:
-    """422 naming each webhook action's field that the policy refuses; with `new_secrets`
-    (a definition arriving from a request), a secret header must carry its value."""
+    """422 naming each webhook action's field that the policy refuses, and each secret header
+    of a request that brings a sealed value of its own or no value where `previous` (the
+    stored definition an update replaces) has none to keep."""
+    kept = _sealed_headers(previous)
     problems: list[dict[str, Any]] = []
-    for _, action, loc in webhook_actions(workflow.steps):
+    for step, action, loc in webhook_actions(workflow.steps):
         for message in target_problems(action.url, settings.policy, settings.resolve):
             problems.append(_problem((*loc, "url"), message))
         for name, value in action.headers.items():
-            if new_secrets and isinstance(value, SecretHeader) and value.value is None:
-                problems.append(
-                    _problem((*loc, "headers", name, "secret"), "a secret header needs its 'value'")
-                )
+            if not isinstance(value, SecretHeader):
+                continue
+            where = (*loc, "headers", name, "secret")
+            if value.sealed is not None:
+                problems.append(_problem(where, "'sealed' is not accepted: give the 'value'"))
+            elif value.value is None and (step.id, name.lower()) not in kept:
+                problems.append(_problem(where, "a secret header needs its 'value'"))
     if problems:
         raise ValidationFailed("a webhook action's target or headers were refused", problems)
+
+
+def _sealed_headers(definition: dict[str, Any] | None) -> dict[tuple[str, str], str]:
+    """(step id, header name in lower case) -> sealed value, of a stored definition."""
+    found: dict[tuple[str, str], str] = {}
+    for step_id, action in _webhook_dicts((definition or {}).get("steps") or []):
+        for name, value in (action.get("headers") or {}).items():
+            if isinstance(value, dict) and value.get("sealed"):
+                found[(step_id, name.lower())] = value["sealed"]
+    return found
 
 
 def _problem(loc: Loc, message: str) -> dict[str, Any]:
@@ -105,9 +132,16 @@ def _webhook_dicts(steps: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str,
 
 
 def sealed_definition(
-    workflow: Workflow, automation_id: uuid.UUID, cipher: SecretCipher
+    workflow: Workflow,
+    automation_id: uuid.UUID,
+    cipher: SecretCipher,
+    *,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The definition to store: secret header values replaced by their sealed form."""
+    """The definition to store: secret header values replaced by their sealed form; a secret
+    header given without a value keeps the sealed value of `previous` (same step and name:
+    the sealed value is bound to them). Call check_workflow first."""
+    kept = _sealed_headers(previous)
     definition = workflow.model_dump(mode="json")
     for step_id, action in _webhook_dicts(definition["steps"]):
         for name, value in (action.get("headers") or {}).items():
@@ -116,7 +150,7 @@ def sealed_definition(
                 sealed = (
                     cipher.encrypt(plain, context=header_context(automation_id, step_id, name))
                     if plain is not None
-                    else value.get("sealed")
+                    else kept[(step_id, name.lower())]
                 )
                 action["headers"][name] = {"secret": True, "sealed": sealed}
     return definition
@@ -144,11 +178,59 @@ def open_headers(
     for name, value in action.headers.items():
         if isinstance(value, str):
             opened[name] = value
-        elif value.sealed is not None:
-            if cipher is None:
-                raise RuntimeError("secret headers need the field cipher: wire it")
+        elif value.sealed is None:  # the service stores every secret header sealed
+            raise ValueError(f"the secret header {name!r} has no sealed value")
+        elif cipher is None:
+            raise RuntimeError("secret headers need the field cipher: wire it")
+        else:
             context = header_context(automation_id, step_id, name)
             opened[name] = cipher.decrypt(value.sealed, context=context)
-        elif value.value is not None:  # never stored so; a definition built in a test
-            opened[name] = value.value
     return opened
+
+
+# ------------------------------------------------------------------ the signing secret
+
+
+def signing_secret_context(automation_id: uuid.UUID | str) -> str:
+    """What an automation's sealed signing secret is bound to."""
+    return f"automation_webhook_secret:{automation_id}"
+
+
+def issue_signing_secret(uow: UnitOfWork, automation_id: uuid.UUID, cipher: SecretCipher) -> str:
+    """A new `whsec_` secret for the automation, stored sealed (replacing the one it had);
+    returned in clear once, for the answer that shows it."""
+    secret = new_secret()
+    sealed = cipher.encrypt(secret, context=signing_secret_context(automation_id))
+    uow.automation_webhook_secrets.put(automation_id, sealed)
+    return secret
+
+
+def signing_secret(uow: UnitOfWork, automation_id: uuid.UUID, cipher: SecretCipher) -> str | None:
+    sealed = uow.automation_webhook_secrets.get(automation_id)
+    if sealed is None:
+        return None
+    return cipher.decrypt(sealed, context=signing_secret_context(automation_id))
+
+
+def rotate_signing_secret(
+    automation_id: uuid.UUID,
+    principal: Principal,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    cipher: SecretCipher,
+    meta: RequestMeta | None = None,
+) -> dict[str, Any]:
+    """POST /automations/{id}/webhook-secret/rotate: a new secret replaces the old one at
+    once (the next webhook is signed with it); the answer is the only place it is shown.
+    Audited without the secret. Another tenant's automation is 404 (row security)."""
+    with unit_of_work(principal.tenant_id) as uow:
+        if uow.automations.get(automation_id) is None:
+            raise NotFound(f"automation {automation_id} not found")
+        secret = issue_signing_secret(uow, automation_id, cipher)
+        record_change(
+            uow, principal, "automation.webhook_secret_rotated", entity_type="automation",
+            entity_id=str(automation_id), before=None, after={"webhook_secret": "rotated"},
+            meta=meta or RequestMeta(),
+        )  # fmt: skip
+        uow.commit()
+    return {"automation_id": str(automation_id), "webhook_secret": secret}

@@ -16,6 +16,7 @@ from crm.services.audit_logs import record_change
 from crm.services.automation_webhooks import (
     OutboundSettings,
     check_workflow,
+    issue_signing_secret,
     public_definition,
     sealed_definition,
     webhook_actions,
@@ -34,7 +35,8 @@ def create_automation(
     outbound: OutboundSettings | None = None,
 ) -> dict[str, Any]:
     """`outbound` guards webhook actions (target policy, sealed secret headers): a workflow
-    with one cannot be saved without it."""
+    with one cannot be saved without it. With it, the automation gets its webhook signing
+    secret, answered once as `webhook_secret`."""
     # Compiling here proves the workflow maps onto a state machine before anyone relies on it.
     compile_workflow(workflow, step_function_arn=step_function_arn)
     automation_id, version_id = uuid.uuid4(), uuid.uuid4()
@@ -58,6 +60,8 @@ def create_automation(
         created = uow.automations.get(automation_id)
         assert created is not None
         view = automation_view(created)
+        if outbound is not None:  # shown in this answer only
+            view["webhook_secret"] = issue_signing_secret(uow, automation_id, outbound.cipher)
         record_change(
             uow, principal, "automation.created", entity_type="automation",
             entity_id=str(automation_id), before=None,

@@ -26,6 +26,7 @@ from crm.adapters.postgres.auth_repositories import (
 )
 from crm.adapters.postgres.automation_run_stats import PostgresAutomationRunStats
 from crm.adapters.postgres.automation_runs import PostgresAutomationRunRecords
+from crm.adapters.postgres.automation_secrets import PostgresAutomationWebhookSecrets
 from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.contacts import PostgresContactRepository
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
@@ -138,6 +139,7 @@ class PostgresUnitOfWork:
         self.custom_fields = PostgresCustomFields(conn)
         self.webhook_endpoints = PostgresWebhookEndpoints(conn)
         self.webhook_deliveries = PostgresWebhookDeliveries(conn, self.tenant_id)
+        self.automation_webhook_secrets = PostgresAutomationWebhookSecrets(conn, self.tenant_id)
         self.ws_connections = PostgresWsConnections(conn, self.tenant_id)
         self.owner_rotations = PostgresOwnerRotations(conn, self.tenant_id)
         self.emails = PostgresEmails(conn)

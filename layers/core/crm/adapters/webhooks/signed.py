@@ -109,7 +109,8 @@ class PinnedWebhookSender:
             problems = address_problems(addresses, self._policy)
         if target is None or problems:
             # The reason (with the host) is for operators; the caller only says it refused.
-            logger.warning("outbound request refused", extra={"reasons": problems})
+            host = target.host if target is not None else None
+            logger.warning("outbound request refused", extra={"host": host, "reasons": problems})
             return AttemptResult(None, TARGET_NOT_ALLOWED, refused=True)
         host_header = target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
         request_headers = {
