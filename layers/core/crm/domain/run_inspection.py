@@ -32,7 +32,11 @@ from crm.automation.compiler import DONE_STATE, failed_state_name, state_name
 from crm.automation.model import ActionStep, ConditionStep, DelayStep, Step, Workflow
 from crm.domain.pagination import Keyset
 
-RunStatus = Literal["running", "succeeded", "failed", "timed_out", "aborted", "pending_redrive"]
+RunStatus = Literal[
+    "running", "succeeded", "failed", "timed_out", "aborted", "pending_redrive", "skipped"
+]
+# skipped: the router recorded the run without starting it (its trigger event came through a
+# chain of automations deeper than allowed); it has no execution.
 RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
     "running",
     "succeeded",
@@ -40,6 +44,7 @@ RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
     "timed_out",
     "aborted",
     "pending_redrive",
+    "skipped",
 )
 StepState = Literal["not_reached", "running", "succeeded", "failed", "skipped"]
 

@@ -41,7 +41,7 @@ from crm.domain.tenant_settings import TenantProfile
 from crm.domain.tenants import Tenant, User
 from crm.domain.timeline import AutomationRunRef
 from crm.domain.webhooks import WebhookDelivery, WebhookEndpoint
-from crm.ports.automation_effects import OwnerRotations
+from crm.ports.automation_effects import AutomationChains, OwnerRotations
 
 
 class TenantRepository(Protocol):
@@ -631,6 +631,7 @@ class UnitOfWork(Protocol):
     webhook_deliveries: WebhookDeliveryRepository
     ws_connections: WsConnectionRepository
     owner_rotations: OwnerRotations
+    automation_chains: AutomationChains
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -640,6 +641,10 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
     def add_event(self, event: CloudEvent) -> None: ...
+    def caused_by(self, event: CloudEvent) -> None:
+        """Events added from now on were caused by a run `event` triggered (chain depth + 1)."""
+        ...
+
     def add_events(self, events: list[CloudEvent]) -> None:
         """Many events at once, each about its own aggregate."""
         ...
