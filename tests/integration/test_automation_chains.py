@@ -26,7 +26,7 @@ ARN = "arn:aws:lambda:us-east-1:123456789012:function:automation-step"
 class NoExecutions:
     """The router must not start anything in these tests."""
 
-    def ensure_state_machine(self, name: str, definition: dict[str, Any]) -> str:
+    def ensure_state_machine(self, name: str, definition: dict[str, Any], **kw: Any) -> str:
         raise AssertionError("no state machine is needed for a skipped run")
 
     def start(self, *args: Any) -> str:

@@ -197,10 +197,14 @@ class FakeUnitOfWork:
 class FakeEngine:
     def __init__(self) -> None:
         self.machines: dict[str, dict[str, Any]] = {}
+        self.types: dict[str, str] = {}
         self.executions: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def ensure_state_machine(self, name: str, definition: dict[str, Any]) -> str:
+    def ensure_state_machine(
+        self, name: str, definition: dict[str, Any], machine_type: str = "STANDARD"
+    ) -> str:
         self.machines[name] = definition
+        self.types[name] = machine_type
         return f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
 
     def start(self, state_machine_arn: str, execution_name: str, payload: dict[str, Any]) -> str:

@@ -229,6 +229,10 @@ class _Inspector:
 
     def state_of(self, step: Step, trace: _StateTrace, skipped: bool) -> StepState:
         if trace.entered_at is None:
+            if isinstance(step, ActionStep) and step.id in self.ledger:
+                # No history (an Express execution, or one past its retention): the ledger
+                # row says the action took effect.
+                return "succeeded"
             return "skipped" if skipped else "not_reached"
         if isinstance(step, ActionStep) and failed_state_name(step) in self.history.states:
             return "failed"

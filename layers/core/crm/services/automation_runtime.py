@@ -11,7 +11,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from crm.automation.compiler import compile_workflow, execution_name, state_machine_name
+from crm.automation.compiler import (
+    compile_workflow,
+    execution_name,
+    execution_type,
+    state_machine_name,
+)
 from crm.automation.model import Workflow
 from crm.domain.automation_actions import ActionFailed, parse_action, parse_id
 from crm.domain.errors import Conflict, Forbidden, NotFound, PlanLimitExceeded, ValidationFailed
@@ -92,7 +97,9 @@ def _start_run(
         name = state_machine_name(
             str(event.tenant_id), str(automation["id"]), automation["version"]
         )
-        state_machine_arn = engine.ensure_state_machine(name, definition)
+        state_machine_arn = engine.ensure_state_machine(
+            name, definition, machine_type=execution_type(workflow)
+        )
         uow.automations.set_state_machine_arn(version_id, state_machine_arn)
     run_id = run_id_for(version_id, event.id)
     name = execution_name(str(version_id), str(event.id))
