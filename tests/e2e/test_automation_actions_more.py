@@ -2,12 +2,16 @@
 crm.lead.created that updates a field, assigns the owner round-robin, writes a note, a task and
 a notification (timeline entries), sends an SMS through SNS on embedded moto and creates a
 deal, with a step that fails under `on_error: continue`; the event published three times
-changes nothing more, and the run detail shows the continued step."""
+changes nothing more, and the run detail shows the continued step. A cycle of automations is
+refused at create; a bounded self-triggering chain stops at the tenant's depth limit."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
+from crm.adapters.postgres.connection import connect
 
 from local.services import Endpoints
 from tests.e2e.conftest import LocalCloudProcess
@@ -101,3 +105,68 @@ def test_every_new_action_once_through_the_local_cloud(
     assert steps["ghost"]["on_error"] == "continue"
     assert "ghost" in (steps["ghost"]["error"] or {}).get("message", "")
     assert steps["deal"]["state"] == "succeeded" and steps["deal"]["continued"] is False
+
+
+def test_a_cycle_is_refused_at_create_and_a_bounded_chain_stops_at_the_depth_limit(
+    local_cloud: LocalCloudProcess, endpoints: Endpoints
+) -> None:
+    tenant, signup = sign_up_and_log_in(local_cloud.url, "Chainco")
+    me = tenant.get("/users").json()["items"][0]
+    assert tenant.post("/tags", {"name": "vip"}).status_code == 201
+    tagger = {
+        "trigger": {"event": "crm.lead.assigned"},
+        "steps": [{"id": "tag", "type": "action", "action": {"kind": "add_tag", "tag": "vip"}}],
+    }
+    assigner = {
+        "trigger": {"event": "crm.lead.tagged"},
+        "steps": [{"id": "assign", "type": "action",
+                   "action": {"kind": "assign_owner", "user_id": me["id"]}}],
+    }  # fmt: skip
+    assert tenant.post("/automations", {"name": "Tagger", "workflow": tagger}).status_code == 201
+    refused = tenant.post("/automations", {"name": "Assigner", "workflow": assigner})
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["errors"]
+    assert error["loc"] == ["body", "workflow", "max_chain_depth"]
+    assert "'Assigner' (steps assign) emits crm.lead.assigned" in error["msg"]
+    assert "'Tagger' (steps tag) emits crm.lead.tagged" in error["msg"]
+
+    # An automation that triggers itself, saved with a bound of its own the tenant's limit
+    # (lowered to 3 here) undercuts: runs at depths 0..3, the fifth is skipped.
+    grower = {
+        "trigger": {"event": "crm.lead.updated"},
+        "max_chain_depth": 50,
+        "steps": [{"id": "grow", "type": "action",
+                   "action": {"kind": "update_field", "field": "source",
+                              "value": "a{{record.source}}"}}],
+    }  # fmt: skip
+    created = tenant.post("/automations", {"name": "Grower", "workflow": grower})
+    assert created.status_code == 201, created.text
+    conn = connect(endpoints.admin_database_url)
+    try:
+        conn.run(
+            "UPDATE tenants SET automation_max_chain_depth = 3 WHERE id = CAST(:t AS uuid)",
+            t=signup["id"],
+        )
+        lead = tenant.post("/leads", {"name": "Chain", "source": "s"}).json()
+        assert tenant.post(f"/leads/{lead['id']}/tags/vip", {}).status_code in (200, 201)
+
+        def skipped() -> list[Any]:
+            rows: list[Any] = conn.run(
+                "SELECT skip_reason FROM automation_runs WHERE automation_id = CAST(:a AS uuid)"
+                " AND status = 'skipped'",
+                a=created.json()["id"],
+            )
+            return rows
+
+        assert _eventually(lambda: skipped() == [["chain-depth"]], timeout=90), (
+            local_cloud.log_tail()
+        )
+        runs = conn.run(
+            "SELECT count(*) FROM automation_runs WHERE automation_id = CAST(:a AS uuid)",
+            a=created.json()["id"],
+        )
+    finally:
+        conn.close()
+    # The skipped run emitted nothing, so the chain has ended: 4 runs and the skipped one.
+    assert runs == [[5]]
+    assert tenant.get(f"/leads/{lead['id']}").json()["source"] == "aaaas"

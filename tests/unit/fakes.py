@@ -145,6 +145,27 @@ class _AutomationWebhookSecrets:
         self._s.webhook_secrets[automation_id] = sealed
 
 
+class _Chains:
+    """The chain rules' view: the tenant's active automations; the default depth limit."""
+
+    def __init__(self, staged: FakeStore, tenant_id: uuid.UUID) -> None:
+        self._s = staged
+        self._t = tenant_id
+
+    def active_workflows(self) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
+        return [
+            (a["id"], a["name"], a["definition"])
+            for a in self._s.automations.values()
+            if a["tenant_id"] == self._t and a["status"] == "active"
+        ]
+
+    def chain_depth_limit(self) -> int:
+        return 10
+
+    def add_skipped_run(self, run_id: uuid.UUID, *args: Any) -> bool:
+        raise AssertionError("no chain reaches the depth limit in the unit tests")
+
+
 class FakeUnitOfWork:
     """Stages writes on a copy and applies them on commit, so a rollback loses them."""
 
@@ -162,6 +183,7 @@ class FakeUnitOfWork:
         self.runs = _Runs(self._staged)
         self.actions = _Actions(self._staged)
         self.idempotency = _Idempotency(self._staged)
+        self.automation_chains = _Chains(self._staged, self.tenant_id)
         self.audit = _Audit(self._staged)
         self.processed_events = FakeProcessedEvents(self._staged, self.tenant_id)
         self.dead_letters = FakeDeadLetters(self._staged, self.tenant_id)
@@ -173,7 +195,12 @@ class FakeUnitOfWork:
     def __exit__(self, *exc: object) -> None:
         return None
 
+    def caused_by(self, event: CloudEvent) -> None:
+        self._cause = event
+
     def add_event(self, event: CloudEvent) -> None:
+        if getattr(self, "_cause", None) is not None:
+            event = self._cause.caused(event)
         validate_event(event)  # as the real unit of work does
         self._staged.outbox.append(event)
 
@@ -185,10 +212,14 @@ class FakeUnitOfWork:
 class FakeEngine:
     def __init__(self) -> None:
         self.machines: dict[str, dict[str, Any]] = {}
+        self.types: dict[str, str] = {}
         self.executions: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def ensure_state_machine(self, name: str, definition: dict[str, Any]) -> str:
+    def ensure_state_machine(
+        self, name: str, definition: dict[str, Any], machine_type: str = "STANDARD"
+    ) -> str:
         self.machines[name] = definition
+        self.types[name] = machine_type
         return f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
 
     def start(self, state_machine_arn: str, execution_name: str, payload: dict[str, Any]) -> str:

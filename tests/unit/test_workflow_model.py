@@ -85,6 +85,7 @@ def test_the_documented_shape_validates_and_dumps_back_to_itself() -> None:
     expected["steps"][0]["else"][0]["action"]["headers"] = {}
     expected["steps"][0]["else"][0]["action"]["response_mapping"] = None  # optional, as well
     expected["steps"][-1]["action"]["lost_reason"] = None  # optional, dumped as its default
+    expected["max_chain_depth"] = None
     for step in Workflow.model_validate(expected).iter_steps():
         if step.type == "action":
             _action_of(expected, step.id)["on_error"] = "fail"  # the default, dumped

@@ -35,6 +35,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from crm.domain.webhooks import TargetPolicy, parse_target
 
 MAX_STEPS = 100
+MAX_CHAIN_DEPTH = 100
 MIN_DELAY_SECONDS = 1
 # A Standard execution lives at most one year, so a single delay and the sum of delays along
 # any path share this bound.
@@ -606,6 +607,10 @@ class Workflow(_Frozen):
 
     trigger: Trigger
     steps: Annotated[tuple[Step, ...], NonEmpty]
+    # Set to save an automation that closes a cycle of automations (its action triggers
+    # itself, or another that triggers it back): a run then starts only for an event at most
+    # this many automation runs deep (and never deeper than the tenant's limit).
+    max_chain_depth: StrictInt | None = Field(default=None, ge=1, le=MAX_CHAIN_DEPTH)
 
     @model_validator(mode="after")
     def _tree_rules(self) -> Workflow:

@@ -32,7 +32,11 @@ from crm.automation.compiler import DONE_STATE, failed_state_name, state_name
 from crm.automation.model import ActionStep, ConditionStep, DelayStep, Step, Workflow
 from crm.domain.pagination import Keyset
 
-RunStatus = Literal["running", "succeeded", "failed", "timed_out", "aborted", "pending_redrive"]
+RunStatus = Literal[
+    "running", "succeeded", "failed", "timed_out", "aborted", "pending_redrive", "skipped"
+]
+# skipped: the router recorded the run without starting it (its trigger event came through a
+# chain of automations deeper than allowed); it has no execution.
 RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
     "running",
     "succeeded",
@@ -40,6 +44,7 @@ RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
     "timed_out",
     "aborted",
     "pending_redrive",
+    "skipped",
 )
 StepState = Literal["not_reached", "running", "succeeded", "failed", "skipped"]
 
@@ -224,6 +229,10 @@ class _Inspector:
 
     def state_of(self, step: Step, trace: _StateTrace, skipped: bool) -> StepState:
         if trace.entered_at is None:
+            if isinstance(step, ActionStep) and step.id in self.ledger:
+                # No history (an Express execution, or one past its retention): the ledger
+                # row says the action took effect.
+                return "succeeded"
             return "skipped" if skipped else "not_reached"
         if isinstance(step, ActionStep) and failed_state_name(step) in self.history.states:
             return "failed"

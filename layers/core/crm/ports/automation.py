@@ -71,7 +71,13 @@ class ActionLedger(Protocol):
 
 
 class WorkflowEngine(Protocol):
-    def ensure_state_machine(self, name: str, definition: dict[str, Any]) -> str: ...
+    def ensure_state_machine(
+        self, name: str, definition: dict[str, Any], machine_type: str = "STANDARD"
+    ) -> str:
+        """The state machine `name` (created when missing); `machine_type` EXPRESS or
+        STANDARD."""
+        ...
+
     def start(
         self, state_machine_arn: str, execution_name: str, payload: dict[str, Any]
     ) -> str: ...

@@ -44,6 +44,28 @@ class OwnerRotations(Protocol):
         ...
 
 
+class AutomationChains(Protocol):
+    """What the chain rules read and write (cycle check at save, depth limit when routing)."""
+
+    def active_workflows(self) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
+        """(automation id, name, current definition) of the tenant's active automations."""
+        ...
+
+    def chain_depth_limit(self) -> int: ...
+
+    def add_skipped_run(
+        self,
+        run_id: uuid.UUID,
+        automation_id: uuid.UUID,
+        version_id: uuid.UUID,
+        event_id: uuid.UUID,
+        execution_name: str,
+        reason: str,
+    ) -> bool:
+        """Record a run the router did not start; False when the run exists already."""
+        ...
+
+
 @dataclass(frozen=True)
 class RecordAbout:
     """The record a task or notification is about."""

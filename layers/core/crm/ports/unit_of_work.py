@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
+from crm.domain.events import CloudEvent
 from crm.ports.audit import AuditLog, AuditLogUnitOfWork, AuditTrail, IdempotencyStore
 from crm.ports.auth import (
     ApiKeyRepository,
@@ -23,7 +24,7 @@ from crm.ports.automation import (
     AutomationRunRepository,
     AutomationRunStats,
 )
-from crm.ports.automation_effects import OwnerRotations
+from crm.ports.automation_effects import AutomationChains, OwnerRotations
 from crm.ports.automation_webhooks import AutomationWebhookSecrets
 from crm.ports.backbone import (
     DeadLetterRepository,
@@ -153,6 +154,12 @@ class UnitOfWork(
     def owner_rotations(self) -> OwnerRotations: ...
     @property
     def automation_webhook_secrets(self) -> AutomationWebhookSecrets: ...
+    @property
+    def automation_chains(self) -> AutomationChains: ...
+
+    def caused_by(self, event: CloudEvent) -> None:
+        """Events added from now on were caused by a run `event` triggered (chain depth + 1)."""
+        ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -15,7 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crm.automation.compiler import compile_workflow, execution_name, state_machine_name
+from crm.automation.compiler import (
+    compile_workflow,
+    execution_name,
+    execution_type,
+    state_machine_name,
+)
 from crm.automation.model import WebhookAction, Workflow
 from crm.domain.automation_actions import ActionFailed, parse_action, parse_id
 from crm.domain.errors import Conflict, Forbidden, NotFound, PlanLimitExceeded, ValidationFailed
@@ -51,11 +56,43 @@ def route_event(
     step_function_arn: str,
 ) -> list[str]:
     """Start one execution per active automation of the event's tenant that it triggers,
-    inside the consumer's transaction (the one that records the event as handled)."""
-    return [
-        _start_run(event, automation, uow, engine=engine, step_function_arn=step_function_arn)
-        for automation in uow.automations.active_for_trigger(event.type)
-    ]
+    inside the consumer's transaction (the one that records the event as handled). An event
+    deeper in a chain of automations than allowed (the tenant's limit, or the automation's
+    lower max_chain_depth) starts nothing: the run is recorded as skipped (chain-depth)."""
+    automations = uow.automations.active_for_trigger(event.type)
+    if not automations:
+        return []
+    tenant_limit = uow.automation_chains.chain_depth_limit() if event.chain_depth else None
+    started = []
+    for automation in automations:
+        if tenant_limit is not None:
+            own = automation["definition"].get("max_chain_depth")
+            limit = min(tenant_limit, own) if isinstance(own, int) else tenant_limit
+            if event.chain_depth > limit:
+                _skip_run(event, automation, uow, limit)
+                continue
+        started.append(
+            _start_run(event, automation, uow, engine=engine, step_function_arn=step_function_arn)
+        )
+    return started
+
+
+def _skip_run(event: CloudEvent, automation: dict[str, Any], uow: UnitOfWork, limit: int) -> None:
+    version_id: uuid.UUID = automation["version_id"]
+    run_id = run_id_for(version_id, event.id)
+    uow.automation_chains.add_skipped_run(
+        run_id,
+        automation["id"],
+        version_id,
+        event.id,
+        execution_name(str(version_id), str(event.id)),
+        "chain-depth",
+    )
+    logger.warning(
+        "automation run skipped: chain too deep",
+        extra={"run_id": str(run_id), "event_id": str(event.id),
+               "chain_depth": event.chain_depth, "limit": limit},
+    )  # fmt: skip
 
 
 def _start_run(
@@ -74,7 +111,9 @@ def _start_run(
         name = state_machine_name(
             str(event.tenant_id), str(automation["id"]), automation["version"]
         )
-        state_machine_arn = engine.ensure_state_machine(name, definition)
+        state_machine_arn = engine.ensure_state_machine(
+            name, definition, machine_type=execution_type(workflow)
+        )
         uow.automations.set_state_machine_arn(version_id, state_machine_arn)
     run_id = run_id_for(version_id, event.id)
     name = execution_name(str(version_id), str(event.id))
@@ -125,6 +164,9 @@ def execute_step(
     action: dict[str, Any] = payload["action"]
     key = f"{run_id}:{step_id}"
     with unit_of_work(tenant_id) as uow:
+        cause = _cause(payload)
+        if cause is not None:
+            uow.caused_by(cause)  # the events the action writes are one level deeper
         earlier = uow.actions.claim(key, run_id, step_id, action["kind"])
         if earlier is not None:
             logger.info("step already executed", extra={"idempotency_key": key})
@@ -140,6 +182,13 @@ def execute_step(
         uow.actions.record_result(key, result)
         uow.commit()
     return {**result, "deduplicated": False}
+
+
+def _cause(payload: dict[str, Any]) -> CloudEvent | None:
+    try:
+        return CloudEvent.from_dict(payload["event"])
+    except (KeyError, ValueError, TypeError):
+        return None  # the record actions refuse such an event themselves
 
 
 def _describe(error: Exception) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from crm.automation.chains import ChainNode, find_cycle
 from crm.automation.compiler import compile_workflow
 from crm.automation.model import Workflow
 from crm.domain.audit import RequestMeta
-from crm.domain.errors import NotFound
+from crm.domain.errors import NotFound, ValidationFailed
 from crm.domain.plans import Metric
 from crm.domain.tenants import Principal
-from crm.ports import UnitOfWorkFactory
+from crm.ports import UnitOfWork, UnitOfWorkFactory
 from crm.services.audit_logs import record_change
 from crm.services.automation_webhooks import (
     OutboundSettings,
@@ -49,6 +50,7 @@ def create_automation(
         definition = workflow.model_dump(mode="json")
     with unit_of_work(principal.tenant_id) as uow:
         ensure_within_limit(uow, Metric.ACTIVE_AUTOMATIONS)  # a new automation is active
+        check_no_cycle(uow, ChainNode(automation_id, name, workflow))
         uow.automations.add(
             automation_id,
             version_id,
@@ -92,3 +94,35 @@ def automation_view(row: dict[str, Any]) -> dict[str, Any]:
         "workflow": public_definition(row["definition"]),
         "created_at": row["created_at"].isoformat(),
     }
+
+
+def check_no_cycle(uow: UnitOfWork, node: ChainNode) -> None:
+    """422 when `node`, active among the tenant's active automations, closes a cycle (its
+    actions trigger automations whose actions trigger it again), unless it sets
+    `max_chain_depth`: then the chain is bounded at run time and the user chose so."""
+    if node.workflow.max_chain_depth is not None:
+        return
+    others = [
+        ChainNode(automation_id, name, Workflow.model_validate(definition))
+        for automation_id, name, definition in uow.automation_chains.active_workflows()
+    ]
+    cycle = find_cycle(node, others)
+    if cycle is None:
+        return
+    path = "; ".join(link.describe() for link in cycle)
+    raise ValidationFailed(
+        "the automation would close a cycle of automations",
+        [
+            {
+                "loc": ["body", "workflow", "max_chain_depth"],
+                "msg": f"cycle: {path}, which triggers '{node.name}' again. Change a step, or "
+                "set max_chain_depth to let the chain run that many automations deep",
+                "type": "automation_cycle",
+                "cycle": [
+                    {"automation_id": str(link.automation_id), "name": link.name,
+                     "steps": list(link.steps), "event": link.event}
+                    for link in cycle
+                ],
+            }
+        ],
+    )  # fmt: skip

@@ -24,6 +24,7 @@ from crm.adapters.postgres.auth_repositories import (
     PostgresRecoveryCodeRepository,
     PostgresRefreshTokenRepository,
 )
+from crm.adapters.postgres.automation_chains import PostgresAutomationChains
 from crm.adapters.postgres.automation_run_stats import PostgresAutomationRunStats
 from crm.adapters.postgres.automation_runs import PostgresAutomationRunRecords
 from crm.adapters.postgres.automation_secrets import PostgresAutomationWebhookSecrets
@@ -93,6 +94,7 @@ class PostgresUnitOfWork:
         self.tenant_id = tenant_id
         self._publisher = publisher
         self._events: list[CloudEvent] = []
+        self._cause: CloudEvent | None = None
         self._committed = False
         self._lease: AbstractContextManager[pg8000.native.Connection] | None = None
         self._conn: pg8000.native.Connection | None = None
@@ -146,9 +148,17 @@ class PostgresUnitOfWork:
         self.suppressions = PostgresSuppressions(conn, self.tenant_id)
         self.email_templates = PostgresEmailTemplates(conn)
         self.tasks = PostgresTasks(conn)
+        self.automation_chains = PostgresAutomationChains(conn, self.tenant_id)
         return self
 
+    def caused_by(self, event: CloudEvent) -> None:
+        """Every event added from now on was caused by an automation run that `event`
+        triggered: it carries `event`'s chain depth + 1 (and `event` as its cause)."""
+        self._cause = event
+
     def add_event(self, event: CloudEvent) -> None:
+        if self._cause is not None:
+            event = self._cause.caused(event)
         if event.tenant_id != self.tenant_id:
             raise TenantNotSet("an event of another tenant cannot join this transaction")
         validate_event(event)  # only catalogued types, with data matching their model
@@ -158,6 +168,8 @@ class PostgresUnitOfWork:
     def add_events(self, events: list[CloudEvent]) -> None:
         """add_event() for many events, each about its own aggregate (the leads an import
         creates), written in one statement."""
+        if self._cause is not None:
+            events = [self._cause.caused(event) for event in events]
         for event in events:
             if event.tenant_id != self.tenant_id:
                 raise TenantNotSet("an event of another tenant cannot join this transaction")

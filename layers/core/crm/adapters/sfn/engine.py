@@ -1,4 +1,5 @@
-"""Step Functions as the workflow engine: one Standard state machine per automation version."""
+"""Step Functions as the workflow engine: one state machine per automation version, Standard or
+Express as the compiler chose (crm.automation.compiler.execution_type)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ class StepFunctionsEngine:
         self._sfn = sfn_client
         self._role_arn = role_arn
 
-    def ensure_state_machine(self, name: str, definition: dict[str, Any]) -> str:
+    def ensure_state_machine(
+        self, name: str, definition: dict[str, Any], machine_type: str = "STANDARD"
+    ) -> str:
         try:
             created = self._sfn.create_state_machine(
                 name=name,
                 definition=json.dumps(definition, sort_keys=True),
                 roleArn=self._role_arn,
-                type="STANDARD",
+                type=machine_type,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "StateMachineAlreadyExists":

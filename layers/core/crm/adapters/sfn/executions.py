@@ -1,4 +1,10 @@
-"""Reading executions back from Step Functions: DescribeExecution and GetExecutionHistory."""
+"""Reading executions back from Step Functions: DescribeExecution and GetExecutionHistory.
+
+Express executions (ARNs `arn:aws:states:<region>:<account>:express:...`) are not recorded by
+Step Functions: both calls refuse them. For those a run is read from the action ledger alone
+(crm.domain.run_inspection: an action with a ledger row succeeded), and `describe` answers
+None, as for an expired execution. (Embedded moto records Express executions like Standard
+ones and answers both calls, so locally both kinds show their full history.)"""
 
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ class StepFunctionsExecutions:
 
     def describe(self, execution_arn: str) -> ExecutionInfo | None:
         """None when Step Functions does not know the execution (e.g. expired: Standard
-        executions' histories are kept 90 days after they end)."""
+        executions' histories are kept 90 days after they end) or for an Express execution."""
+        if is_express(execution_arn):
+            return None
         try:
             found = self._sfn.describe_execution(executionArn=execution_arn)
         except ClientError as error:
@@ -35,7 +43,10 @@ class StepFunctionsExecutions:
         )
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        """Every history event, oldest first, across all pages; [] for an unknown execution."""
+        """Every history event, oldest first, across all pages; [] for an unknown execution
+        (or an Express one: it has no history)."""
+        if is_express(execution_arn):
+            return []
         paginator = self._sfn.get_paginator("get_execution_history")
         events: list[dict[str, Any]] = []
         try:
@@ -51,3 +62,7 @@ class StepFunctionsExecutions:
                 return []
             raise
         return events
+
+
+def is_express(execution_arn: str) -> bool:
+    return ":express:" in execution_arn
