@@ -131,6 +131,19 @@ class _Audit:
         self._s.audit.append(entry)
 
 
+class _NoAdministrators:
+    """Notifications of a tenant with no owner or admin to tell (nothing is produced)."""
+
+    def administrators(self) -> list[uuid.UUID]:
+        return []
+
+    def is_active_user(self, user_id: uuid.UUID) -> bool:
+        return False
+
+    def muted_kinds(self, user_ids: object) -> dict[uuid.UUID, frozenset[str]]:
+        return {}
+
+
 class FakeUnitOfWork:
     """Stages writes on a copy and applies them on commit, so a rollback loses them."""
 
@@ -151,6 +164,7 @@ class FakeUnitOfWork:
         self.audit = _Audit(self._staged)
         self.processed_events = FakeProcessedEvents(self._staged, self.tenant_id)
         self.dead_letters = FakeDeadLetters(self._staged, self.tenant_id)
+        self.notifications = _NoAdministrators()
         attach_tenancy_fakes(self, self._staged, self.tenant_id)
         attach_crm_core_fakes(self, self._staged, self.tenant_id)
         return self

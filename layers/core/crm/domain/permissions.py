@@ -229,6 +229,12 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "GET /tasks/{id}": "tasks:read",
     "PATCH /tasks/{id}": "tasks:update",
     "DELETE /tasks/{id}": "tasks:delete",
+    # a user's own notifications and preferences
+    "GET /notifications": AUTHENTICATED,
+    "POST /notifications/{id}/read": AUTHENTICATED,
+    "POST /notifications/read-all": AUTHENTICATED,
+    "GET /notifications/preferences": AUTHENTICATED,
+    "PUT /notifications/preferences": AUTHENTICATED,
 }
 
 assert all(p in PERMISSIONS or p in (PUBLIC, AUTHENTICATED) for p in ROUTE_PERMISSIONS.values()), (

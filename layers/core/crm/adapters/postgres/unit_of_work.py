@@ -40,6 +40,7 @@ from crm.adapters.postgres.history import (
 )
 from crm.adapters.postgres.imports import PostgresImports
 from crm.adapters.postgres.leads import PostgresLeadRepository
+from crm.adapters.postgres.notifications import PostgresNotifications
 from crm.adapters.postgres.pipelines import PostgresPipelineRepository
 from crm.adapters.postgres.processed_events import PostgresProcessedEvents
 from crm.adapters.postgres.repositories import (
@@ -142,6 +143,7 @@ class PostgresUnitOfWork:
         self.suppressions = PostgresSuppressions(conn, self.tenant_id)
         self.email_templates = PostgresEmailTemplates(conn)
         self.tasks = PostgresTasks(conn)
+        self.notifications = PostgresNotifications(conn, self.tenant_id)
         return self
 
     def add_event(self, event: CloudEvent) -> None:
