@@ -4,6 +4,7 @@ SES v2 on moto (raw MIME, tenant tag)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import uuid
@@ -27,6 +28,7 @@ from crm.domain.messaging import FailureRecord, InboundMessage, RetrySchedule
 from crm.ports.messaging import EmailTransport
 from crm.services.consuming import Consumer, consume_batch
 from crm.services.dead_letters import collect_dead_letter
+from crm.services.email_events import apply_sns_event
 from crm.services.emails import deliver_requested, enqueue_email
 from moto import mock_aws
 
@@ -253,3 +255,44 @@ def test_a_dead_letter_notifies_the_owners_once(
         [notification] = uow.notifications.page(owner_id, True, 10, None)
     assert notification.kind == "dead_letter"
     assert notification.title == "An event could not be processed by email: crm.email.requested"
+
+
+def _sns(message: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(message)}}]}
+
+
+def _ses(kind: str, email: Email, **body: Any) -> dict[str, Any]:
+    tags = {"tenant_id": [str(email.tenant_id)], "email_id": [str(email.id)]}
+    return {"eventType": kind, "mail": {"messageId": "ses-1", "tags": tags}, **body}
+
+
+def test_ses_notifications_move_statuses_and_suppress_hard_bounces_and_complaints(
+    db: PostgresDatabase, admin_conn: Any
+) -> None:
+    delivered, _ = _queued(db, admin_conn, f"ok-{uuid.uuid4().hex[:6]}@example.com")
+    soft, _ = _queued(db, admin_conn, f"soft-{uuid.uuid4().hex[:6]}@example.com")
+    hard, _ = _queued(db, admin_conn, f"hard-{uuid.uuid4().hex[:6]}@example.com")
+    angry, _ = _queued(db, admin_conn, f"angry-{uuid.uuid4().hex[:6]}@example.com")
+
+    def bounce(email: Email, kind: str) -> dict[str, Any]:
+        return _ses("Bounce", email, bounce={
+            "bounceType": kind, "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": email.to.address}]})  # fmt: skip
+
+    event = {"Records": [
+        *_sns(_ses("Delivery", delivered, delivery={"recipients": [delivered.to.address]}))["Records"],
+        *_sns(bounce(soft, "Transient"))["Records"],
+        *_sns(bounce(hard, "Permanent"))["Records"],
+        *_sns(_ses("Complaint", angry, complaint={
+            "complaintFeedbackType": "abuse",
+            "complainedRecipients": [{"emailAddress": angry.to.address}]}))["Records"],
+        *_sns({"eventType": "Bounce", "mail": {"tags": {}}})["Records"],  # not the pipeline's
+    ]}  # fmt: skip
+    assert apply_sns_event(event, unit_of_work=db.unit_of_work) == 4
+    assert apply_sns_event(event, unit_of_work=db.unit_of_work) == 4  # again: harmless
+    expected = {delivered: ("delivered", None), soft: ("bounced", None),
+                hard: ("bounced", "bounce"), angry: ("complained", "complaint")}  # fmt: skip
+    for email, (status, suppressed) in expected.items():
+        with db.unit_of_work(email.tenant_id) as uow:
+            assert uow.emails.get(email.id).status.value == status  # type: ignore[union-attr]
+            assert uow.suppressions.reason_for(email.to.address) == suppressed

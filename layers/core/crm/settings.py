@@ -216,7 +216,10 @@ class MailTransportSettings(_EnvSettings):
 
 
 class EmailWorkerSettings(ConsumerSettings, MailTransportSettings):
-    """The email worker (q.email)."""
+    """The email worker (q.email). UNSUBSCRIBE_URL: the API's public POST /unsubscribe, put
+    in the List-Unsubscribe header of marketing emails."""
+
+    unsubscribe_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
 
 
 class EmailsApiSettings(ApiSettings):
