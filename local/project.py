@@ -43,7 +43,7 @@ def project_cloud(
     # the functions refuse it unless the stage is local and private targets are allowed.
     if os.environ.get("WEBHOOK_HOSTS_FILE"):
         environment["WEBHOOK_HOSTS_FILE"] = os.environ["WEBHOOK_HOSTS_FILE"]
-    environment.update(mail_environment(endpoints))
+    environment.update(mail_environment(endpoints, cloud_options.get("gateway_port", 0)))
     if declare_topology:
         topology.declare_topology(
             endpoints.amqp_url,
@@ -62,11 +62,14 @@ def project_cloud(
     )
 
 
-def mail_environment(endpoints: Endpoints) -> dict[str, str]:
+def mail_environment(endpoints: Endpoints, gateway_port: int = 0) -> dict[str, str]:
     """The email worker's transport locally: SMTP to the supervisor's Mailpit, without TLS or
     login (Mailpit offers neither here); MAIL_TRANSPORT=ses sends through embedded moto's SES
-    instead. No SES configuration set exists in moto."""
-    environment = {"SES_CONFIGURATION_SET": "", "SMTP_SECRET_ARN": ""}
+    instead. No SES configuration set exists in moto. Marketing emails' List-Unsubscribe
+    points at the gateway's POST /unsubscribe (when its port is known before it starts)."""
+    environment = {"SES_CONFIGURATION_SET": "", "SMTP_SECRET_ARN": "", "UNSUBSCRIBE_URL": ""}
+    if gateway_port:
+        environment["UNSUBSCRIBE_URL"] = f"http://127.0.0.1:{gateway_port}/unsubscribe"
     transport = os.environ.get("MAIL_TRANSPORT") or ("smtp" if endpoints.smtp_address else "ses")
     environment["MAIL_TRANSPORT"] = transport
     if endpoints.smtp_address:

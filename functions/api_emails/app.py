@@ -1,25 +1,29 @@
 """Emails: POST /emails (queue one email to a lead, contact or user; 202), GET /emails (the
-ledger, newest first) and GET /emails/{id} (with its status history). Sending is the email
+ledger, newest first) and GET /emails/{id} (with its status history); the suppression list
+(GET/POST /suppressions, DELETE /suppressions/{address}); and the public one-click
+unsubscribe of marketing emails (POST /unsubscribe?token=..., RFC 8058). Sending is the email
 worker's job (q.email, crm.services.emails)."""
 
 import uuid
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import path_uuid, principal
-from crm.api.email_schemas import EmailIn
+from crm.api.email_schemas import EmailIn, SuppressionIn
 from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.writes import idempotency_key, request_context
-from crm.domain.emails import EMAIL_STATUSES, Email, EmailFilters
+from crm.domain.emails import EMAIL_STATUSES, Email, EmailFilters, Suppression
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import PageRequest
 from crm.observability import bind_api_event, logger
 from crm.services.emails import EmailCommand, get_email, list_emails, send_email
+from crm.services.suppressions import list_suppressions, suppress, unsubscribe, unsuppress
 from crm.settings import EmailsApiSettings
 from crm.tracing import tracer
 from pydantic import AwareDatetime
@@ -27,6 +31,7 @@ from pydantic import AwareDatetime
 settings = EmailsApiSettings.from_env()
 app = build_resolver()
 LIST_SCOPE = "emails:created_at:desc"
+SUPPRESSIONS_SCOPE = "suppressions:created_at:desc"
 Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with an offset")]
 
 
@@ -50,6 +55,7 @@ def post_email(body: EmailIn) -> Response[dict[str, Any]]:
             html=body.html,
             template_id=body.template_id,
             variables=body.variables,
+            marketing=body.marketing,
         ),
         request_context(app),
         unit_of_work=_db().unit_of_work,
@@ -94,6 +100,47 @@ def get_emails(
         200,
         page_body(page, lambda e: Email.to_dict(e, with_body=False), LIST_SCOPE, SortKind.DATETIME),
     )
+
+
+@app.get("/suppressions")
+@tracer.capture_method
+def get_suppressions(
+    limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> Response[dict[str, Any]]:
+    """Addresses no email goes to (bounce, complaint, unsubscribe, manual), newest first."""
+    after = decode_keyset(cursor, SUPPRESSIONS_SCOPE, SortKind.DATETIME)
+    page = list_suppressions(
+        principal(app), PageRequest(limit, after), unit_of_work=_db().unit_of_work
+    )
+    return json_response(
+        200, page_body(page, Suppression.to_dict, SUPPRESSIONS_SCOPE, SortKind.DATETIME)
+    )
+
+
+@app.post("/suppressions")
+@tracer.capture_method
+def post_suppression(body: SuppressionIn) -> Response[str]:
+    """Stop emailing an address (409 when it is listed already); audited."""
+    suppress(body.address, request_context(app), unit_of_work=_db().unit_of_work)
+    return Response(status_code=204, body="")
+
+
+@app.delete("/suppressions/<address>")
+@tracer.capture_method
+def delete_suppression(address: str) -> Response[str]:
+    """Email an address again (404 when it is not listed); audited."""
+    unsuppress(unquote(address), request_context(app), unit_of_work=_db().unit_of_work)
+    return Response(status_code=204, body="")
+
+
+@app.post("/unsubscribe")
+@tracer.capture_method
+def post_unsubscribe(
+    token: Annotated[str, Query(min_length=1, max_length=100, description="from the link")],
+) -> Response[dict[str, Any]]:
+    """One-click unsubscribe (RFC 8058: mail clients POST `List-Unsubscribe=One-Click` to the
+    List-Unsubscribe URL of a marketing email). Public; the token names the email."""
+    return json_response(200, unsubscribe(token, unit_of_work=_db().unit_of_work))
 
 
 @app.get("/emails/<email_id>")

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.adapters.rabbitmq.lambda_events import inbound_messages
+from crm.domain.emails import unsubscribe_headers
 from crm.domain.events import CloudEvent
 from crm.observability import logger, metrics
 from crm.ports import UnitOfWork
@@ -37,6 +38,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
             unit_of_work=consumer.unit_of_work,
             transport=transport,
             final_attempt=cloud_event.id in last,
+            extra_headers=lambda email: unsubscribe_headers(email, settings.unsubscribe_url),
         )
         if outcome.status != "skipped":
             metrics.add_metric(name=f"Emails{outcome.status.title()}", unit="Count", value=1)

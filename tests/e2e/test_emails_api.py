@@ -11,6 +11,7 @@ from typing import Any
 
 import pika
 import pytest
+import requests
 
 from local.services import Endpoints
 from tests.e2e.conftest import LocalCloudProcess
@@ -238,3 +239,55 @@ def test_templates_are_checked_at_save_versioned_escaped_and_sent(
     assert api.request("DELETE", f"/email-templates/{template['id']}").status_code == 204
     assert api.get(f"/email-templates/{template['id']}").status_code == 404
     assert api.get("/email-templates").json()["items"] == []
+
+
+def test_one_click_unsubscribe_suppresses_and_the_next_send_is_refused_with_a_reason(
+    local_cloud: LocalCloudProcess,
+) -> None:
+    tenant = sign_up(local_cloud.url, "Consent")
+    api = tenant.owner.api
+    address = f"news-{uuid.uuid4().hex[:8]}@example.com"
+    lead = new_lead(api, "Newsreader", address)
+    promo = send(api, lead["id"], "Our news", html="<p>News</p>", marketing=True)
+    mailpit = Mailpit(local_cloud.mailpit_url)
+    [message] = mailpit.wait_for(address)
+    headers = mailpit.headers(message["ID"])
+    assert headers["List-Unsubscribe-Post"] == ["List-Unsubscribe=One-Click"]
+    [link] = headers["List-Unsubscribe"]
+    url = link.strip("<>")
+    assert url.startswith(f"{local_cloud.url}/unsubscribe?token=")
+
+    # The mail client's one-click POST (RFC 8058), no credentials: public.
+    clicked = requests.post(url, data="List-Unsubscribe=One-Click", timeout=10,
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert clicked.status_code == 200, clicked.text
+    assert requests.post(url, timeout=10).status_code == 200  # idempotent
+    forged = requests.post(f"{local_cloud.url}/unsubscribe?token={'0' * 64}", timeout=10)
+    assert forged.status_code == 404
+    listed = api.get("/suppressions").json()["items"]
+    assert [(s["address"], s["reason"], s["email_id"]) for s in listed] == [
+        (address, "unsubscribe", promo["id"]),
+    ]  # fmt: skip
+
+    refused = send(api, lead["id"], "Again", text="hello?")
+    rejected = wait_status(api, refused["id"], "rejected")
+    assert rejected["status"] == "rejected"
+    assert rejected["status_reason"] == "the address is on the suppression list (unsubscribe)"
+    # a transactional email to an address that is not listed carries no unsubscribe header
+    plain_address = f"plain-{uuid.uuid4().hex[:8]}@example.com"
+    send(api, new_lead(api, "Plain", plain_address)["id"], "Hi", text="hi")
+    [plain] = mailpit.wait_for(plain_address)
+    assert "List-Unsubscribe" not in mailpit.headers(plain["ID"])
+    assert len(mailpit.messages_to(address)) == 1
+
+    # by hand: owners add and remove; sellers cannot; another tenant sees none of it
+    assert api.post("/suppressions", {"address": "Manual@Example.com"}).status_code == 204
+    assert api.post("/suppressions", {"address": "manual@example.com"}).status_code == 409
+    assert api.post("/suppressions", {"address": "nope"}).status_code == 422
+    seller = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "seller")
+    assert seller.api.get("/suppressions").status_code == 403
+    assert sign_up(local_cloud.url, "Else").owner.api.get("/suppressions").json()["items"] == []
+    assert api.request("DELETE", f"/suppressions/{address}").status_code == 204
+    assert api.request("DELETE", f"/suppressions/{address}").status_code == 404
+    again = send(api, lead["id"], "Welcome back", text="hi again")
+    assert wait_status(api, again["id"], "sent")["status"] == "sent"

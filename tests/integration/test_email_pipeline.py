@@ -4,10 +4,12 @@ SES v2 on moto (raw MIME, tenant tag)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -22,9 +24,11 @@ from crm.adapters.smtp.mailer import SmtpMailer
 from crm.adapters.transient import is_transient
 from crm.domain.emails import Email, OutboundEmail, Recipient, outbound
 from crm.domain.events import CloudEvent
-from crm.domain.messaging import InboundMessage, RetrySchedule
+from crm.domain.messaging import FailureRecord, InboundMessage, RetrySchedule
 from crm.ports.messaging import EmailTransport
 from crm.services.consuming import Consumer, consume_batch
+from crm.services.dead_letters import collect_dead_letter
+from crm.services.email_events import apply_sns_event
 from crm.services.emails import deliver_requested, enqueue_email
 from moto import mock_aws
 
@@ -223,3 +227,72 @@ def test_ses_sends_raw_mime_tagged_with_the_tenant() -> None:
     raw = request["Content"]["Raw"]["Data"].decode()
     assert f"X-CRM-Tenant: {email.tenant_id}" in raw
     assert "Hello there" in raw and "<p>Hello <b>there</b></p>" in raw
+
+
+def test_a_dead_letter_notifies_the_owners_once(
+    db: PostgresDatabase, admin_conn: Any, channel: Any, queue: str, endpoints: Endpoints
+) -> None:
+    address = f"dead-{uuid.uuid4().hex[:8]}@example.com"
+    email, event = _queued(db, admin_conn, address)
+    consumer = _consumer(db, endpoints)
+    down = SmtpMailer("127.0.0.1", _closed_port(), starttls=False, timeout_seconds=2)
+    now = datetime.now(UTC)
+    failed_once = FailureRecord("email", 1, now, now, "ConnectionRefusedError").to_headers()
+    last = InboundMessage(queue=queue, body=event.to_json(), headers=failed_once,
+                          message_id=None, redelivered=False, event=event)  # fmt: skip
+    assert _deliver(last, consumer, down, final=True)["dead_lettered"] == 1
+    properties, body = _get(channel, f"{queue}.dlq")
+    dead = InboundMessage(queue="q.email.dlq", body=body, headers=properties.headers,
+                          message_id=None, redelivered=False, event=event)  # fmt: skip
+    for _ in range(2):  # the dead-letter queue delivers it twice: one notification
+        assert collect_dead_letter(
+            dead, unit_of_work=db.unit_of_work, clock=lambda: datetime.now(UTC)
+        )
+    [(owner_id,)] = admin_conn.run(
+        "SELECT id FROM users WHERE tenant_id = :t AND role = 'owner'", t=email.tenant_id
+    )
+    with db.unit_of_work(email.tenant_id) as uow:
+        [notification] = uow.notifications.page(owner_id, True, 10, None)
+    assert notification.kind == "dead_letter"
+    assert notification.title == "An event could not be processed by email: crm.email.requested"
+
+
+def _sns(message: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(message)}}]}
+
+
+def _ses(kind: str, email: Email, **body: Any) -> dict[str, Any]:
+    tags = {"tenant_id": [str(email.tenant_id)], "email_id": [str(email.id)]}
+    return {"eventType": kind, "mail": {"messageId": "ses-1", "tags": tags}, **body}
+
+
+def test_ses_notifications_move_statuses_and_suppress_hard_bounces_and_complaints(
+    db: PostgresDatabase, admin_conn: Any
+) -> None:
+    delivered, _ = _queued(db, admin_conn, f"ok-{uuid.uuid4().hex[:6]}@example.com")
+    soft, _ = _queued(db, admin_conn, f"soft-{uuid.uuid4().hex[:6]}@example.com")
+    hard, _ = _queued(db, admin_conn, f"hard-{uuid.uuid4().hex[:6]}@example.com")
+    angry, _ = _queued(db, admin_conn, f"angry-{uuid.uuid4().hex[:6]}@example.com")
+
+    def bounce(email: Email, kind: str) -> dict[str, Any]:
+        return _ses("Bounce", email, bounce={
+            "bounceType": kind, "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": email.to.address}]})  # fmt: skip
+
+    event = {"Records": [
+        *_sns(_ses("Delivery", delivered, delivery={"recipients": [delivered.to.address]}))["Records"],
+        *_sns(bounce(soft, "Transient"))["Records"],
+        *_sns(bounce(hard, "Permanent"))["Records"],
+        *_sns(_ses("Complaint", angry, complaint={
+            "complaintFeedbackType": "abuse",
+            "complainedRecipients": [{"emailAddress": angry.to.address}]}))["Records"],
+        *_sns({"eventType": "Bounce", "mail": {"tags": {}}})["Records"],  # not the pipeline's
+    ]}  # fmt: skip
+    assert apply_sns_event(event, unit_of_work=db.unit_of_work) == 4
+    assert apply_sns_event(event, unit_of_work=db.unit_of_work) == 4  # again: harmless
+    expected = {delivered: ("delivered", None), soft: ("bounced", None),
+                hard: ("bounced", "bounce"), angry: ("complained", "complaint")}  # fmt: skip
+    for email, (status, suppressed) in expected.items():
+        with db.unit_of_work(email.tenant_id) as uow:
+            assert uow.emails.get(email.id).status.value == status  # type: ignore[union-attr]
+            assert uow.suppressions.reason_for(email.to.address) == suppressed

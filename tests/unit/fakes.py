@@ -166,6 +166,19 @@ class _Chains:
         raise AssertionError("no chain reaches the depth limit in the unit tests")
 
 
+class _NoAdministrators:
+    """Notifications of a tenant with no owner or admin to tell (nothing is produced)."""
+
+    def administrators(self) -> list[uuid.UUID]:
+        return []
+
+    def is_active_user(self, user_id: uuid.UUID) -> bool:
+        return False
+
+    def muted_kinds(self, user_ids: object) -> dict[uuid.UUID, frozenset[str]]:
+        return {}
+
+
 class FakeUnitOfWork:
     """Stages writes on a copy and applies them on commit, so a rollback loses them."""
 
@@ -188,6 +201,7 @@ class FakeUnitOfWork:
         self.processed_events = FakeProcessedEvents(self._staged, self.tenant_id)
         self.dead_letters = FakeDeadLetters(self._staged, self.tenant_id)
         self.automation_webhook_secrets = _AutomationWebhookSecrets(self._staged)
+        self.notifications = _NoAdministrators()
         attach_tenancy_fakes(self, self._staged, self.tenant_id)
         attach_crm_core_fakes(self, self._staged, self.tenant_id)
         return self

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from crm.adapters.opensearch.leads_index import OpenSearchLeadIndex
     from crm.adapters.passwords import Argon2PasswordHasher
     from crm.adapters.postgres.connection import ConnectionPool
-    from crm.adapters.postgres.housekeeping import PostgresExpiredRecords
+    from crm.adapters.postgres.housekeeping import PostgresDueTasks, PostgresExpiredRecords
     from crm.adapters.postgres.relay_store import PostgresOutboxRelayStore
     from crm.adapters.postgres.tenancy import PostgresRequestAdmission
     from crm.adapters.postgres.unit_of_work import PostgresDatabase
@@ -203,6 +203,12 @@ def expired_records(relay_database_url: str) -> PostgresExpiredRecords:
     from crm.adapters.postgres.housekeeping import PostgresExpiredRecords
 
     return PostgresExpiredRecords(connection_pool(relay_database_url, 1))
+
+
+def due_tasks(relay_database_url: str) -> PostgresDueTasks:
+    from crm.adapters.postgres.housekeeping import PostgresDueTasks
+
+    return PostgresDueTasks(connection_pool(relay_database_url, 1))
 
 
 def relay_store(relay_database_url: str) -> PostgresOutboxRelayStore:

@@ -256,8 +256,23 @@ class MailTransportSettings(_EnvSettings):
 
 
 class EmailWorkerSettings(ConsumerSettings, MailTransportSettings):
-    """The email worker (q.email)."""
+    """The email worker (q.email). UNSUBSCRIBE_URL: the API's public POST /unsubscribe, put
+    in the List-Unsubscribe header of marketing emails."""
+
+    unsubscribe_url: str = Field(default="", pattern=r"^(https?://\S+)?$")
 
 
 class EmailsApiSettings(ApiSettings):
     mail_from: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="the sender of every email")
+
+
+class NotificationWorkerSettings(ConsumerSettings):
+    """The notification consumer (q.notification): its notifications' events are published
+    right after commit (the broker), for the WebSocket push."""
+
+
+class TaskReminderSettings(DatabaseSettings, BrokerSettings):
+    """The due-soon reminder: crm_relay finds the tenants with tasks due soon."""
+
+    relay_database_url: str = Field(pattern=r"^postgres(ql)?://")
+    task_reminder_window_minutes: float = Field(default=15, gt=0, le=1440)

@@ -32,6 +32,10 @@ class EmailIn(_Body):
     variables: dict[str, Any] | None = Field(
         default=None, description="the template's `vars` (with template_id only)"
     )
+    marketing: bool = Field(
+        default=False,
+        description="a marketing email: carries one-click List-Unsubscribe headers",
+    )
 
     @model_validator(mode="after")
     def _content(self) -> EmailIn:
@@ -69,3 +73,7 @@ class EmailTemplatePatch(_Body):
 class PreviewIn(_Body):
     record: EmailRecipientIn = Field(description="render the template for this record")
     variables: dict[str, Any] | None = None
+
+
+class SuppressionIn(_Body):
+    address: str = Field(min_length=3, max_length=320)

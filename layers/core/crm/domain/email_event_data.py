@@ -1,4 +1,5 @@
-"""The `data` of the messaging and work-item events (crm.email.*, crm.task.*). Ids and states
+"""The `data` of the messaging and work-item events (crm.email.*, crm.task.*,
+crm.notification.*). Ids and states
 only: addresses, bodies, titles and notes stay in the database, where GDPR erasure and
 retention can reach them."""
 
@@ -43,3 +44,14 @@ class TaskEventData(BaseModel):
     record: TaskRecordRef | None = None
     done: bool
     previous_assignee_id: str | None = None
+
+
+class NotificationCreatedData(BaseModel):
+    """crm.notification.created: pushed to the one user it is for (crm.domain.realtime)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    user_id: str
+    kind: str
+    link: str | None = None

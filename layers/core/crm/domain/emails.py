@@ -124,6 +124,26 @@ class EmailFilters:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """An address the tenant must not email, and why (bounce, complaint, unsubscribe, manual)."""
+
+    id: uuid.UUID
+    address: str
+    reason: str
+    email_id: uuid.UUID | None
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "address": self.address,
+            "reason": self.reason,
+            "email_id": str(self.email_id) if self.email_id else None,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
 class OutboundEmail:
     """What a transport sends. `message_id` is stable per email (the ledger row's id), so a
     resend after a crash carries the same Message-ID header (SMTP; receivers deduplicate on
@@ -211,3 +231,33 @@ def html_to_text(markup: str) -> str:
     lines = [line.strip() for line in "".join(parser.parts).splitlines()]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     return text + "\n" if text else ""
+
+
+# ------------------------------------------------------------------ one-click unsubscribe
+
+
+def unsubscribe_token(email: Email) -> str:
+    """The bearer token of a marketing email's unsubscribe link: its tenant and id (the id is
+    a random UUID: unguessable, and it names one email to one address)."""
+    return f"{email.tenant_id.hex}{email.id.hex}"
+
+
+def parse_unsubscribe_token(token: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(tenant id, email id), or None for anything that is not such a token."""
+    if len(token) != 64:
+        return None
+    try:
+        return uuid.UUID(hex=token[:32]), uuid.UUID(hex=token[32:])
+    except ValueError:
+        return None
+
+
+def unsubscribe_headers(email: Email, unsubscribe_url: str) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe for marketing emails (RFC 2369 List-Unsubscribe with a
+    POST-able https URL); nothing for the others."""
+    if not email.marketing or not unsubscribe_url:
+        return {}
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url}?token={unsubscribe_token(email)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }

@@ -181,6 +181,13 @@ TASK_EVENTS = (
     _task("completed", "A task was marked done."),
     _task("reopened", "A done task was marked not done again."),
     _task("deleted", "A task was deleted."),
+    EventType(
+        "crm.notification.created",
+        "A user got an in-app notification (GET /notifications); pushed over the WebSocket to"
+        " that user's connections only.",
+        "notifications/{notification id}",
+        email_data.NotificationCreatedData,
+    ),
 )
 
 CATALOG: dict[str, EventType] = {

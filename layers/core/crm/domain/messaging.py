@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 from crm.domain.events import CloudEvent
 
 # One durable queue per consumer, q.<consumer>, with its dead-letter queue q.<consumer>.dlq.
-ConsumerName = Literal["automation", "email", "webhook", "analytics", "realtime"]
+ConsumerName = Literal["automation", "email", "webhook", "analytics", "realtime", "notification"]
 CONSUMERS: tuple[str, ...] = get_args(ConsumerName)
 
 # Headers a failed message carries into its retry queue and, in the end, its dead-letter queue.

@@ -44,6 +44,8 @@ RESOURCE_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
     "webhooks": _CRUD,
     # Emails to records through the pipeline (a seller reads the ones they sent)
     "emails": ("read", "create"),
+    # The suppression list: owners and admins add and remove addresses
+    "suppressions": ("read", "create", "delete"),
     # Email templates: managers and above write them, everyone who emails reads them
     "email_templates": _CRUD,
     # Tasks: a seller works on the tasks assigned to or created by them (crm.services.tasks)
@@ -68,7 +70,7 @@ BUILTIN_ROLE_PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
     Role.OWNER: PERMISSIONS,
     Role.ADMIN: PERMISSIONS - {"billing:update"},
     Role.MANAGER: _all(*_CRM_DATA, "pipelines", "automations", "emails", "email_templates", "tasks")
-    | _all("reports", "users", "roles", "tenant_settings", "billing", only=_READ),
+    | _all("reports", "users", "roles", "tenant_settings", "billing", "suppressions", only=_READ),
     Role.SELLER: _all(*_CRM_DATA, "emails", only=("read", "create", "update"))
     | _all("tasks")
     | _all("pipelines", "reports", "automations", "tenant_settings", "email_templates", only=_READ),
@@ -220,6 +222,11 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "POST /emails": "emails:create",
     "GET /emails": "emails:read",
     "GET /emails/{id}": "emails:read",
+    "GET /suppressions": "suppressions:read",
+    "POST /suppressions": "suppressions:create",
+    "DELETE /suppressions/{address}": "suppressions:delete",
+    # one-click unsubscribe from a marketing email: the token in the link is the credential
+    "POST /unsubscribe": PUBLIC,
     "GET /email-templates": "email_templates:read",
     "POST /email-templates": "email_templates:create",
     "GET /email-templates/{id}": "email_templates:read",
@@ -232,6 +239,12 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "GET /tasks/{id}": "tasks:read",
     "PATCH /tasks/{id}": "tasks:update",
     "DELETE /tasks/{id}": "tasks:delete",
+    # a user's own notifications and preferences
+    "GET /notifications": AUTHENTICATED,
+    "POST /notifications/{id}/read": AUTHENTICATED,
+    "POST /notifications/read-all": AUTHENTICATED,
+    "GET /notifications/preferences": AUTHENTICATED,
+    "PUT /notifications/preferences": AUTHENTICATED,
 }
 
 assert all(p in PERMISSIONS or p in (PUBLIC, AUTHENTICATED) for p in ROUTE_PERMISSIONS.values()), (

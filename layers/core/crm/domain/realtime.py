@@ -11,6 +11,7 @@ database per batch, not the role it connected with):
 - the event's resource must be readable by the role (`leads:read` for crm.lead.*, ...; an API
   key also needs the scope); events of kinds that map to no resource (none in the catalog
   today) go only to roles that administer the tenant (`tenant_settings:update`);
+- a notification (crm.notification.*) reaches the connections of the user it is for only;
 - a role limited to its own records (sellers) hears of a lead, contact or deal only when it
   owns it or nobody does; an assignment event reaches both the previous and the new owner;
   an event that names no owner at all reaches such a role never (fail closed).
@@ -112,6 +113,8 @@ def event_owners(data: Mapping[str, Any]) -> set[uuid.UUID | None] | None:
 
 def may_receive(listener: Listener, event: CloudEvent) -> bool:
     kind = event_kind(event.type)
+    if kind == "notification":  # personal: its user only, whatever the role
+        return str(listener.user_id) == str(event.data.get("user_id"))
     resource = EVENT_RESOURCES.get(kind)
     permissions = _permissions(listener)
     if resource is None:

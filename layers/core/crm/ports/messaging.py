@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from crm.domain.email_templates import EmailTemplate
-from crm.domain.emails import Email, EmailFilters, OutboundEmail, Recipient
+from crm.domain.emails import Email, EmailFilters, OutboundEmail, Recipient, Suppression
 from crm.domain.events import CloudEvent
 from crm.domain.pagination import Keyset
 
@@ -66,6 +66,9 @@ class SuppressionRepository(Protocol):
 
     def add(self, address: str, reason: str, email_id: uuid.UUID | None) -> bool: ...
     def remove(self, address: str) -> bool: ...
+    def page(self, limit: int, after: Keyset | None) -> list[Suppression]:
+        """Newest first (created_at, id)."""
+        ...
 
 
 class EmailTemplateRepository(Protocol):

@@ -17,6 +17,7 @@ from crm.domain.pagination import Page, PageRequest
 from crm.domain.tenants import Principal
 from crm.observability import logger, metrics
 from crm.ports import DeadLettersUnitOfWork, Redriver
+from crm.services.notifications import notify_dead_letter
 
 REDRIVE_BATCH_LIMIT = 500
 BROKER_EXPIRY = "expired"  # x-death reason of a delay queue; not a failure
@@ -57,7 +58,8 @@ def collect_dead_letter(
         last_failed_at=last_failed_at,
     )
     with unit_of_work(event.tenant_id) as uow:
-        uow.dead_letters.add(letter)
+        if uow.dead_letters.add(letter):
+            notify_dead_letter(uow, letter.id, consumer, event.type)
         uow.commit()
     metrics.add_metric(name="DeadLettersCollected", unit="Count", value=1)
     logger.warning(

@@ -142,6 +142,7 @@ class EmailCommand:
     html: str | None = None
     template_id: uuid.UUID | None = None
     variables: dict[str, Any] | None = None
+    marketing: bool = False
 
 
 def _recipient(uow: UnitOfWork, principal: Principal, command: EmailCommand) -> Recipient:
@@ -182,7 +183,7 @@ def send_email(
     request = {"to": {"type": command.record_type, "id": str(command.record_id)},
                "subject": command.subject, "text": command.text, "html": command.html,
                "template_id": str(command.template_id) if command.template_id else None,
-               "variables": command.variables}  # fmt: skip
+               "variables": command.variables, "marketing": command.marketing}  # fmt: skip
     with unit_of_work(principal.tenant_id) as uow:
         claim = claim_key(uow, idempotency_key, "emails.send", request)
         if claim.replay is not None:
@@ -206,6 +207,7 @@ def send_email(
             html=html,
             purpose="message",
             from_address=from_address,
+            marketing=command.marketing,
             created_by=principal.user_id,
             correlation_id=context.correlation_id,
             template_id=template_id,

@@ -9,7 +9,14 @@ from typing import Any
 
 import pg8000.native
 
-from crm.domain.emails import Email, EmailFilters, EmailStatus, Recipient, StatusChange
+from crm.domain.emails import (
+    Email,
+    EmailFilters,
+    EmailStatus,
+    Recipient,
+    StatusChange,
+    Suppression,
+)
 from crm.domain.pagination import Keyset
 
 _COLUMNS = (
@@ -213,6 +220,19 @@ class PostgresSuppressions:
             email_id=email_id,
         )
         return bool(rows)
+
+    def page(self, limit: int, after: Keyset | None) -> list[Suppression]:
+        where = "true"
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            where = "(created_at, id) < (:after_at, :after_id)"
+            params.update(after_at=after.value, after_id=after.id)
+        rows = self._conn.run(
+            "SELECT id, address, reason, email_id, created_at FROM email_suppressions"
+            f" WHERE {where} ORDER BY created_at DESC, id DESC LIMIT :limit",
+            **params,
+        )
+        return [Suppression(*row) for row in rows]
 
     def remove(self, address: str) -> bool:
         rows = self._conn.run(

@@ -32,3 +32,18 @@ class PostgresExpiredRecords:
                 before=before,
             )
         return [(row[0], row[1]) for row in rows]
+
+
+class PostgresDueTasks:
+    """Across tenants, as crm_relay (0023_notifications.sql): which tenants have open tasks
+    due before a moment that were not reminded yet. It sees nothing else of those tasks."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def tenants_with_tasks_due_before(self, before: datetime) -> list[uuid.UUID]:
+        with self._pool.connection() as conn:
+            rows = conn.run(
+                "SELECT DISTINCT tenant_id FROM tasks WHERE due_at < :before", before=before
+            )
+        return [row[0] for row in rows]

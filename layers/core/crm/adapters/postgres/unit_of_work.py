@@ -42,6 +42,7 @@ from crm.adapters.postgres.history import (
 )
 from crm.adapters.postgres.imports import PostgresImports
 from crm.adapters.postgres.leads import PostgresLeadRepository
+from crm.adapters.postgres.notifications import PostgresNotifications
 from crm.adapters.postgres.owner_rotations import PostgresOwnerRotations
 from crm.adapters.postgres.pipelines import PostgresPipelineRepository
 from crm.adapters.postgres.processed_events import PostgresProcessedEvents
@@ -149,6 +150,7 @@ class PostgresUnitOfWork:
         self.email_templates = PostgresEmailTemplates(conn)
         self.tasks = PostgresTasks(conn)
         self.automation_chains = PostgresAutomationChains(conn, self.tenant_id)
+        self.notifications = PostgresNotifications(conn, self.tenant_id)
         return self
 
     def caused_by(self, event: CloudEvent) -> None:
