@@ -26,17 +26,6 @@ export default defineConfig({
     target: "es2022",
     sourcemap: false,
     chunkSizeWarningLimit: 700,
-    rollupOptions: {
-      output: {
-        manualChunks(id) {
-          if (!id.includes("node_modules")) return undefined;
-          if (id.includes("echarts") || id.includes("zrender")) return "charts";
-          if (id.includes("@xyflow")) return "flow";
-          if (id.includes("@dnd-kit")) return "dnd";
-          return undefined;
-        },
-      },
-    },
   },
   test: {
     environment: "jsdom",

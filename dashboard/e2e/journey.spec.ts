@@ -40,4 +40,27 @@ test("sign up, log in, create a lead, work it", async ({ page }) => {
     await expectAccessible(page);
     await screenshot(page, "leads");
   });
+
+  await test.step("reports count the lead (OpenSearch, within a few seconds)", async () => {
+    await page.getByRole("link", { name: "Relatórios" }).click();
+    const byStatus = page.getByRole("table").filter({ hasText: "Status" }).first();
+    await expect(async () => {
+      await page.reload();
+      await expect(byStatus.getByRole("row", { name: /Novo 1/ })).toBeVisible({ timeout: 2000 });
+    }).toPass({ timeout: 30_000 });
+    await expectAccessible(page);
+    await screenshot(page, "reports");
+  });
+
+  await test.step("the overview in English", async () => {
+    await page.getByText("English", { exact: true }).click();
+    await page.getByRole("link", { name: "Overview" }).click();
+    await expect(page.getByRole("heading", { name: "Overview", level: 1 })).toBeVisible();
+    await expect(page.getByTestId("kpi-New leads")).toHaveText("1");
+    await expectAccessible(page);
+    await screenshot(page, "overview");
+    await page.getByRole("link", { name: "Leads" }).click();
+    await expect(page.getByRole("button", { name: "New lead" })).toBeVisible();
+    await page.getByText("Português", { exact: true }).click();
+  });
 });

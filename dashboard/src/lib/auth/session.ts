@@ -17,8 +17,8 @@ export interface LoginAnswer {
   access_token: string;
   expires_in: number;
   refresh_token: string;
-  tenant_id: string;
-  user_id: string;
+  tenant_id?: string;
+  user_id?: string;
   mfa_enrolment_required?: boolean;
 }
 
@@ -67,12 +67,14 @@ function claims(token: string): Record<string, unknown> {
 }
 
 export function startSession(answer: LoginAnswer): Session {
+  // /auth/refresh answers only the tokens: who and where come from the access token's claims.
+  const claimed = claims(answer.access_token);
   const session: Session = {
     accessToken: answer.access_token,
     expiresAt: Date.now() + answer.expires_in * 1000,
-    tenantId: answer.tenant_id,
-    userId: answer.user_id,
-    role: String(claims(answer.access_token).role ?? ""),
+    tenantId: answer.tenant_id ?? String(claimed.tenant_id ?? ""),
+    userId: answer.user_id ?? String(claimed.sub ?? ""),
+    role: String(claimed.role ?? ""),
   };
   sessionStorage.setItem(REFRESH_KEY, answer.refresh_token);
   emit({ status: "signed-in", session });

@@ -19,7 +19,7 @@ export function staleQueryKeys(message: RealtimeMessage): string[][] {
   const recordId = message.subject?.split("/")[1];
   switch (entity) {
     case "lead":
-      return [["leads"], ["overview"], ...(recordId ? [["lead", recordId]] : [])];
+      return [["leads"], ["overview"], ["reports"], ...(recordId ? [["lead", recordId]] : [])];
     case "contact":
       return [["contacts"], ...(recordId ? [["contact", recordId]] : [])];
     case "deal":
