@@ -32,7 +32,7 @@ from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.writes import idempotency_key, record_response, request_context
 from crm.domain.errors import ValidationFailed
-from crm.domain.imports import DedupPolicy
+from crm.domain.imports import DedupPolicy, ImportJob
 from crm.domain.leads import Lead, LeadStatus
 from crm.domain.pagination import PageRequest
 from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort, RecordSortField
@@ -40,7 +40,13 @@ from crm.domain.timeline import TimelineItem
 from crm.observability import bind_api_event, logger
 from crm.services.deals import NewDeal
 from crm.services.exports import export_records
-from crm.services.imports import ImportRequest, get_import, request_import, start_import
+from crm.services.imports import (
+    ImportRequest,
+    get_import,
+    list_imports,
+    request_import,
+    start_import,
+)
 from crm.services.leads import (
     Conversion,
     NewLead,
@@ -63,6 +69,7 @@ settings = LeadsApiSettings.from_env()
 app = build_resolver()
 
 MAX_ROW = 2**31 - 1  # the error report's row is a PostgreSQL integer
+IMPORTS_SCOPE = "imports:created_at:desc"
 HISTORY_SCOPE = "lead-history:changed_at:desc"
 TIMELINE_SCOPE = "lead-timeline:at:desc"
 
@@ -274,6 +281,21 @@ def post_start_import(import_id: str) -> Response[dict[str, Any]]:
         jobs=bootstrap.job_starter(settings.import_worker_function),
     )
     return json_response(202, job, Location=f"/imports/{job['id']}")
+
+
+@app.get("/imports", responses=responses(200))
+@tracer.capture_method
+def read_imports(
+    limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> Response[dict[str, Any]]:
+    """The tenant's imports, newest first, with their status and counts (a role limited to its
+    own records sees the imports it made); GET /imports/{id} has the row error report."""
+    page = list_imports(
+        principal(app),
+        PageRequest(limit, decode_keyset(cursor, IMPORTS_SCOPE, SortKind.DATETIME)),
+        unit_of_work=_db().unit_of_work,
+    )
+    return json_response(200, page_body(page, ImportJob.to_dict, IMPORTS_SCOPE, SortKind.DATETIME))
 
 
 @app.get("/imports/<import_id>", responses=responses(200))
