@@ -37,6 +37,7 @@ from crm.domain.audit import RequestMeta  # noqa: E402
 from crm.domain.tenants import Role, Tenant, User  # noqa: E402
 from crm.services.tenant_settings import get_settings, initialise_tenant  # noqa: E402
 
+from bench.smoke import scaled  # noqa: E402
 from local.services import ensure_test_services  # noqa: E402
 
 BATCH = 100
@@ -166,4 +167,4 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else scaled(2000, smoke=5))

@@ -37,6 +37,7 @@ from crm.services.api_keys import create_api_key  # noqa: E402
 from crm.services.authorization import RequestAuthorizer, authorize_event  # noqa: E402
 from crm.services.tokens import TokenService  # noqa: E402
 
+from bench.smoke import scaled  # noqa: E402
 from local.services import ensure_test_services  # noqa: E402
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:api/dev/GET/leads"
@@ -126,4 +127,4 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else scaled(2000, smoke=5))

@@ -15,9 +15,14 @@ import timeit
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "core"))
+sys.path[:0] = [
+    str(Path(__file__).resolve().parents[1]),
+    str(Path(__file__).resolve().parents[1] / "layers" / "core"),
+]
 
-from crm.automation import Workflow, compile_workflow
+from crm.automation import Workflow, compile_workflow  # noqa: E402
+
+from bench.smoke import scaled  # noqa: E402
 
 STEP_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:automation_step"
 ACTIONS: list[dict[str, Any]] = [
@@ -73,8 +78,8 @@ def best_microseconds(call: Any, iterations: int, repeat: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=scaled(300, smoke=3))
+    parser.add_argument("--repeat", type=int, default=scaled(5, smoke=1))
     args = parser.parse_args()
 
     data = hundred_step_workflow()

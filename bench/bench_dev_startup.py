@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.smoke import scaled
 from local.services import SERVICES, Supervisor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ def row(label: str, timings: dict[str, float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=scaled(3, smoke=1))
     args = parser.parse_args()
     # project-owned servers only: ignore URLs of external servers
     env = {

@@ -46,6 +46,7 @@ from crm.domain.tenants import Principal, Role, Tenant  # noqa: E402
 from crm.services.leads import NewLead, create_lead  # noqa: E402
 
 from bench.backbone_servers import backbone_servers  # noqa: E402
+from bench.smoke import scaled  # noqa: E402
 from local.services import Endpoints, Supervisor  # noqa: E402
 
 CONSUMERS = ("automation", "analytics")
@@ -233,6 +234,6 @@ def main(rate: int, seconds: int) -> None:
 
 if __name__ == "__main__":
     main(
-        int(sys.argv[1]) if len(sys.argv) > 1 else 500,
-        int(sys.argv[2]) if len(sys.argv) > 2 else 20,
+        int(sys.argv[1]) if len(sys.argv) > 1 else scaled(500, smoke=20),
+        int(sys.argv[2]) if len(sys.argv) > 2 else scaled(20, smoke=2),
     )

@@ -39,6 +39,7 @@ from crm.services.records import record_values  # noqa: E402
 from crm.services.request_context import RequestContext  # noqa: E402
 from lead_dataset import ensure_dataset  # noqa: E402
 
+from bench.smoke import scaled  # noqa: E402
 from local.services import ensure_test_services  # noqa: E402
 
 MAPPING = {"name": "Nome", "email": "E-mail", "phone": "Telefone", "company": "Empresa"}
@@ -191,4 +192,4 @@ def main(rows: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else scaled(50_000, smoke=200))

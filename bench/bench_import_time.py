@@ -19,9 +19,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.smoke import scaled  # noqa: E402
 from tests.unit.test_template import DUMMY_ENV, _functions  # noqa: E402
 
-RUNS = 3
+RUNS = scaled(3, smoke=1)
 
 
 def import_ms(code: str) -> float:
@@ -54,7 +55,8 @@ def main() -> None:
     baseline = min(import_ms("import json") for _ in range(RUNS))
     print(f"baseline (import json): {baseline:.1f} ms")
     print(f"{'function':32} {'import ms':>10} {'x baseline':>11}")
-    for logical_id, properties in sorted(_functions().items()):
+    functions = sorted(_functions().items())
+    for logical_id, properties in functions[: scaled(len(functions), smoke=3)]:
         code = module_code(properties["CodeUri"], properties["Handler"])
         best = min(import_ms(code) for _ in range(RUNS))
         print(f"{logical_id:32} {best:10.1f} {best / baseline:11.1f}")

@@ -53,6 +53,7 @@ from crm.domain.records import (  # noqa: E402
 from crm.domain.tenants import Principal, Role  # noqa: E402
 from lead_dataset import OWNER_EMAIL, OWNER_PASSWORD, Dataset, ensure_dataset  # noqa: E402
 
+from bench.smoke import scaled  # noqa: E402
 from local.project import project_cloud  # noqa: E402
 from local.services import Endpoints, ensure_test_services  # noqa: E402
 
@@ -319,4 +320,4 @@ def _run(endpoints: Endpoints, data: Dataset, conn: Any, n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else scaled(50, smoke=3))

@@ -36,6 +36,7 @@ from crm.services.accounts import SignUp, sign_up  # noqa: E402
 from crm.services.authentication import Authenticator  # noqa: E402
 from crm.services.tokens import TokenService  # noqa: E402
 
+from bench.smoke import scaled  # noqa: E402
 from local.project import project_cloud  # noqa: E402
 from local.services import ensure_test_services  # noqa: E402
 
@@ -134,4 +135,4 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else scaled(50, smoke=2))

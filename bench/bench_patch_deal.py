@@ -36,6 +36,7 @@ from crm.adapters.postgres.repositories import PostgresAuditLog, PostgresOutbox 
 from crm.domain.audit import AuditEntry  # noqa: E402
 from crm.domain.events import CloudEvent  # noqa: E402
 
+from bench.smoke import scaled  # noqa: E402
 from local.project import project_cloud  # noqa: E402
 from local.services import ensure_test_services  # noqa: E402
 
@@ -222,4 +223,4 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else scaled(300, smoke=5))

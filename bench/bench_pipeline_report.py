@@ -35,9 +35,10 @@ from crm.domain.deals import Deal  # noqa: E402
 from crm.domain.pipelines import Pipeline, Stage, StageKind  # noqa: E402
 from crm.services.pipeline_reports import shape_pipelines  # noqa: E402
 
+from bench.smoke import scaled  # noqa: E402
 from local.services import ensure_test_services  # noqa: E402
 
-ROUNDS = 200
+ROUNDS = scaled(200, smoke=3)
 
 
 def _deals(pipeline: Pipeline, n: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -72,7 +73,7 @@ def _pipeline(tenant: uuid.UUID) -> Pipeline:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else scaled(20_000, smoke=200)
     endpoints = ensure_test_services(ROOT)
     client = client_for(endpoints.opensearch_url)
     ensure_deals_template(client)

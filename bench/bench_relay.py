@@ -38,9 +38,10 @@ from crm.domain.tenants import Tenant  # noqa: E402
 from crm.services.relay import relay_outbox  # noqa: E402
 
 from bench.backbone_servers import backbone_servers  # noqa: E402
+from bench.smoke import scaled  # noqa: E402
 
 BATCH = 200
-ROUNDS = 3
+ROUNDS = scaled(3, smoke=1)
 
 
 def write_unpublished(db: PostgresDatabase, tenant_id: uuid.UUID, n: int) -> None:
@@ -149,4 +150,4 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else scaled(5000, smoke=400))

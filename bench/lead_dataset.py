@@ -26,11 +26,13 @@ from crm.adapters.passwords import Argon2PasswordHasher  # noqa: E402
 from crm.adapters.postgres.connection import connect  # noqa: E402
 from crm.adapters.postgres.migrations import run_migrations  # noqa: E402
 
+from bench.smoke import SMOKE, scaled  # noqa: E402
 from local.services import ensure_test_services  # noqa: E402
 
-DATABASE = "crm_bench_leads"
-BIG_TENANT_LEADS = 1_000_000
-SMALL_TENANT_LEADS = 100_000
+# smoke mode loads a database of its own, so the full data set is never mistaken for it
+DATABASE = "crm_bench_leads_smoke" if SMOKE else "crm_bench_leads"
+BIG_TENANT_LEADS = scaled(1_000_000, smoke=2_000)
+SMALL_TENANT_LEADS = scaled(100_000, smoke=200)
 TENANTS = 10
 OWNERS_PER_TENANT = 5
 TAGS = ["vip", "hot", "cold", "partner", "inbound", "outbound", "event", "referral"]

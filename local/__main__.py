@@ -31,6 +31,7 @@ from local.cloud import LocalCloud
 from local.project import ROOT, TEMPLATE, project_cloud
 from local.registry import UnknownFunctionError, add_layer_paths
 from local.template import read_template
+from local.websocket import WEBSOCKET_PATH
 
 DEMO_OWNER = {
     "email": "demo@crm.example.com",
@@ -144,7 +145,9 @@ def run_dev(args: argparse.Namespace) -> int:
             print(f"  dashboard: {cloud.url}/app/")
             if demo:
                 print(demo)
-            print("Ctrl-C to stop", flush=True)
+            websocket = cloud.url.replace("http://", "ws://", 1) + WEBSOCKET_PATH
+            print(f"WebSocket: {websocket}?token=<access token or API key>")
+            print("Ready. Ctrl-C to stop", flush=True)
             while True:
                 time.sleep(3600)
         except _Stop as stop:

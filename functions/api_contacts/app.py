@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
-from crm.api.concurrency import if_match
-from crm.api.context import path_uuid, principal
+from crm.api.context import principal
 from crm.api.contract import contract, responses
-from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
+from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, decode_keyset, page_body
+from crm.api.person_routes import PersonRoutes
 from crm.api.record_queries import (
     SORT_KINDS,
     Moment,
@@ -30,8 +30,7 @@ from crm.api.writes import idempotency_key, record_response, request_context
 from crm.domain.contacts import Contact
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import PageRequest
-from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort, RecordSortField
-from crm.domain.timeline import TimelineItem
+from crm.domain.records import RecordFilters, RecordKind, RecordSort, RecordSortField
 from crm.observability import bind_api_event, logger
 from crm.services.contacts import (
     NewContact,
@@ -45,19 +44,32 @@ from crm.services.contacts import (
     update_contact,
 )
 from crm.services.exports import export_records
-from crm.services.timeline import add_note, timeline
 from crm.settings import ContactsApiSettings
 from crm.tracing import tracer
 
 settings = ContactsApiSettings.from_env()
 app = build_resolver()
 
-HISTORY_SCOPE = "contact-history:changed_at:desc"
-TIMELINE_SCOPE = "contact-timeline:at:desc"
-
 
 def _db() -> Any:
     return bootstrap.database(settings.database_url, settings.amqp_url, settings.database_pool_size)
+
+
+def _unit_of_work() -> Any:
+    return _db().unit_of_work
+
+
+records = PersonRoutes(
+    app,
+    RecordKind.CONTACT,
+    _unit_of_work,
+    get=get_contact,
+    update=update_contact,
+    delete=delete_contact,
+    restore=restore_contact,
+    tag=tag_contact,
+    history=contact_history,
+)
 
 
 def _contact_query(
@@ -194,80 +206,42 @@ def export_contacts(
 @app.get("/contacts/<contact_id>", responses=responses(200))
 @tracer.capture_method
 def read_contact(contact_id: str) -> Response[dict[str, Any]]:
-    contact = get_contact(
-        path_uuid(contact_id, "contact"), principal(app), unit_of_work=_db().unit_of_work
-    )
-    return record_response(200, contact)
+    return records.read(contact_id)
 
 
 @app.patch("/contacts/<contact_id>", responses=responses(200))
 @tracer.capture_method
 @contract(if_match=True)
 def patch_contact(contact_id: str, body: ContactPatch) -> Response[dict[str, Any]]:
-    contact = update_contact(
-        path_uuid(contact_id, "contact"),
-        body.named(),
-        request_context(app),
-        unit_of_work=_db().unit_of_work,
-        precondition=if_match(app),
-    )
-    return record_response(200, contact)
+    return records.patch(contact_id, body.named())
 
 
 @app.delete("/contacts/<contact_id>", responses=responses(204))
 @tracer.capture_method
 @contract(if_match=True)
 def remove_contact(contact_id: str) -> Response[None]:
-    delete_contact(
-        path_uuid(contact_id, "contact"),
-        request_context(app),
-        unit_of_work=_db().unit_of_work,
-        precondition=if_match(app),
-    )
-    return Response(status_code=204, body=None)
+    return records.remove(contact_id)
 
 
 @app.post("/contacts/<contact_id>/restore", responses=responses(200))
 @tracer.capture_method
 @contract(idempotency_key="optional")
 def post_restore(contact_id: str) -> Response[dict[str, Any]]:
-    contact, replayed = restore_contact(
-        path_uuid(contact_id, "contact"),
-        request_context(app),
-        unit_of_work=_db().unit_of_work,
-        idempotency_key=idempotency_key(app),
-    )
-    return record_response(200, contact, replayed=replayed)
+    return records.restored(contact_id)
 
 
 @app.post("/contacts/<contact_id>/tags/<tag>", responses=responses(200))
 @tracer.capture_method
 @contract(if_match=True)
 def post_tag(contact_id: str, tag: str) -> Response[dict[str, Any]]:
-    contact = tag_contact(
-        path_uuid(contact_id, "contact"),
-        tag,
-        request_context(app),
-        add=True,
-        unit_of_work=_db().unit_of_work,
-        precondition=if_match(app),
-    )
-    return record_response(200, contact)
+    return records.tagged(contact_id, tag, add=True)
 
 
 @app.delete("/contacts/<contact_id>/tags/<tag>", responses=responses(200))
 @tracer.capture_method
 @contract(if_match=True)
 def delete_tag(contact_id: str, tag: str) -> Response[dict[str, Any]]:
-    contact = tag_contact(
-        path_uuid(contact_id, "contact"),
-        tag,
-        request_context(app),
-        add=False,
-        unit_of_work=_db().unit_of_work,
-        precondition=if_match(app),
-    )
-    return record_response(200, contact)
+    return records.tagged(contact_id, tag, add=False)
 
 
 @app.get("/contacts/<contact_id>/history", responses=responses(200))
@@ -275,33 +249,14 @@ def delete_tag(contact_id: str, tag: str) -> Response[dict[str, Any]]:
 def read_history(
     contact_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> Response[dict[str, Any]]:
-    page = contact_history(
-        path_uuid(contact_id, "contact"),
-        principal(app),
-        PageRequest(limit, decode_keyset(cursor, HISTORY_SCOPE, SortKind.DATETIME)),
-        unit_of_work=_db().unit_of_work,
-    )
-    return json_response(
-        200, page_body(page, HistoryEntry.to_dict, HISTORY_SCOPE, SortKind.DATETIME)
-    )
+    return records.history_page(contact_id, limit, cursor)
 
 
 @app.post("/contacts/<contact_id>/notes", responses=responses(201))
 @tracer.capture_method
 @contract(idempotency_key="optional")
 def post_note(contact_id: str, body: NoteIn) -> Response[dict[str, Any]]:
-    note, replayed = add_note(
-        RecordKind.CONTACT,
-        path_uuid(contact_id, "contact"),
-        body.body,
-        request_context(app),
-        unit_of_work=_db().unit_of_work,
-        idempotency_key=idempotency_key(app),
-    )
-    headers = {"Location": f"/contacts/{contact_id}/timeline"}
-    if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return json_response(201, note, **headers)
+    return records.note(contact_id, body.body)
 
 
 @app.get("/contacts/<contact_id>/timeline", responses=responses(200))
@@ -310,16 +265,7 @@ def read_timeline(
     contact_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> Response[dict[str, Any]]:
     """Changes, notes and automation runs, newest first."""
-    page = timeline(
-        RecordKind.CONTACT,
-        path_uuid(contact_id, "contact"),
-        principal(app),
-        PageRequest(limit, decode_keyset(cursor, TIMELINE_SCOPE, SortKind.DATETIME)),
-        unit_of_work=_db().unit_of_work,
-    )
-    return json_response(
-        200, page_body(page, TimelineItem.to_dict, TIMELINE_SCOPE, SortKind.DATETIME)
-    )
+    return records.timeline_page(contact_id, limit, cursor)
 
 
 @logger.inject_lambda_context

@@ -17,6 +17,7 @@ from crm.api.context import path_uuid, principal
 from crm.api.contract import contract, responses
 from crm.api.guards import require
 from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
+from crm.api.person_routes import PersonRoutes
 from crm.api.record_queries import (
     SORT_KINDS,
     Moment,
@@ -32,15 +33,20 @@ from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.writes import idempotency_key, record_response, request_context
 from crm.domain.errors import ValidationFailed
-from crm.domain.imports import DedupPolicy
+from crm.domain.imports import DedupPolicy, ImportJob
 from crm.domain.leads import Lead, LeadStatus
 from crm.domain.pagination import PageRequest
-from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort, RecordSortField
-from crm.domain.timeline import TimelineItem
+from crm.domain.records import RecordFilters, RecordKind, RecordSort, RecordSortField
 from crm.observability import bind_api_event, logger
 from crm.services.deals import NewDeal
 from crm.services.exports import export_records
-from crm.services.imports import ImportRequest, get_import, request_import, start_import
+from crm.services.imports import (
+    ImportRequest,
+    get_import,
+    list_imports,
+    request_import,
+    start_import,
+)
 from crm.services.leads import (
     Conversion,
     NewLead,
@@ -55,7 +61,6 @@ from crm.services.leads import (
     tag_lead,
     update_lead,
 )
-from crm.services.timeline import add_note, timeline
 from crm.settings import LeadsApiSettings
 from crm.tracing import tracer
 
@@ -63,12 +68,28 @@ settings = LeadsApiSettings.from_env()
 app = build_resolver()
 
 MAX_ROW = 2**31 - 1  # the error report's row is a PostgreSQL integer
-HISTORY_SCOPE = "lead-history:changed_at:desc"
-TIMELINE_SCOPE = "lead-timeline:at:desc"
+IMPORTS_SCOPE = "imports:created_at:desc"
 
 
 def _db() -> Any:
     return bootstrap.database(settings.database_url, settings.amqp_url, settings.database_pool_size)
+
+
+def _unit_of_work() -> Any:
+    return _db().unit_of_work
+
+
+records = PersonRoutes(
+    app,
+    RecordKind.LEAD,
+    _unit_of_work,
+    get=get_lead,
+    update=update_lead,
+    delete=delete_lead,
+    restore=restore_lead,
+    tag=tag_lead,
+    history=lead_history,
+)
 
 
 def _statuses(value: str | None) -> tuple[str, ...]:
@@ -276,6 +297,21 @@ def post_start_import(import_id: str) -> Response[dict[str, Any]]:
     return json_response(202, job, Location=f"/imports/{job['id']}")
 
 
+@app.get("/imports", responses=responses(200))
+@tracer.capture_method
+def read_imports(
+    limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
+) -> Response[dict[str, Any]]:
+    """The tenant's imports, newest first, with their status and counts (a role limited to its
+    own records sees the imports it made); GET /imports/{id} has the row error report."""
+    page = list_imports(
+        principal(app),
+        PageRequest(limit, decode_keyset(cursor, IMPORTS_SCOPE, SortKind.DATETIME)),
+        unit_of_work=_db().unit_of_work,
+    )
+    return json_response(200, page_body(page, ImportJob.to_dict, IMPORTS_SCOPE, SortKind.DATETIME))
+
+
 @app.get("/imports/<import_id>", responses=responses(200))
 @tracer.capture_method
 def read_import(
@@ -307,48 +343,28 @@ def read_import(
 @app.get("/leads/<lead_id>", responses=responses(200))
 @tracer.capture_method
 def read_lead(lead_id: str) -> Response[dict[str, Any]]:
-    lead = get_lead(path_uuid(lead_id, "lead"), principal(app), unit_of_work=_db().unit_of_work)
-    return record_response(200, lead)
+    return records.read(lead_id)
 
 
 @app.patch("/leads/<lead_id>", responses=responses(200))
 @tracer.capture_method
 @contract(if_match=True)
 def patch_lead(lead_id: str, body: LeadPatch) -> Response[dict[str, Any]]:
-    lead = update_lead(
-        path_uuid(lead_id, "lead"),
-        body.named(),
-        request_context(app),
-        unit_of_work=_db().unit_of_work,
-        precondition=if_match(app),
-    )
-    return record_response(200, lead)
+    return records.patch(lead_id, body.named())
 
 
 @app.delete("/leads/<lead_id>", responses=responses(204))
 @tracer.capture_method
 @contract(if_match=True)
 def remove_lead(lead_id: str) -> Response[None]:
-    delete_lead(
-        path_uuid(lead_id, "lead"),
-        request_context(app),
-        unit_of_work=_db().unit_of_work,
-        precondition=if_match(app),
-    )
-    return Response(status_code=204, body=None)
+    return records.remove(lead_id)
 
 
 @app.post("/leads/<lead_id>/restore", responses=responses(200))
 @tracer.capture_method
 @contract(idempotency_key="optional")
 def post_restore(lead_id: str) -> Response[dict[str, Any]]:
-    lead, replayed = restore_lead(
-        path_uuid(lead_id, "lead"),
-        request_context(app),
-        unit_of_work=_db().unit_of_work,
-        idempotency_key=idempotency_key(app),
-    )
-    return record_response(200, lead, replayed=replayed)
+    return records.restored(lead_id)
 
 
 @app.post("/leads/<lead_id>/merge", responses=responses(200))
@@ -403,30 +419,14 @@ def post_convert(lead_id: str, body: ConvertIn) -> Response[dict[str, Any]]:
 @tracer.capture_method
 @contract(if_match=True)
 def post_tag(lead_id: str, tag: str) -> Response[dict[str, Any]]:
-    lead = tag_lead(
-        path_uuid(lead_id, "lead"),
-        tag,
-        request_context(app),
-        add=True,
-        unit_of_work=_db().unit_of_work,
-        precondition=if_match(app),
-    )
-    return record_response(200, lead)
+    return records.tagged(lead_id, tag, add=True)
 
 
 @app.delete("/leads/<lead_id>/tags/<tag>", responses=responses(200))
 @tracer.capture_method
 @contract(if_match=True)
 def delete_tag(lead_id: str, tag: str) -> Response[dict[str, Any]]:
-    lead = tag_lead(
-        path_uuid(lead_id, "lead"),
-        tag,
-        request_context(app),
-        add=False,
-        unit_of_work=_db().unit_of_work,
-        precondition=if_match(app),
-    )
-    return record_response(200, lead)
+    return records.tagged(lead_id, tag, add=False)
 
 
 @app.get("/leads/<lead_id>/history", responses=responses(200))
@@ -434,33 +434,14 @@ def delete_tag(lead_id: str, tag: str) -> Response[dict[str, Any]]:
 def read_history(
     lead_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> Response[dict[str, Any]]:
-    page = lead_history(
-        path_uuid(lead_id, "lead"),
-        principal(app),
-        PageRequest(limit, decode_keyset(cursor, HISTORY_SCOPE, SortKind.DATETIME)),
-        unit_of_work=_db().unit_of_work,
-    )
-    return json_response(
-        200, page_body(page, HistoryEntry.to_dict, HISTORY_SCOPE, SortKind.DATETIME)
-    )
+    return records.history_page(lead_id, limit, cursor)
 
 
 @app.post("/leads/<lead_id>/notes", responses=responses(201))
 @tracer.capture_method
 @contract(idempotency_key="optional")
 def post_note(lead_id: str, body: NoteIn) -> Response[dict[str, Any]]:
-    note, replayed = add_note(
-        RecordKind.LEAD,
-        path_uuid(lead_id, "lead"),
-        body.body,
-        request_context(app),
-        unit_of_work=_db().unit_of_work,
-        idempotency_key=idempotency_key(app),
-    )
-    headers = {"Location": f"/leads/{lead_id}/timeline"}
-    if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return json_response(201, note, **headers)
+    return records.note(lead_id, body.body)
 
 
 @app.get("/leads/<lead_id>/timeline", responses=responses(200))
@@ -469,16 +450,7 @@ def read_timeline(
     lead_id: str, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
 ) -> Response[dict[str, Any]]:
     """Changes, notes and automation runs, newest first."""
-    page = timeline(
-        RecordKind.LEAD,
-        path_uuid(lead_id, "lead"),
-        principal(app),
-        PageRequest(limit, decode_keyset(cursor, TIMELINE_SCOPE, SortKind.DATETIME)),
-        unit_of_work=_db().unit_of_work,
-    )
-    return json_response(
-        200, page_body(page, TimelineItem.to_dict, TIMELINE_SCOPE, SortKind.DATETIME)
-    )
+    return records.timeline_page(lead_id, limit, cursor)
 
 
 @logger.inject_lambda_context

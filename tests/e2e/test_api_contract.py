@@ -145,3 +145,23 @@ def test_an_idempotent_replay_answers_the_same_bytes(org: Org) -> None:
     assert tag.status_code == tag_again.status_code == 201
     assert tag_again.content == tag.content
     assert tag_again.headers["content-type"] != PROBLEM
+
+
+def test_get_imports_lists_the_tenants_imports_newest_first(
+    local_cloud: LocalCloudProcess, admin: Any, org: Org
+) -> None:
+    mapping = {"name": "Name"}
+    made = [
+        org.api.call("POST", "/leads/import", {"mapping": mapping, "csv": f"Name\nLead {n}\n"})
+        for n in range(2)
+    ]
+    assert [response.status_code for response in made] == [201, 201], made[-1].text
+    first = org.api.get("/imports", limit=1)
+    assert first.status_code == 200, first.text
+    assert [job["id"] for job in first.json()["items"]] == [made[1].json()["id"]]
+    rest = org.api.get("/imports", limit=1, cursor=first.json()["next_cursor"]).json()
+    assert [job["id"] for job in rest["items"]] == [made[0].json()["id"]]
+    assert rest["next_cursor"] is None
+    assert {"status", "created", "failed", "progress"} <= set(rest["items"][0])
+    other = _org(local_cloud, admin, "OtherImports")
+    assert other.api.get("/imports").json()["items"] == []

@@ -7,7 +7,6 @@ fails the Step Functions run with its reason in the cause."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import boto3
@@ -102,15 +101,19 @@ def test_on_lead_created_add_tag_and_send_email_once(
     assert mail["subject"] == "Welcome, Ana Lima"
     assert mail["body"] == "Hello Ana Lima, thanks for your interest."
 
-    # A duplicate delivery of the event: no second tag change, no second mail.
+    # A duplicate delivery of the event: no second tag change, no second mail. A sentinel lead
+    # created after it runs the same automation: once its mail is sent, the duplicate (queued
+    # before it) has had every chance to act.
     version = tenant.get(f"/leads/{lead['id']}").json()["version"]
     republish(endpoints, "crm.lead.created", f"leads/{lead['id']}")
     _wait_until_consumed(endpoints, "q.automation")
-    time.sleep(3)
+    sentinel = f"sentinel-{signup['id'][:8]}@example.com"
+    tenant.post("/leads", {"name": "Sentinel", "email": sentinel})
+    assert _eventually(lambda: len(mails_to(local_cloud, sentinel)) == 1, timeout=60)
     assert len(mails_to(local_cloud, email)) == 1
     assert tenant.get(f"/leads/{lead['id']}").json()["version"] == version
-    assert len(ledger_rows(endpoints, signup["id"], "send_email")) == 1
-    assert len(ledger_rows(endpoints, signup["id"], "add_tag")) == 1
+    assert len(ledger_rows(endpoints, signup["id"], "send_email")) == 2  # the lead, the sentinel
+    assert len(ledger_rows(endpoints, signup["id"], "add_tag")) == 2
 
 
 def test_on_deal_created_move_stage(local_cloud: LocalCloudProcess, endpoints: Endpoints) -> None:
@@ -144,13 +147,19 @@ def test_on_deal_created_move_stage(local_cloud: LocalCloudProcess, endpoints: E
     history = tenant.get(f"/deals/{deal_id}/stage-history").json()["items"]
     assert [stay["stage_name"] for stay in history] == ["Prospecting", "Proposal"]
 
+    # A duplicate delivery, then a sentinel deal: once the sentinel moved, the duplicate
+    # (queued before it) has had every chance to move the first deal again.
     version = tenant.get(f"/deals/{deal_id}").json()["version"]
     republish(endpoints, "crm.deal.created", f"deals/{deal_id}")
     _wait_until_consumed(endpoints, "q.automation")
-    time.sleep(3)
+    sentinel_id = tenant.post("/deals", {"title": "Sentinel"}).json()["id"]
+    assert _eventually(
+        lambda: tenant.get(f"/deals/{sentinel_id}").json()["stage_id"] == proposal["id"],
+        timeout=60,
+    ), local_cloud.log_tail()
     assert tenant.get(f"/deals/{deal_id}").json()["version"] == version
     assert len(tenant.get(f"/deals/{deal_id}/stage-history").json()["items"]) == 2
-    assert len(ledger_rows(endpoints, signup["id"], "move_stage")) == 1
+    assert len(ledger_rows(endpoints, signup["id"], "move_stage")) == 2  # the deal, the sentinel
 
 
 def test_a_step_that_cannot_act_fails_the_run_with_its_reason(

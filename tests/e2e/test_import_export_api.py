@@ -238,12 +238,13 @@ def test_an_import_runs_lead_created_automations_only_when_asked(
     )
     assert loud.status_code == 201 and loud.json()["trigger_automations"] is True, loud.text
     assert _wait(org, loud.json()["id"], timeout=60)["created"] == 3
-    delivered = webhook_receiver.wait_for(3)
-    time.sleep(2)  # the quiet import's lead would have arrived by now too
-    names = sorted(
-        hook["body"]["event"]["data"]["lead"]["name"] for hook in webhook_receiver.requests
-    )
-    assert names == ["Ana 0", "Ana 1", "Ana 2"], local_cloud.log_tail()
+    webhook_receiver.wait_for(3)
+    # a sentinel lead created after both imports: once its webhook arrives, the quiet
+    # import's lead (created before it) would have arrived too
+    assert org.api.call("POST", "/leads", {"name": "Sentinel"}).status_code == 201
+    delivered = webhook_receiver.wait_for(4)
+    names = sorted(hook["body"]["event"]["data"]["lead"]["name"] for hook in delivered)
+    assert names == ["Ana 0", "Ana 1", "Ana 2", "Sentinel"], local_cloud.log_tail()
     assert {hook["body"]["event"]["type"] for hook in delivered} == {"crm.lead.created"}
     _problem(
         org.api.call("POST", "/leads/import", {"mapping": mapping, "trigger_automations": "maybe"}),

@@ -589,6 +589,25 @@ def add_webhook_automation(cloud: LocalCloud, tenant: Tenant, url: str) -> str:
     return automation_id
 
 
+def send_sentinel(
+    cloud: LocalCloud, endpoints: Endpoints, receiver: Receiver, delivered: int
+) -> str:
+    """A lead of a tenant of its own, whose webhook automation posts to `receiver` after what
+    it has received so far: once its webhook arrived and its document is indexed, anything
+    published before it has had its chance to act on both queues. It adds one index write.
+    Returns the sentinel's event id."""
+    other = sign_up(cloud, "sentinel")
+    add_webhook_automation(cloud, other, receiver.url)
+    create_lead_via_api(cloud, other)
+    assert receiver.wait_for(delivered + 1, timeout=90) == delivered + 1, cloud.tail()
+    deadline = time.monotonic() + 60
+    while indexed_leads(endpoints, other) < 1:
+        assert time.monotonic() < deadline, "the sentinel lead was not indexed"
+        time.sleep(0.2)
+    event_id: str = receiver.bodies[delivered]["event"]["id"]
+    return event_id
+
+
 def create_lead_via_api(cloud: LocalCloud, tenant: Tenant) -> dict[str, Any]:
     response = requests.post(f"{cloud.url}/leads", headers=tenant.headers(),
                              json={"name": "One lead"}, timeout=30)  # fmt: skip
@@ -648,17 +667,17 @@ def test_a_consumer_that_always_fails_retries_on_schedule_dead_letters_and_redri
                              json={"ids": [letter["id"]]}, timeout=30)  # fmt: skip
     assert redriven.status_code == 200 and redriven.json()["redriven"] == 1, redriven.text
     assert receiver.wait_for(1, timeout=90) == 1, cloud.tail()
-    time.sleep(3)  # nothing else may arrive
+    sentinel = send_sentinel(cloud, endpoints, receiver, 1)  # nothing else arrives before it
     runs = query(endpoints, "SELECT count(*) FROM automation_runs WHERE event_id = :e",
                  e=uuid.UUID(event_id))[0][0]  # fmt: skip
     with capsys.disabled():
         print(f"\n== consumer that always fails: 1 event; automation attempts {letter['attempts']}"
               f" over {spread:.1f} s (delays {RETRY_DELAYS} s), dead letter: "
               f"{letter['error'].splitlines()[0]}; after the fix and a redrive: webhook deliveries "
-              f"{len(receiver.bodies)}, automation runs {runs}, "
+              f"{len(receiver.bodies) - 1}, automation runs {runs}, "
               f"automation ledger {ledger(endpoints, tenant, 'automation')}")  # fmt: skip
-    assert len(receiver.bodies) == 1 and runs == 1
-    assert receiver.bodies[0]["event"]["id"] == event_id
+    assert len(receiver.bodies) == 2 and runs == 1
+    assert [body["event"]["id"] for body in receiver.bodies] == [event_id, sentinel]
     assert ledger(endpoints, tenant, "automation") == (1, 0)
 
 
@@ -684,11 +703,12 @@ def test_a_duplicate_publication_has_one_effect(
     ):
         time.sleep(0.3)
     assert receiver.wait_for(1, timeout=90) == 1, cloud.tail()
-    time.sleep(3)
+    sentinel = send_sentinel(cloud, endpoints, receiver, 1)  # nothing else arrives before it
+    writes_before = (writes_before[0] + 1, writes_before[1])  # the sentinel's one index write
     result = tally("the same event published three times", endpoints, tenant, 1, writes_before)
     assert_exactly_once(result, 1, capsys)
     with capsys.disabled():
-        print(f"   webhook deliveries: {len(receiver.bodies)}")
-    assert len(receiver.bodies) == 1
+        print(f"   webhook deliveries: {len(receiver.bodies) - 1}")
+    assert [body["event"]["id"] for body in receiver.bodies] == [str(event.id), sentinel]
     assert result.consumers["automation"].received == 3
     assert result.consumers["analytics"].received == 3

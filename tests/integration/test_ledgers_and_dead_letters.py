@@ -24,7 +24,7 @@ from crm.ports import UnitOfWork
 from crm.services.consuming import Consumer, consume_batch
 
 from tests.conftest import make_tenant
-from tests.unit.backbone_fakes import FakeFailedMessages
+from tests.integration.broker_failures import BrokerFailedMessages
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +130,7 @@ def _message(event: CloudEvent) -> InboundMessage:
 
 
 def test_the_framework_commits_effect_and_ledger_together_on_real_postgres(
-    db: PostgresDatabase, admin_conn
+    db: PostgresDatabase, admin_conn, broker_failures: BrokerFailedMessages
 ) -> None:
     tenant, _ = make_tenant(db, "bb-fw")
     good, bad = (Lead(tenant_id=tenant.id, name=n).created_event() for n in ("good", "bad"))
@@ -143,11 +143,13 @@ def test_the_framework_commits_effect_and_ledger_together_on_real_postgres(
         if event is bad:
             raise ValueError("cannot handle this one")
 
-    failures = FakeFailedMessages()
-    consumer = Consumer(name="automation", unit_of_work=db.unit_of_work, failures=failures,
+    consumer = Consumer(name="automation", unit_of_work=db.unit_of_work, failures=broker_failures,
                         schedule=RetrySchedule((1, 2)), is_transient=is_transient)  # fmt: skip
     outcome = consume_batch([_message(good), _message(bad), _message(good)], consumer, handle)
     assert (outcome.handled, outcome.retried, outcome.duplicates) == (1, 1, 1)
+    [retried] = broker_failures.retried()
+    assert (retried.consumer, retried.attempts) == ("automation", 1)
+    assert "cannot handle this one" in retried.last_error
     leads = admin_conn.run("SELECT id FROM leads WHERE id = ANY(CAST(:ids AS uuid[]))",
                            ids=[str(i) for i in written])  # fmt: skip
     assert [row[0] for row in leads] == [written[0]]  # the failed effect rolled back
@@ -157,16 +159,18 @@ def test_the_framework_commits_effect_and_ledger_together_on_real_postgres(
     assert [row[0] for row in ledger] == [good.id]
 
 
-def test_a_database_outage_fails_the_batch_as_transient(migrated: MigrationResult) -> None:
+def test_a_database_outage_fails_the_batch_as_transient(
+    migrated: MigrationResult, broker_failures: BrokerFailedMessages
+) -> None:
     dead_db = PostgresDatabase(ConnectionPool("postgresql://crm_app:crm_app@127.0.0.1:1/crm", 1))
-    failures = FakeFailedMessages()
+    failures = broker_failures
     consumer = Consumer(name="automation", unit_of_work=dead_db.unit_of_work, failures=failures,
                         schedule=RetrySchedule((1,)), is_transient=is_transient)  # fmt: skip
     event = Lead(tenant_id=uuid.uuid4(), name="x").created_event()
     with pytest.raises(Exception) as raised:  # whatever pg8000 raises, it is an outage
         consume_batch([_message(event)], consumer, lambda event, uow: None)
     assert is_transient(raised.value)
-    assert failures.retried == [] and failures.dead == []
+    assert failures.retried() == [] and failures.dead() == []
 
 
 def test_dead_letters_page_with_a_keyset_cursor_and_lock_for_one_redrive_at_a_time(

@@ -42,7 +42,7 @@ from crm.services.webhooks import (
 )
 
 from tests.conftest import make_tenant
-from tests.unit.backbone_fakes import FakeFailedMessages
+from tests.integration.broker_failures import BrokerFailedMessages
 
 pytestmark = pytest.mark.integration
 
@@ -229,7 +229,9 @@ def _message(event: CloudEvent, attempts: int = 0) -> InboundMessage:
 
 
 def test_the_worker_retries_only_failed_endpoints_and_marks_the_last_attempt(
-    db: PostgresDatabase, admin_conn: pg8000.native.Connection
+    db: PostgresDatabase,
+    admin_conn: pg8000.native.Connection,
+    broker_failures: BrokerFailedMessages,
 ) -> None:
     tenant, owner = make_tenant(db, "wh-d")
     context = _context(tenant.id, owner.id)
@@ -239,7 +241,7 @@ def test_the_worker_retries_only_failed_endpoints_and_marks_the_last_attempt(
     _create(db, context, url="https://hooks.example/off", active=False)
     transport = ScriptedTransport({"https://hooks.example/good": [204],
                                    "https://hooks.example/bad": [500]})  # fmt: skip
-    failures = FakeFailedMessages()
+    failures = broker_failures
     consumer = Consumer(name="webhook", unit_of_work=db.unit_of_work, failures=failures,
                         schedule=RetrySchedule((1, 2)), is_transient=is_transient)  # fmt: skip
     event = Lead(tenant_id=tenant.id, name="Ada").created_event()
@@ -256,11 +258,11 @@ def test_the_worker_retries_only_failed_endpoints_and_marks_the_last_attempt(
 
     run(0)
     assert [url for url, _ in transport.calls] == [good["url"], bad["url"]]
-    assert len(failures.retried) == 1 and failures.dead == []  # not taken for an outage
+    assert len(failures.retried()) == 1 and failures.dead() == []  # not taken for an outage
     run(1)  # the retry: only the failed endpoint is called again
     run(2)  # the last attempt of a (1, 2) schedule
     assert [url for url, _ in transport.calls] == [good["url"]] + [bad["url"]] * 3
-    assert len(failures.dead) == 1
+    assert len(failures.dead()) == 1
     bad_ids = {h["webhook-id"] for url, h in transport.calls if url == bad["url"]}
     assert len(bad_ids) == 1  # stable across retries
     rows = admin_conn.run(
@@ -292,13 +294,15 @@ def test_the_worker_retries_only_failed_endpoints_and_marks_the_last_attempt(
     assert (status, attempts) == ("delivered", 4) and delivered_at is not None
 
 
-def test_a_delivered_event_is_not_sent_again(db: PostgresDatabase) -> None:
+def test_a_delivered_event_is_not_sent_again(
+    db: PostgresDatabase, broker_failures: BrokerFailedMessages
+) -> None:
     tenant, owner = make_tenant(db, "wh-o")
     context = _context(tenant.id, owner.id)
     endpoint = _create(db, context)
     transport = ScriptedTransport({URL: [200]})
     consumer = Consumer(name="webhook", unit_of_work=db.unit_of_work,
-                        failures=FakeFailedMessages(), schedule=RetrySchedule((1,)),
+                        failures=broker_failures, schedule=RetrySchedule((1,)),
                         is_transient=is_transient)  # fmt: skip
     event = Lead(tenant_id=tenant.id, name="Grace").created_event()
 
@@ -326,7 +330,9 @@ def test_the_failure_is_not_taken_for_an_outage() -> None:
 
 
 def test_a_database_outage_between_attempts_fails_the_batch_without_spending_an_attempt(
-    db: PostgresDatabase, admin_conn: pg8000.native.Connection
+    db: PostgresDatabase,
+    admin_conn: pg8000.native.Connection,
+    broker_failures: BrokerFailedMessages,
 ) -> None:
     """The endpoints are read, but the delivery ledger cannot be written: that is an outage
     (the whole batch is redelivered later), not a failure of the event; nothing was sent."""
@@ -334,7 +340,7 @@ def test_a_database_outage_between_attempts_fails_the_batch_without_spending_an_
     _create(db, _context(tenant.id, owner.id))
     dead_db = PostgresDatabase(ConnectionPool("postgresql://crm_app:crm_app@127.0.0.1:1/crm", 1))
     transport = ScriptedTransport({URL: [204]})
-    failures = FakeFailedMessages()
+    failures = broker_failures
     consumer = Consumer(name="webhook", unit_of_work=db.unit_of_work, failures=failures,
                         schedule=RetrySchedule((1,)), is_transient=is_transient)  # fmt: skip
     event = Lead(tenant_id=tenant.id, name="Outage").created_event()
@@ -346,7 +352,7 @@ def test_a_database_outage_between_attempts_fails_the_batch_without_spending_an_
     with pytest.raises(Exception) as raised:
         consume_batch([_message(event)], consumer, handle)
     assert is_transient(raised.value)
-    assert failures.retried == [] and failures.dead == [] and transport.calls == []
+    assert failures.retried() == [] and failures.dead() == [] and transport.calls == []
     [[ledger]] = admin_conn.run(
         "SELECT count(*) FROM processed_events WHERE consumer = 'webhook' AND event_id = :e",
         e=event.id,

@@ -137,6 +137,7 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "GET /leads": "leads:read",
     "GET /leads/export": "leads:read",
     "POST /leads/import": "leads:create",
+    "GET /imports": "leads:create",
     "GET /imports/{id}": "leads:create",  # importers follow their imports
     "POST /imports/{id}/start": "leads:create",
     "POST /leads": "leads:create",

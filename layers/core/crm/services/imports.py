@@ -44,6 +44,7 @@ from crm.domain.imports import (
     parse_row,
 )
 from crm.domain.leads import Lead, LeadStatus, apply_status
+from crm.domain.pagination import Keyset, Page, PageRequest
 from crm.domain.plans import Metric
 from crm.domain.records import Change, RecordKind, body_error, phone_digits
 from crm.domain.tenants import Principal, RoleGrant, builtin_role
@@ -51,6 +52,7 @@ from crm.ports import UnitOfWork, UnitOfWorkFactory
 from crm.services.audit_logs import record_change
 from crm.services.idempotency import claim_key
 from crm.services.leads import apply_lead_changes
+from crm.services.pipelines import visible_to
 from crm.services.plans import ensure_within_limit
 from crm.services.records import check_owner, check_tags, may_see, record_values
 from crm.services.request_context import RequestContext
@@ -193,6 +195,16 @@ def start_import(
     if job.status is ImportStatus.QUEUED:
         jobs.start(_payload(job))
     return body
+
+
+def list_imports(
+    principal: Principal, page: PageRequest, *, unit_of_work: UnitOfWorkFactory
+) -> Page[ImportJob]:
+    """The tenant's imports, newest first; a role limited to its own records sees the imports
+    it made."""
+    with unit_of_work(principal.tenant_id) as uow:
+        rows = uow.imports.page(page.limit + 1, page.after, created_by=visible_to(principal))
+    return Page.from_rows(rows, page.limit, lambda job: Keyset(job.created_at, job.id))
 
 
 def get_import(

@@ -10,6 +10,7 @@ from typing import Any
 import pg8000.native
 
 from crm.domain.imports import DedupPolicy, ImportJob, ImportStatus, RowError
+from crm.domain.pagination import Keyset
 
 _COLUMNS = (
     "id", "tenant_id", "mapping", "dedup_policy", "object_key", "file_name", "owner_id",
@@ -54,6 +55,23 @@ class PostgresImports:
             created_by=job.created_by,
             created_at=job.created_at,
         )
+
+    def page(
+        self, limit: int, after: Keyset | None, created_by: uuid.UUID | None = None
+    ) -> list[ImportJob]:
+        rows = self._conn.run(
+            f"SELECT {_SELECT} FROM imports"
+            " WHERE (CAST(:after_at AS timestamptz) IS NULL"
+            "        OR (created_at, id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))"
+            " AND (CAST(:created_by AS uuid) IS NULL OR created_by IS NULL"
+            "      OR created_by = CAST(:created_by AS uuid))"
+            " ORDER BY created_at DESC, id DESC LIMIT :limit",
+            after_at=after.value if after else None,
+            after_id=after.id if after else None,
+            created_by=created_by,
+            limit=limit,
+        )
+        return [_job(row) for row in rows]
 
     def get(self, import_id: uuid.UUID, *, for_update: bool = False) -> ImportJob | None:
         lock = " FOR UPDATE" if for_update else ""
