@@ -212,8 +212,10 @@ def _invoke_once(invoke: Callable[[], Any]) -> int:
     except UnknownFunctionError as error:
         raise CommandError(f"unknown function {error}") from error
     except Exception as error:
-        traceback.print_exc()
-        failure = {"errorType": type(error).__name__, "errorMessage": str(error)}
+        stack = getattr(error, "stack_trace", None)  # the handler's, from its environment
+        sys.stderr.write("".join(stack) if stack else traceback.format_exc())
+        error_type = getattr(error, "error_type", type(error).__name__)
+        failure = {"errorType": error_type, "errorMessage": str(error)}
         stdout.write(json.dumps(failure, indent=2) + "\n")
         return 1
     stdout.write(json.dumps(result, indent=2, default=str) + "\n")

@@ -152,7 +152,7 @@ def dispatch_invocation(
     except Exception as error:
         log.exception("%s raised", function_name)
         response_headers["x-amz-function-error"] = "Unhandled"
-        return _error_payload(type(error).__name__, error)
+        return _error_payload(getattr(error, "error_type", type(error).__name__), error)
     try:
         return json.dumps(result).encode()
     except (TypeError, ValueError) as error:
@@ -161,7 +161,7 @@ def dispatch_invocation(
 
 
 def _error_payload(error_type: str, error: BaseException) -> bytes:
-    stack = traceback.format_exception(error)
+    stack = getattr(error, "stack_trace", None) or traceback.format_exception(error)
     payload = {"errorType": error_type, "errorMessage": str(error), "stackTrace": stack}
     return json.dumps(payload).encode()
 

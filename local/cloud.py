@@ -24,13 +24,15 @@ from local.environment import (
     IntrinsicResolver,
     apply_environment,
     build_environment,
+    function_environments,
 )
 from local.gateway import ApiGateway
 from local.mq import MqEventSources
-from local.registry import FunctionRegistry, add_layer_paths
+from local.registry import add_layer_paths
 from local.scheduler import Scheduler
 from local.template import Template, read_template
 from local.websocket import WEBSOCKET_MANAGEMENT_URL, websocket_api
+from local.workers import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_ENVIRONMENTS, LambdaRuntime
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,12 @@ class LocalCloud:
     ``extra_environment`` replaces more infrastructure variables of the template (for
     instance ``RELAY_DATABASE_URL``), like ``app_database_url`` replaces ``DATABASE_URL``.
 
-    The handlers' environment is set into ``os.environ`` at start and restored at stop.
+    Functions run in worker processes, as Lambda execution environments
+    (:mod:`local.workers`): ``max_environments`` per function unless the template reserves
+    concurrency, stopped after ``idle_seconds`` unused.
+
+    Every function's environment merged is also set into this process's ``os.environ`` at
+    start (for in-process helpers) and restored at stop.
     """
 
     def __init__(
@@ -72,9 +79,17 @@ class LocalCloud:
         extra_environment: Mapping[str, str] | None = None,
         stage: str = LOCAL_STAGE,
         serve: bool = True,
+        max_environments: int = DEFAULT_MAX_ENVIRONMENTS,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
     ) -> None:
         self.template: Template = read_template(template_path)
-        self.registry = FunctionRegistry(self.template.functions)
+        self.registry = LambdaRuntime(
+            self.template.functions,
+            self.template.layers,
+            max_environments=max_environments,
+            idle_seconds=idle_seconds,
+            preload_layer=serve,  # one `local invoke` would not amortise it
+        )
         self._endpoints = endpoints
         self._app_database_url = app_database_url
         self._profile_dir = profile_dir
@@ -117,22 +132,32 @@ class LocalCloud:
         )
         verify_senders(self.moto, DEFAULT_SENDERS)
         create_template_buckets(self.moto, self.template, self._stage)
+        endpoints = {
+            "DATABASE_URL": self._app_database_url,
+            "AMQP_URL": self._endpoints.amqp_url,
+            "OPENSEARCH_URL": self._endpoints.opensearch_url,
+            # the gateway's own URL, known once it listens (set below); not "left unset"
+            WEBSOCKET_MANAGEMENT_URL: "http://127.0.0.1:1",
+            **self._extra_environment,
+        }
         self.environment = build_environment(
             self.template,
-            endpoints={
-                "DATABASE_URL": self._app_database_url,
-                "AMQP_URL": self._endpoints.amqp_url,
-                "OPENSEARCH_URL": self._endpoints.opensearch_url,
-                # the gateway's own URL, known once it listens (set below); not "left unset"
-                WEBSOCKET_MANAGEMENT_URL: "http://127.0.0.1:1",
-                **self._extra_environment,
-            },
+            endpoints=endpoints,
             moto_port=self.moto.port,
             secret_arns=secret_arns,
             stage=self._stage,
         )
         apply_environment(self.environment)
         add_layer_paths(self.template.layer_dirs)
+        self.function_environments = function_environments(
+            self.template,
+            endpoints=endpoints,
+            moto_port=self.moto.port,
+            secret_arns=secret_arns,
+            stage=self._stage,
+        )
+        self.registry.configure(self.function_environments)
+        self.registry.start()
         if not self._serve:
             return
         resolver = IntrinsicResolver(self.template, secret_arns, {"Stage": self._stage})
@@ -144,9 +169,10 @@ class LocalCloud:
             self.template.routes,
             self.template.apis,
             stages,
-            self.registry.invoke,
+            self.registry.invoke_throttled,
             port=self._gateway_port,
-            websocket=websocket_api(self.template, self._stage, self.registry.invoke),
+            websocket=websocket_api(self.template, self._stage, self.registry.invoke_throttled),
+            serialize_invocations=False,  # each environment is a process of its own
         )
         self.gateway.start()
         # The Management API of the WebSocket API is the gateway itself (@connections); its
@@ -154,6 +180,9 @@ class LocalCloud:
         os.environ[WEBSOCKET_MANAGEMENT_URL] = self.environment[WEBSOCKET_MANAGEMENT_URL] = (
             self.gateway.url
         )
+        for variables in self.function_environments.values():
+            variables[WEBSOCKET_MANAGEMENT_URL] = self.gateway.url
+        self.registry.configure(self.function_environments)
         self.event_sources = MqEventSources(
             self._endpoints.amqp_url,
             self.template.mq_sources,
@@ -179,6 +208,7 @@ class LocalCloud:
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None
+        self.registry.stop()
         self.moto.stop()
         if self._saved_environ is not None:
             os.environ.clear()

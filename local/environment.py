@@ -1,10 +1,12 @@
-"""The environment variables every in-process handler sees, resolved from the template.
+"""The environment variables of the handlers, resolved from the template.
 
-Locally all handlers share ONE process and so ONE ``os.environ``: the variables of every
-function are merged and set once before any handler is imported. A literal variable that
-differs per function in the template (``POWERTOOLS_SERVICE_NAME`` is the usual one) cannot be
-per-function here; the local cloud sets it to one value for all (``crm``), and any other
-conflict keeps the first function's value and is logged.
+Each function's execution environment (a worker process, see :mod:`local.workers`) gets the
+function's own variables (:func:`function_environments`): the template's, Globals merged, with
+the infrastructure endpoints replaced, plus the AWS settings pointing at embedded moto and the
+``AWS_LAMBDA_FUNCTION_*`` variables Lambda sets. The local cloud's own process also gets every
+function's variables merged (:func:`build_environment`), for in-process helpers and tools; a
+variable that differs per function keeps one value there (``POWERTOOLS_SERVICE_NAME`` is set to
+``crm``).
 
 Intrinsics are resolved the way CloudFormation would, with local values: parameters take
 their defaults (``Stage`` is ``local``), ``!GetAtt <Function>.Arn`` and ``!GetAtt <Role>.Arn``
@@ -218,6 +220,49 @@ def build_environment(
     environment.update(fixed)
     environment.update(aws_environment(moto_port))
     return environment
+
+
+def function_environments(
+    template: Template,
+    *,
+    endpoints: Mapping[str, str],
+    moto_port: int,
+    secret_arns: Mapping[str, str],
+    stage: str = LOCAL_STAGE,
+) -> dict[str, dict[str, str]]:
+    """Each function's own environment variables, by logical id, as its Lambda execution
+    environment has them: its template variables (Globals merged) resolved locally, with
+    ``endpoints`` replacing those that point at infrastructure (and added to every function,
+    as local settings), AWS settings for embedded moto, and what Lambda itself sets.
+    A variable with no local value and no replacement is left unset (build_environment warns).
+    """
+    resolver = IntrinsicResolver(template, secret_arns, {"Stage": stage})
+    aws = aws_environment(moto_port)
+    environments: dict[str, dict[str, str]] = {}
+    for function in template.functions.values():
+        environment: dict[str, str] = {}
+        for name, raw in function.environment.items():
+            if name in endpoints:
+                continue
+            try:
+                environment[name] = str(resolver.resolve(raw))
+            except UnresolvableError:
+                continue
+        environment.update(endpoints)
+        environment.update(aws)
+        environment.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.logical_id}",
+                "LANG": "C.UTF-8",
+                "TZ": ":UTC",
+                "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            }
+        )
+        environments[function.logical_id] = environment
+    return environments
 
 
 def aws_environment(moto_port: int) -> dict[str, str]:

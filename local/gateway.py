@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import re
@@ -45,6 +46,7 @@ from local.authorizers import (
 )
 from local.environment import ACCOUNT_ID
 from local.http_api import GatewayRequest, GatewayResponse, Invoke, Mount
+from local.invocation import FunctionTimeoutError, TooManyRequestsError
 from local.template import Api, ApiRoute, Authorizer, GatewayResponseSpec
 
 if TYPE_CHECKING:
@@ -350,6 +352,7 @@ class ApiGateway:
         port: int = 0,
         cache: AuthorizerCache | None = None,
         websocket: WebSocketApi | None = None,
+        serialize_invocations: bool = True,
     ) -> None:
         self.routes = RouteTable(routes)
         self.websocket = websocket  # the WebSocket API at /ws and its @connections endpoint
@@ -365,8 +368,11 @@ class ApiGateway:
         # Powertools keeps the current event on its BaseRouter class, not on the resolver:
         # two API handlers running at once in this process would read each other's requests
         # (headers, path parameters, the authorizer's tenant). Lambda runs one invocation per
-        # process; here API invocations take turns.
-        self._resolver_turn = threading.Lock()
+        # process; with in-process handlers API invocations take turns. Handlers in worker
+        # processes (the local cloud's) need no turns.
+        self._resolver_turn: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if serialize_invocations else contextlib.nullcontext()
+        )
         self._address = (host, port)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -442,6 +448,12 @@ class ApiGateway:
             with self._resolver_turn:
                 result = self._invoke(match.route.function_id, event)
             return proxy_response(result)
+        except FunctionTimeoutError as error:
+            log.error("%s", error)
+            return GatewayResponse.message(504, "Endpoint request timed out")
+        except TooManyRequestsError as error:
+            log.warning("%s", error)
+            return GatewayResponse.message(429, "Too Many Requests", "TooManyRequestsException")
         except MalformedProxyResponse as error:
             log.error("%s: malformed Lambda proxy response: %s", match.route.function_id, error)
         except Exception:

@@ -8,6 +8,7 @@ job of :mod:`local.environment`, which knows the local endpoints.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,8 @@ class Function:
     timeout_seconds: int
     memory_mb: int
     environment: Mapping[str, Any]  # Globals merged with the function's own, unresolved
+    layers: tuple[Any, ...] = ()  # Globals' then the function's own, unresolved
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions
     routes: tuple[ApiRoute, ...] = ()
     mq_sources: tuple[MqSource, ...] = ()
     schedules: tuple[Schedule, ...] = ()
@@ -204,6 +207,15 @@ class Template:
         ]
 
     @property
+    def layers(self) -> dict[str, Path]:
+        """Content directory of each layer, by logical id."""
+        return {
+            rid: (self.path.parent / str(layer.properties["ContentUri"])).resolve()
+            for rid, layer in self.resources_of_type(LAYER_TYPE).items()
+            if isinstance(layer.properties.get("ContentUri"), str)
+        }
+
+    @property
     def secrets(self) -> dict[str, Resource]:
         return self.resources_of_type(SECRET_TYPE)
 
@@ -232,26 +244,25 @@ class Template:
 
 
 def read_template(path: Path) -> Template:
-    """Reads a SAM template file into a :class:`Template`."""
+    """Reads a SAM template file into a :class:`Template`.
+
+    ``Globals`` are merged into the resources by the SAM translator's own code, so they merge
+    exactly as ``sam deploy`` merges them (maps key by key, lists appended: a function's
+    ``Layers`` come after the global ones; scalars replaced).
+    """
     path = path.resolve()
-    document = load_yaml(path)
-    globals_ = document.get("Globals") or {}
-    global_function = globals_.get("Function") or {}
-    global_api = globals_.get("Api") or {}
+    document = apply_globals(load_yaml(path))
     raw_resources = document.get("Resources") or {}
     resources = {
         rid: Resource(rid, str(body.get("Type", "")), body.get("Properties") or {})
         for rid, body in raw_resources.items()
     }
-    apis = {
-        rid: _read_api(rid, _merge(global_api, r.properties))
-        for rid, r in resources.items()
-        if r.type == API_TYPE
-    }
+    apis = {rid: _read_api(rid, r.properties) for rid, r in resources.items() if r.type == API_TYPE}
     if any(_route_api_id(r.properties) == IMPLICIT_API_ID for r in _functions(resources)):
-        apis.setdefault(IMPLICIT_API_ID, _read_api(IMPLICIT_API_ID, dict(global_api)))
+        # the implicit API gets the Api globals as SAM gives them to it
+        apis.setdefault(IMPLICIT_API_ID, _read_api(IMPLICIT_API_ID, document[_IMPLICIT_GLOBALS]))
     functions = {
-        r.logical_id: _read_function(path.parent, r.logical_id, global_function, r.properties, apis)
+        r.logical_id: _read_function(path.parent, r.logical_id, r.properties, apis)
         for r in _functions(resources)
     }
     parameters = {
@@ -259,6 +270,40 @@ def read_template(path: Path) -> Template:
         for name, body in (document.get("Parameters") or {}).items()
     }
     return Template(path, parameters, functions, apis, resources)
+
+
+_IMPLICIT_GLOBALS = "__ImplicitApiProperties"
+
+
+def apply_globals(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the template with ``Globals`` merged into each serverless resource by
+    samtranslator (as its GlobalsPlugin does before translating), and the Globals section
+    removed. The implicit API's merged properties are kept under ``__ImplicitApiProperties``.
+    """
+    from samtranslator.model.exceptions import (
+        ExceptionWithMessage,
+    )
+    from samtranslator.plugins.globals.globals import Globals
+
+    merged = copy.deepcopy(dict(document))
+    try:
+        globals_ = Globals(merged)
+        for logical_id, body in (merged.get("Resources") or {}).items():
+            if not isinstance(body, dict) or not str(body.get("Type", "")).startswith(
+                "AWS::Serverless::"
+            ):
+                continue
+            body["Properties"] = globals_.merge(
+                str(body["Type"]),
+                body.get("Properties") or {},
+                logical_id,
+                body.get("IgnoreGlobals"),
+            )
+        merged[_IMPLICIT_GLOBALS] = globals_.merge(API_TYPE, {}, IMPLICIT_API_ID)
+    except ExceptionWithMessage as error:
+        raise TemplateError(f"Globals: {error.message}") from error
+    Globals.del_section(merged)
+    return merged
 
 
 def _functions(resources: Mapping[str, Resource]) -> list[Resource]:
@@ -280,17 +325,6 @@ def _api_id(rest_api_id: Any) -> str:
     if isinstance(rest_api_id, str):
         return rest_api_id
     raise TemplateError(f"RestApiId must be a !Ref to an AWS::Serverless::Api, got {rest_api_id!r}")
-
-
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """SAM Globals semantics: maps merge key by key, lists and scalars are replaced."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def _read_api(logical_id: str, properties: Mapping[str, Any]) -> Api:
@@ -353,13 +387,8 @@ def _function_id_of_arn(function_arn: Any) -> str:
 
 
 def _read_function(
-    base_dir: Path,
-    logical_id: str,
-    global_function: Mapping[str, Any],
-    own: Mapping[str, Any],
-    apis: Mapping[str, Api],
+    base_dir: Path, logical_id: str, props: Mapping[str, Any], apis: Mapping[str, Api]
 ) -> Function:
-    props = _merge(global_function, own)
     code_uri, handler = props.get("CodeUri"), props.get("Handler")
     if not isinstance(code_uri, str) or not isinstance(handler, str) or "." not in handler:
         raise TemplateError(f"{logical_id}: needs a local CodeUri and a Handler 'module.attribute'")
@@ -367,7 +396,7 @@ def _read_function(
     routes: list[ApiRoute] = []
     mq_sources: list[MqSource] = []
     schedules: list[Schedule] = []
-    for event_id, event in (own.get("Events") or {}).items():
+    for event_id, event in (props.get("Events") or {}).items():
         event_type = event.get("Type")
         event_props = event.get("Properties") or {}
         if event_type == "Api":
@@ -383,10 +412,21 @@ def _read_function(
         timeout_seconds=int(props.get("Timeout", DEFAULT_TIMEOUT_SECONDS)),
         memory_mb=int(props.get("MemorySize", DEFAULT_MEMORY_MB)),
         environment=dict(environment),
+        layers=tuple(props.get("Layers") or ()),
+        reserved_concurrency=_reserved_concurrency(logical_id, props),
         routes=tuple(routes),
         mq_sources=tuple(mq_sources),
         schedules=tuple(schedules),
     )
+
+
+def _reserved_concurrency(logical_id: str, props: Mapping[str, Any]) -> int | None:
+    value = props.get("ReservedConcurrentExecutions")
+    if value is None:
+        return None
+    if not isinstance(value, int) or value < 0:
+        raise TemplateError(f"{logical_id}: ReservedConcurrentExecutions must be an integer >= 0")
+    return value
 
 
 def _read_route(

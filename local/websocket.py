@@ -16,13 +16,17 @@ the local cloud owns connection liveness, see ARCHITECTURE §5).
 Not emulated: the 10-minute idle and 2-hour connection limits, binary-frame routing, and the
 Management API's SigV4 check (the gateway listens on 127.0.0.1 only).
 
-RFC 6455 framing is implemented here (no dependency): text/binary/continuation frames in,
-unfragmented frames out, ping -> pong, close handshake, client frames must be masked.
+RFC 6455 framing is the ``websockets`` library's sans-I/O protocol (``websockets.protocol``):
+frames are parsed and checked there (masking, control frames, sizes over 128 KiB close with
+1009, ping -> pong, the close handshake); this module reassembles fragmented messages and
+checks that a text message is UTF-8 (else it closes with 1007, as RFC 6455 wants). The HTTP
+upgrade itself is answered by the gateway.
 """
 
 from __future__ import annotations
 
 import base64
+import codecs
 import contextlib
 import hashlib
 import json
@@ -30,17 +34,20 @@ import logging
 import re
 import secrets
 import socket
-import struct
 import threading
 import time
 import traceback
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Protocol as WsProtocol
+from websockets.protocol import Side, State
 
 from local.authorizers import policy_allows, run_authorizer
 from local.environment import ACCOUNT_ID, REGION
@@ -55,12 +62,12 @@ API_TYPE = "AWS::ApiGatewayV2::Api"
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
 
-OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG = 1000, 1001, 1002, 1009
+OP_TEXT, OP_BINARY = Opcode.TEXT, Opcode.BINARY
+CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_INVALID_DATA = 1000, 1001, 1007
 
 
 class Reader(Protocol):
-    def read(self, size: int, /) -> bytes: ...
+    def read1(self, size: int, /) -> bytes: ...
 
 
 class Writer(Protocol):
@@ -68,124 +75,9 @@ class Writer(Protocol):
     def flush(self) -> Any: ...
 
 
-# ------------------------------------------------------------------ RFC 6455 framing
-
-
-class ProtocolError(ValueError):
-    def __init__(self, message: str, code: int = CLOSE_PROTOCOL_ERROR) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def accept_key(key: str) -> str:
     """Sec-WebSocket-Accept for a client's Sec-WebSocket-Key."""
     return base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()  # noqa: S324 - RFC 6455
-
-
-def encode_frame(opcode: int, payload: bytes = b"", *, mask: bool = False) -> bytes:
-    """One final frame. Servers send unmasked frames; clients must mask theirs."""
-    header = bytearray([0x80 | opcode])
-    mask_bit = 0x80 if mask else 0
-    length = len(payload)
-    if length < 126:
-        header.append(mask_bit | length)
-    elif length < 1 << 16:
-        header.append(mask_bit | 126)
-        header += struct.pack("!H", length)
-    else:
-        header.append(mask_bit | 127)
-        header += struct.pack("!Q", length)
-    if not mask:
-        return bytes(header) + payload
-    key = secrets.token_bytes(4)
-    return bytes(header) + key + _unmask(payload, key)
-
-
-def _unmask(payload: bytes, key: bytes) -> bytes:
-    if not payload:
-        return payload
-    repeated = (key * (len(payload) // 4 + 1))[: len(payload)]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
-        len(payload), "big"
-    )
-
-
-def _read_exactly(stream: Reader, size: int) -> bytes:
-    data = stream.read(size) if size else b""
-    if len(data) != size:
-        raise EOFError("the connection closed mid-frame")
-    return data
-
-
-@dataclass(frozen=True)
-class Frame:
-    fin: bool
-    opcode: int
-    payload: bytes
-
-
-def read_frame(
-    stream: Reader, *, require_mask: bool = True, max_size: int = MAX_MESSAGE_BYTES
-) -> Frame:
-    """Reads one frame; EOFError when the stream ends before it, ProtocolError when it breaks
-    RFC 6455 (a server requires masked client frames; control frames are short and final)."""
-    first, second = _read_exactly(stream, 2)
-    if first & 0x70:
-        raise ProtocolError("reserved bits set")
-    fin, opcode = bool(first & 0x80), first & 0x0F
-    masked, length = bool(second & 0x80), second & 0x7F
-    if length == 126:
-        (length,) = struct.unpack("!H", _read_exactly(stream, 2))
-    elif length == 127:
-        (length,) = struct.unpack("!Q", _read_exactly(stream, 8))
-    if opcode >= OP_CLOSE and (length > 125 or not fin):
-        raise ProtocolError("control frames are final and at most 125 bytes")
-    if opcode not in (OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG):
-        raise ProtocolError(f"unknown opcode {opcode:#x}")
-    if require_mask and not masked:
-        raise ProtocolError("client frames must be masked")
-    if length > max_size:
-        raise ProtocolError(f"a frame of {length} bytes is too big", CLOSE_TOO_BIG)
-    key = _read_exactly(stream, 4) if masked else b""
-    payload = _read_exactly(stream, length)
-    return Frame(fin, opcode, _unmask(payload, key) if masked else payload)
-
-
-def read_message(
-    stream: Reader,
-    on_control: Callable[[Frame], bool],
-    *,
-    require_mask: bool = True,
-    max_size: int = MAX_MESSAGE_BYTES,
-) -> tuple[int, bytes] | None:
-    """The next data message (opcode, payload), fragments joined; control frames in between
-    go to ``on_control``, which returns False to stop (a close). None when stopped."""
-    opcode: int | None = None
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        frame = read_frame(stream, require_mask=require_mask, max_size=max_size)
-        if frame.opcode >= OP_CLOSE:
-            if not on_control(frame):
-                return None
-            continue
-        if frame.opcode == OP_CONTINUATION:
-            if opcode is None:
-                raise ProtocolError("continuation without a message")
-        elif opcode is not None:
-            raise ProtocolError("a new message inside a fragmented one")
-        else:
-            opcode = frame.opcode
-        size += len(frame.payload)
-        if size > max_size:
-            raise ProtocolError("message too big", CLOSE_TOO_BIG)
-        parts.append(frame.payload)
-        if frame.fin:
-            return opcode, b"".join(parts)
-
-
-def close_payload(code: int, reason: str = "") -> bytes:
-    return struct.pack("!H", code) + reason.encode()[:120]
 
 
 # ------------------------------------------------------------------ the template's WebSocket API
@@ -277,6 +169,7 @@ class Connection:
     connection_id: str
     sock: socket.socket
     writer: Writer
+    protocol: WsProtocol
     authorizer: dict[str, Any]
     source_ip: str
     user_agent: str | None
@@ -288,10 +181,24 @@ class Connection:
 
     def send(self, opcode: int, payload: bytes) -> None:
         with self.lock:
-            if self.closed:
+            if self.closed or self.protocol.state is not State.OPEN:
                 raise ConnectionError("closed")
-            self.writer.write(encode_frame(opcode, payload))
-            self.writer.flush()
+            if opcode == OP_TEXT:
+                self.protocol.send_text(payload)
+            else:
+                self.protocol.send_binary(payload)
+            self.flush()
+
+    def flush(self) -> None:
+        """Writes what the protocol has to send (the lock held)."""
+        for data in self.protocol.data_to_send():
+            if data:
+                self.writer.write(data)
+            else:  # SEND_EOF: the server closes the TCP connection after the close frame
+                self.writer.flush()
+                with contextlib.suppress(OSError):
+                    self.sock.shutdown(socket.SHUT_WR)
+        self.writer.flush()
 
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Sends a close frame once and shuts the socket down: the read loop then ends."""
@@ -300,12 +207,41 @@ class Connection:
                 return
             self.closed = True
             try:
-                self.writer.write(encode_frame(OP_CLOSE, close_payload(code, reason)))
-                self.writer.flush()
+                if self.protocol.state is State.OPEN:
+                    self.protocol.send_close(code, reason)
+                self.flush()
             except OSError:
                 pass
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
+
+
+_DATA_OPCODES = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+
+
+class _Message:
+    """Joins a message's fragments; a text message's UTF-8 is checked as its frames arrive
+    (UnicodeDecodeError at the first invalid byte)."""
+
+    def __init__(self) -> None:
+        self.opcode: int | None = None
+        self.parts: list[bytes] = []
+        self.decoder: codecs.IncrementalDecoder | None = None
+
+    def add(self, frame: Frame) -> tuple[int, bytes] | None:
+        if frame.opcode is not Opcode.CONT:
+            self.opcode, self.parts = frame.opcode, []
+            self.decoder = (
+                codecs.getincrementaldecoder("utf-8")() if frame.opcode is OP_TEXT else None
+            )
+        self.parts.append(bytes(frame.data))
+        if self.decoder is not None:
+            self.decoder.decode(frame.data, final=frame.fin)
+        if not frame.fin or self.opcode is None:
+            return None
+        complete = (self.opcode, b"".join(self.parts))
+        self.opcode, self.parts, self.decoder = None, [], None
+        return complete
 
 
 def _iso(epoch: float) -> str:
@@ -460,10 +396,12 @@ class WebSocketApi:
         writer: Writer,
     ) -> None:
         """Runs the connection until it closes, then invokes ``$disconnect``."""
+        protocol = WsProtocol(Side.SERVER, max_size=MAX_MESSAGE_BYTES)
         connection = Connection(
             connection_id,
             sock,
             writer,
+            protocol,
             authorizer,
             request.source_ip,
             request.header("User-Agent"),
@@ -471,40 +409,51 @@ class WebSocketApi:
         )
         with self._lock:
             self._connections[connection_id] = connection
-        reason, code = "Client closed", CLOSE_NORMAL
-
-        def on_control(frame: Frame) -> bool:
-            nonlocal code
-            if frame.opcode == OP_PING:
-                connection.send(OP_PONG, frame.payload)
-            elif frame.opcode == OP_CLOSE:
-                if len(frame.payload) >= 2:
-                    (code,) = struct.unpack("!H", frame.payload[:2])
-                return False
-            return True
-
+        reason, code = "Going away", CLOSE_GOING_AWAY
+        message = _Message()
         try:
-            while not connection.closed:
-                message = read_message(reader, on_control)
-                if message is None:
+            while True:
+                data = reader.read1(65536)
+                with connection.lock:
+                    if data:
+                        protocol.receive_data(data)
+                    else:
+                        protocol.receive_eof()
+                    frames = protocol.events_received()
+                    connection.flush()  # pongs, the close handshake, a failure's close
+                for frame in frames:
+                    if isinstance(frame, Frame) and frame.opcode in _DATA_OPCODES:
+                        complete = message.add(frame)
+                        if complete is None:
+                            continue
+                        connection.last_active_at = time.time()
+                        self._on_message(connection, request, *complete)
+                if protocol.close_rcvd is not None:
+                    reason, code = (
+                        protocol.close_rcvd.reason or "Client closed",
+                        (protocol.close_rcvd.code),
+                    )
+                if protocol.close_sent is not None and protocol.close_rcvd is None:
+                    reason, code = protocol.close_sent.reason, protocol.close_sent.code
+                if not data or protocol.state in (State.CLOSING, State.CLOSED):
                     break
-                connection.last_active_at = time.time()
-                opcode, payload = message
-                self._on_message(connection, request, opcode, payload)
-        except ProtocolError as error:
-            reason, code = str(error), error.code
-        except (EOFError, OSError):
+        except UnicodeDecodeError as error:
+            reason, code = f"invalid UTF-8 in a text message: {error.reason}", CLOSE_INVALID_DATA
+            with connection.lock, contextlib.suppress(OSError):
+                protocol.fail(CLOSE_INVALID_DATA, "invalid UTF-8")
+                connection.flush()
+        except OSError:
             reason, code = "Going away", CLOSE_GOING_AWAY
         finally:
             with self._lock:
                 self._connections.pop(connection_id, None)
-            connection.close(code if code in (CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG) else 1000)
+            connection.close()
             self._disconnect(connection, request, code, reason)
 
     def _on_message(
         self, connection: Connection, request: GatewayRequest, opcode: int, payload: bytes
     ) -> None:
-        body = payload.decode("utf-8", errors="replace")
+        body = payload.decode("utf-8", errors="replace")  # binary frames: as API Gateway
         route_key = "$default"
         try:
             parsed = json.loads(body)

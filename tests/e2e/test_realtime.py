@@ -1,5 +1,5 @@
-"""Real-time updates through the local cloud: WebSocket clients (a minimal RFC 6455 client on
-the stdlib socket, masking its frames) connect to the gateway's /ws with ?token=, the REST API
+"""Real-time updates through the local cloud: WebSocket clients (the `websockets` library's
+client, not the gateway's own code) connect to the gateway's /ws with ?token=, the REST API
 commits a change, the outbox relay publishes it, the realtime notifier (q.realtime) posts the
 compact message through the gateway's Management-API-compatible @connections endpoint."""
 
@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
 import statistics
 import time
 import uuid
@@ -19,17 +17,9 @@ import pytest
 from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.migrations import MigrationResult
 from crm.adapters.postgres.unit_of_work import PostgresDatabase
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
 
-from local.websocket import (
-    OP_CLOSE,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
-    accept_key,
-    close_payload,
-    encode_frame,
-    read_frame,
-)
 from tests.e2e.conftest import LocalCloudProcess
 from tests.e2e.test_dead_letters_api import add_user, log_in
 from tests.e2e.test_walking_skeleton import Client, sign_up_and_log_in
@@ -45,45 +35,27 @@ class Refused(Exception):
 
 class WsClient:
     def __init__(self, base_url: str, token: str) -> None:
-        url = urlsplit(base_url)
-        self.sock = socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), 10)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            (
-                f"GET /ws?token={quote(token)} HTTP/1.1\r\nHost: {url.netloc}\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-        self.stream = self.sock.makefile("rb")
-        status = int(self.stream.readline().split()[1])
-        headers: dict[str, str] = {}
-        while (line := self.stream.readline().decode().strip()) != "":
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if status != 101:
-            self.sock.close()
-            raise Refused(status)
-        assert headers["sec-websocket-accept"] == accept_key(key)
+        url = base_url.replace("http://", "ws://", 1) + f"/ws?token={quote(token)}"
+        try:
+            self.ws: ClientConnection = connect(
+                url, compression=None, proxy=None, open_timeout=10, ping_interval=None
+            )
+        except InvalidStatus as error:
+            raise Refused(error.response.status_code) from None
 
     def send(self, message: dict[str, Any]) -> None:
-        self.sock.sendall(encode_frame(OP_TEXT, json.dumps(message).encode(), mask=True))
+        self.ws.send(json.dumps(message))
 
     def receive(self, timeout: float) -> dict[str, Any] | None:
         """The next text message, None when none comes within `timeout` s."""
-        self.sock.settimeout(timeout)
         try:
             while True:
-                frame = read_frame(self.stream, require_mask=False)
-                if frame.opcode == OP_TEXT:
-                    message: dict[str, Any] = json.loads(frame.payload)
+                data = self.ws.recv(timeout)
+                if isinstance(data, str):
+                    message: dict[str, Any] = json.loads(data)
                     return message
-                if frame.opcode == OP_CLOSE:
-                    return None
-        except (TimeoutError, OSError):
+        except (TimeoutError, ConnectionClosed):
             return None
-        finally:
-            self.sock.settimeout(10)
 
     def wait_for(self, predicate: Any, timeout: float = 20) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -101,8 +73,7 @@ class WsClient:
         return messages
 
     def close(self) -> None:
-        self.sock.sendall(encode_frame(OP_CLOSE, close_payload(1000), mask=True))
-        self.sock.close()
+        self.ws.close()
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +124,14 @@ def test_a_connected_client_hears_of_a_lead_created_over_rest_without_its_person
     text = json.dumps(message)
     for personal in ("Ada Secret", "ada@secret.example.com", "+351 1"):
         assert personal not in text
-    assert other_tenant.heard(quiet_for=2) == []  # another tenant's connection hears nothing
+    # Another tenant's connection hears nothing of it: everything it hears up to a sentinel of
+    # its own, created after the lead reached the owner, is about its own tenant.
+    sentinel = stranger.post("/leads", {"name": "Sentinel"})
+    assert sentinel.status_code == 201, sentinel.text
+    heard: list[dict[str, Any]] = []
+    other_tenant.wait_for(lambda m: heard.append(m) or about(sentinel.json()["id"])(m))
+    assert [m for m in heard if m.get("subject") == f"leads/{lead['id']}"] == []
+    assert all(m.get("subject") != f"tenants/{signup['id']}" for m in heard)
 
     # REST commit -> WebSocket message, over a series of leads
     latencies = []
@@ -231,9 +209,7 @@ def test_a_closed_connection_leaves_no_row_behind(
     owner, signup = sign_up_and_log_in(local_cloud.url, "RealtimeClose")
     ws = WsClient(local_cloud.url, token_of(owner))
     assert connections_of(admin_conn, signup["id"]) == 1
-    ws.sock.sendall(encode_frame(OP_PING, b"hi", mask=True))
-    frame = read_frame(ws.stream, require_mask=False)
-    assert (frame.opcode, frame.payload) == (OP_PONG, b"hi")
+    assert ws.ws.ping(b"hi").wait(10)  # answered by a pong with that payload
     ws.close()
     deadline = time.monotonic() + 10
     while connections_of(admin_conn, signup["id"]) and time.monotonic() < deadline:
@@ -267,3 +243,18 @@ def test_a_connection_whose_socket_is_gone_is_deleted_and_the_others_still_hear(
     )
     assert [r[0] for r in rows] != [stale] and len(rows) == 1  # the 410 deleted the stale row
     live.close()
+
+
+def test_a_text_message_that_is_not_utf8_closes_the_connection_with_1007(
+    local_cloud: LocalCloudProcess, admin_conn: Any
+) -> None:
+    owner, signup = sign_up_and_log_in(local_cloud.url, "RealtimeUtf8")
+    ws = WsClient(local_cloud.url, token_of(owner))
+    ws.ws.send(b'{"action": "ping", "x": "\xff\xfe"}', text=True)  # a text frame, not UTF-8
+    with pytest.raises(ConnectionClosedError) as closed:
+        ws.ws.recv(10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    deadline = time.monotonic() + 10  # $disconnect ran: the connection row is gone
+    while connections_of(admin_conn, signup["id"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert connections_of(admin_conn, signup["id"]) == 0

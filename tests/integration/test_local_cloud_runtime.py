@@ -1,12 +1,17 @@
 """The local cloud runtime on a toy template (tests/fixtures/local_cloud): the API gateway over
 real HTTP, Lambda authorizers and their cache, MQ batches from the real test RabbitMQ,
-schedules, and Step Functions on embedded moto reaching a handler in-process."""
+schedules, Step Functions on embedded moto reaching a handler, and the functions' execution
+environments (worker processes): own environment variables and layers, Timeout, concurrency
+limits and throttling."""
 
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import json
+import math
+import os
 import socket
 import threading
 import time
@@ -65,9 +70,13 @@ def publish(amqp_url: str, queue: str, bodies: list[bytes], **properties: Any) -
         connection.close()
 
 
+MAX_ENVIRONMENTS = 4
+
+
 @pytest.fixture(scope="module")
 def cloud(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     declare_fresh_queue(endpoints.amqp_url, QUEUE)
+    records = tmp_path_factory.mktemp("toy-records")
     local_cloud = LocalCloud(
         TEMPLATE,
         endpoints=endpoints,
@@ -76,6 +85,8 @@ def cloud(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Ite
         secret_seeders={"SeededSecret": lambda: SEEDED},
         schedule_interval=0.5,
         mq_failure_backoff=lambda failures: 0.2,
+        extra_environment={"TOY_RECORDS": str(records)},  # where toy_recorder writes
+        max_environments=MAX_ENVIRONMENTS,
     )
     with local_cloud:
         yield local_cloud
@@ -83,7 +94,7 @@ def cloud(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture()
 def recorder(cloud: LocalCloud) -> Any:
-    import toy_recorder  # the toy layer, on sys.path once the cloud runs
+    import toy_recorder  # the toy layer, on sys.path once the cloud runs (TOY_RECORDS set)
 
     toy_recorder.clear()
     return toy_recorder
@@ -141,6 +152,7 @@ def test_proxy_event_reaches_the_handler(cloud: LocalCloud) -> None:
         "STAGE": "local",
         "GREETING": "hello-local",
         "STEP_FUNCTION_ARN": function_arn("StepFunction"),
+        "POWERTOOLS_SERVICE_NAME": "toy-echo",
     }
 
 
@@ -428,9 +440,7 @@ def run_state_machine(
     return result
 
 
-def test_state_machine_task_reaches_the_handler_in_process(
-    cloud: LocalCloud, recorder: Any
-) -> None:
+def test_state_machine_task_reaches_the_handler(cloud: LocalCloud, recorder: Any) -> None:
     step_arn = function_arn("StepFunction")
     definition = {
         "StartAt": "Direct",
@@ -508,3 +518,66 @@ def test_mail_from_the_verified_sender_is_accepted(cloud: LocalCloud) -> None:
         Destination={"ToAddresses": ["someone@example.com"]},
         Content={"Simple": {"Subject": {"Data": "hi"}, "Body": {"Text": {"Data": "hello"}}}},
     )
+
+
+# ------------------------------------------------------------------ execution environments
+
+
+def slow(cloud: LocalCloud, seconds: float, path: str = "/slow") -> requests.Response:
+    return requests.get(f"{cloud.url}{path}?seconds={seconds}", timeout=30)
+
+
+def test_each_function_sees_its_own_environment_and_layers(cloud: LocalCloud) -> None:
+    echo = get(cloud, "/echo/1").json()["env"]
+    own = slow(cloud, 0).json()
+    throttled = slow(cloud, 0, "/throttled").json()
+    assert echo["POWERTOOLS_SERVICE_NAME"] == "toy-echo"
+    assert own["service"] == "toy-slow" and own["function_name"] == "SlowFunction"
+    assert throttled["service"] == "toy-throttled"
+    # SlowFunction lists ExtraLayer after the Globals' ToyLayer; ThrottledFunction does not
+    assert own["extra_layer"] == "from the extra layer"
+    assert throttled["extra_layer"] is None
+    assert own["pid"] != os.getpid() != throttled["pid"]
+
+
+def test_a_function_past_its_timeout_answers_504_and_its_environment_is_replaced(
+    cloud: LocalCloud, recorder: Any
+) -> None:
+    started = time.monotonic()
+    response = slow(cloud, 3)  # SlowFunction's Timeout is 1 s
+    elapsed = time.monotonic() - started
+    assert response.status_code == 504, response.text
+    assert response.json() == {"message": "Endpoint request timed out"}
+    assert 1.0 <= elapsed < 2.5
+    (timed_out,) = recorder.records("slow-start")
+    with pytest.raises(ProcessLookupError):  # that environment is gone
+        os.kill(timed_out["pid"], 0)
+    after = slow(cloud, 0)
+    assert after.status_code == 200 and after.json()["pid"] != timed_out["pid"]
+
+
+def test_concurrent_requests_share_the_functions_environments(cloud: LocalCloud) -> None:
+    requests_, seconds = 20, 0.5
+    with concurrent.futures.ThreadPoolExecutor(requests_) as pool:
+        list(pool.map(lambda _: slow(cloud, 0), range(MAX_ENVIRONMENTS)))  # cold starts
+        started = time.monotonic()
+        responses = list(pool.map(lambda _: slow(cloud, seconds), range(requests_)))
+        elapsed = time.monotonic() - started
+    assert [r.status_code for r in responses] == [200] * requests_
+    rounds = math.ceil(requests_ / MAX_ENVIRONMENTS)
+    assert rounds * seconds <= elapsed < (rounds + 2) * seconds, elapsed
+    assert len({r.json()["pid"] for r in responses}) == MAX_ENVIRONMENTS
+    assert cloud.registry.environments("SlowFunction") == MAX_ENVIRONMENTS
+
+
+def test_over_its_reserved_concurrency_a_function_is_throttled_with_429(
+    cloud: LocalCloud, recorder: Any
+) -> None:
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        busy = pool.submit(slow, cloud, 1.5, "/throttled")  # its only environment (reserved 1)
+        wait_until(lambda: recorder.records("slow-start"))
+        burst = list(pool.map(lambda _: slow(cloud, 0, "/throttled"), range(3)))
+        assert busy.result().status_code == 200
+    assert [r.status_code for r in burst] == [429] * 3
+    assert burst[0].json() == {"message": "Too Many Requests"}
+    assert slow(cloud, 0, "/throttled").status_code == 200  # free again

@@ -4,7 +4,6 @@ other errors propagate), the ws handler's replies, and RFC 6455 framing of the l
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 import uuid
@@ -26,22 +25,14 @@ from crm.domain.realtime import (
 from crm.domain.roles import CustomRole
 from crm.domain.tenants import Role, RoleGrant
 from crm.services import realtime
+from websockets.frames import Frame, Opcode
 
 from local.gateway import GatewayRequest, GatewayResponse
 from local.template import read_template
 from local.websocket import (
-    OP_BINARY,
-    OP_CLOSE,
-    OP_CONTINUATION,
-    OP_PING,
-    OP_TEXT,
-    Frame,
-    ProtocolError,
     WebSocketApi,
+    _Message,
     accept_key,
-    encode_frame,
-    read_frame,
-    read_message,
     read_websocket_spec,
 )
 
@@ -322,55 +313,29 @@ def test_the_default_route_answers_ping_with_pong_and_anything_else_with_an_erro
     assert realtime.answer(body)["type"] == kind
 
 
-# ------------------------------------------------------------------ RFC 6455
+# ------------------------------------------------------------------ RFC 6455 (websockets)
 
 
-@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536])
-def test_frames_round_trip_masked_and_unmasked_at_every_length_encoding(size: int) -> None:
-    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
-    masked = encode_frame(OP_BINARY, payload, mask=True)
-    assert read_frame(io.BytesIO(masked)) == Frame(True, OP_BINARY, payload)
-    plain = encode_frame(OP_TEXT, payload)
-    assert read_frame(io.BytesIO(plain), require_mask=False) == Frame(True, OP_TEXT, payload)
-    with pytest.raises(ProtocolError):
-        read_frame(io.BytesIO(plain))  # a server refuses unmasked client frames
-
-
-def test_the_rfc_example_frames_and_accept_key() -> None:
-    # RFC 6455 §5.7: a masked "Hello" and the §1.3 handshake example
-    assert read_frame(io.BytesIO(bytes.fromhex("818537fa213d7f9f4d5158"))).payload == b"Hello"
+def test_the_rfc_accept_key() -> None:
     assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
-def test_fragments_are_joined_and_control_frames_between_them_are_handled() -> None:
-    first = bytearray(encode_frame(OP_TEXT, b"Hel", mask=True))
-    first[0] &= 0x7F  # not final
-    stream = io.BytesIO(
-        bytes(first)
-        + encode_frame(OP_PING, b"p", mask=True)
-        + encode_frame(OP_CONTINUATION, b"lo", mask=True)
-    )
-    controls: list[Frame] = []
-    assert read_message(stream, lambda f: controls.append(f) or True) == (OP_TEXT, b"Hello")
-    assert controls == [Frame(True, OP_PING, b"p")]
-    closing = io.BytesIO(encode_frame(OP_CLOSE, b"\x03\xe8", mask=True))
-    assert read_message(closing, lambda f: False) is None
+def test_fragments_are_joined_into_one_message() -> None:
+    message = _Message()
+    assert message.add(Frame(Opcode.TEXT, b"Hel", fin=False)) is None
+    assert message.add(Frame(Opcode.CONT, b"lo", fin=True)) == (Opcode.TEXT, b"Hello")
+    assert message.add(Frame(Opcode.BINARY, b"\xff")) == (Opcode.BINARY, b"\xff")
 
 
-def test_broken_frames_are_protocol_errors() -> None:
-    too_big = encode_frame(OP_TEXT, b"x" * 200, mask=True)
-    with pytest.raises(ProtocolError) as error:
-        read_frame(io.BytesIO(too_big), max_size=100)
-    assert error.value.code == 1009
-    long_ping = bytearray(encode_frame(OP_PING, b"x" * 126, mask=True))
-    with pytest.raises(ProtocolError):
-        read_frame(io.BytesIO(bytes(long_ping)))
-    with pytest.raises(ProtocolError):
-        read_frame(io.BytesIO(bytes([0x83, 0x80, 0, 0, 0, 0])))  # opcode 3 is reserved
-    with pytest.raises(EOFError):
-        read_frame(io.BytesIO(encode_frame(OP_TEXT, b"cut", mask=True)[:-1]))
-    with pytest.raises(ProtocolError):
-        read_message(io.BytesIO(encode_frame(OP_CONTINUATION, b"x", mask=True)), lambda f: True)
+def test_utf8_is_checked_across_fragments_of_a_text_message_only() -> None:
+    message = _Message()
+    euro = "\u20ac".encode()  # 3 bytes, split over two fragments: valid
+    assert message.add(Frame(Opcode.TEXT, euro[:1], fin=False)) is None
+    assert message.add(Frame(Opcode.CONT, euro[1:], fin=True)) == (Opcode.TEXT, euro)
+    with pytest.raises(UnicodeDecodeError):
+        message.add(Frame(Opcode.TEXT, b"ok \xff", fin=False))
+    with pytest.raises(UnicodeDecodeError):  # a text message may not end mid-character
+        _Message().add(Frame(Opcode.TEXT, euro[:2], fin=True))
 
 
 def test_the_local_cloud_reads_the_templates_websocket_api() -> None:
