@@ -136,6 +136,7 @@ class LocalCloud:
             "DATABASE_URL": self._app_database_url,
             "AMQP_URL": self._endpoints.amqp_url,
             "OPENSEARCH_URL": self._endpoints.opensearch_url,
+            "OPENSEARCH_AUTH": "none",  # the local node has no security plugin
             # the gateway's own URL, known once it listens (set below); not "left unset"
             WEBSOCKET_MANAGEMENT_URL: "http://127.0.0.1:1",
             **self._extra_environment,

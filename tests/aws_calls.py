@@ -62,6 +62,7 @@ def iam_actions(service: str, operation: str) -> set[str]:
     return {action} | IMPLIED_ACTIONS.get((service, operation), set())
 
 
+@cache
 def module_file(name: str) -> Path | None:
     base = LAYER.joinpath(*name.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
@@ -162,6 +163,7 @@ def _scopes(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
             yield node.name, node
 
 
+@cache
 def factories_in(module: str) -> dict[str, Factory]:
     path = module_file(module)
     assert path, module
@@ -179,6 +181,7 @@ def factories_in(module: str) -> dict[str, Factory]:
     return found
 
 
+@cache
 def adapter_methods(module: str, service: str) -> dict[str, set[str]]:
     path = module_file(module)
     assert path, module
@@ -191,7 +194,20 @@ def adapter_methods(module: str, service: str) -> dict[str, set[str]]:
                 for m in node.body
                 if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)
             }
+            module_functions = {
+                n.name: n
+                for n in tree.body
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            }
             direct = {name: attribute_calls(m) for name, m in methods.items()}
+            for name, method in methods.items():  # module functions it calls, one level
+                for call in ast.walk(method):
+                    if (
+                        isinstance(call, ast.Call)
+                        and isinstance(call.func, ast.Name)
+                        and call.func.id in module_functions
+                    ):
+                        direct[name] |= attribute_calls(module_functions[call.func.id])
             for name in methods:
                 seen, stack, calls = {name}, [name], set()
                 while stack:
@@ -219,6 +235,7 @@ def _code_files() -> Iterator[tuple[str, Path]]:
         )
 
 
+@cache
 def operations_called_in_code() -> dict[str, set[str]]:
     """service -> operations called anywhere in the layer's code."""
     called: dict[str, set[str]] = {}
@@ -233,7 +250,13 @@ def operations_called_in_code() -> dict[str, set[str]]:
     return called
 
 
+_TOP_LEVEL: dict[int, dict[str, ast.AST]] = {}
+_FROM_IMPORTS: dict[int, dict[str, tuple[str, str]]] = {}
+
+
 def _top_level(tree: ast.Module) -> dict[str, ast.AST]:
+    if id(tree) in _TOP_LEVEL:
+        return _TOP_LEVEL[id(tree)]
     defs: dict[str, ast.AST] = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -243,11 +266,14 @@ def _top_level(tree: ast.Module) -> dict[str, ast.AST]:
             for target in targets:
                 if isinstance(target, ast.Name):
                     defs[target.id] = node
+    _TOP_LEVEL[id(tree)] = defs
     return defs
 
 
 def _from_imports(tree: ast.Module) -> dict[str, tuple[str, str]]:
     """local name -> (crm module, imported name), for every `from crm... import` in the module."""
+    if id(tree) in _FROM_IMPORTS:
+        return _FROM_IMPORTS[id(tree)]
     found = {}
     for node in _walk(tree):
         if (
@@ -258,9 +284,11 @@ def _from_imports(tree: ast.Module) -> dict[str, tuple[str, str]]:
         ):
             for alias in node.names:
                 found[alias.asname or alias.name] = (node.module, alias.name)
+    _FROM_IMPORTS[id(tree)] = found
     return found
 
 
+@cache
 def function_closure(code_dir: Path) -> tuple[set[str], set[str]]:
     """(attribute calls, bootstrap factories called) of a function's code and of the crm code
     it reaches: the names it imports from crm modules (a function, a class, a whole module)
@@ -316,6 +344,7 @@ def function_closure(code_dir: Path) -> tuple[set[str], set[str]]:
     return calls, factories
 
 
+@cache
 def actions_needed_by_function(code_dir: Path) -> dict[str, set[str]]:
     """IAM action -> the operations ("service:Operation") of this function's code needing it."""
     calls, factory_names = function_closure(code_dir)
@@ -341,6 +370,7 @@ def actions_needed_by_function(code_dir: Path) -> dict[str, set[str]]:
     return needed
 
 
+@cache
 def opensearch_factories() -> set[str]:
     """bootstrap factories that build an OpenSearch client."""
     tree = _tree(module_file(BOOTSTRAP))  # type: ignore[arg-type]

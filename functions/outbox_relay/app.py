@@ -32,5 +32,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     metrics.add_metric(name="OutboxEventsRelayed", unit="Count", value=published)
     metrics.add_metric(name="OutboxRowsPruned", unit="Count", value=pruned_outbox)
     metrics.add_metric(name="ProcessedEventsPruned", unit="Count", value=pruned_ledger)
+    # after the sweep: what is still waiting (template.yaml: OutboxAgeAlarm)
+    metrics.add_metric(
+        name="OutboxOldestUnpublishedAgeSeconds",
+        unit="Seconds",
+        value=store.oldest_unpublished_age_seconds(),
+    )
     return {"published": published, "pruned_outbox": pruned_outbox,
             "pruned_processed_events": pruned_ledger}  # fmt: skip

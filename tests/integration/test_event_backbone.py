@@ -136,6 +136,11 @@ def test_relay_records_the_error_and_keeps_the_event_when_the_broker_is_down(
         "SELECT published_at, attempts, last_error FROM outbox WHERE id = :id", id=event.id
     )
     assert row[0][0] is None and row[0][1] >= 1 and row[0][2]
+    # the sweep's OutboxOldestUnpublishedAgeSeconds metric sees it waiting
+    waited = admin_conn.run(
+        "SELECT EXTRACT(EPOCH FROM now() - created_at) FROM outbox WHERE id = :id", id=event.id
+    )[0][0]
+    assert store.oldest_unpublished_age_seconds() >= float(waited) > 0
 
 
 def test_events_of_one_aggregate_are_numbered_in_commit_order_and_published_with_it(

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from crm.adapters.rabbitmq.retry import RabbitMqFailedMessages, RabbitMqRedriver
     from crm.adapters.s3.files import S3Files
     from crm.adapters.secrets.field_cipher import SecretsManagerFieldCipher
+    from crm.adapters.secrets.jwt_keys import SecretsManagerKeySetStore
+    from crm.adapters.secrets.values import SecretsManagerValues
     from crm.adapters.ses.mailer import SesMailer
     from crm.adapters.sfn.engine import StepFunctionsEngine
     from crm.adapters.sfn.executions import StepFunctionsExecutions
@@ -322,3 +324,20 @@ def connection_sender(endpoint_url: str) -> ManagementApiSender:
     from crm.adapters.apigw.management import ManagementApiSender, management_client
 
     return ManagementApiSender(management_client(endpoint_url))
+
+
+def jwt_key_set_store(secret_arn: str) -> SecretsManagerKeySetStore:
+    """The signing key set as a whole: created on deploy, rotated on a schedule."""
+    import boto3
+
+    from crm.adapters.secrets.jwt_keys import SecretsManagerKeySetStore
+
+    return SecretsManagerKeySetStore(boto3.client("secretsmanager"), secret_arn)
+
+
+def secret_values() -> SecretsManagerValues:
+    import boto3
+
+    from crm.adapters.secrets.values import SecretsManagerValues
+
+    return SecretsManagerValues(boto3.client("secretsmanager"))

@@ -8,8 +8,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
+from crm import snapstart
+
 logger = Logger()
 metrics = Metrics(namespace="crm")
+
+# every function imports this module: its SnapStart restore hook is registered here
+snapstart.register()
 
 
 def bind_api_event(event: dict[str, Any]) -> None:

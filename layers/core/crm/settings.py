@@ -276,3 +276,18 @@ class TaskReminderSettings(DatabaseSettings, BrokerSettings):
 
     relay_database_url: str = Field(pattern=r"^postgres(ql)?://")
     task_reminder_window_minutes: float = Field(default=15, gt=0, le=1440)
+
+
+class JwtKeysSettings(_EnvSettings):
+    """functions/jwt_keys: creates the signing key set on deploy, rotates it on a schedule."""
+
+    jwt_signing_secret_arn: str = Field(min_length=1)
+
+
+class MigrationsSettings(DatabaseSettings):
+    """infra/db/custom_resource.py: migrates as the owner, at DATABASE_URL's endpoint with its
+    TLS settings (RDS Proxy, verify-full), the owner's credentials replacing the app's."""
+
+    database_owner_secret_arn: str = Field(min_length=1)
+    database_app_secret_arn: str = Field(min_length=1)
+    database_relay_secret_arn: str = Field(min_length=1)

@@ -74,3 +74,13 @@ class PostgresOutboxRelayStore:
                 limit=limit,
             )
             return outbox_count, conn.row_count
+
+    def oldest_unpublished_age_seconds(self) -> float:
+        """How long the oldest unpublished outbox row has waited (0 when none): the alarm
+        OutboxAgeAlarm watches it, published by the sweep as a metric."""
+        with self._pool.connection() as conn:
+            rows = conn.run(
+                "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)"
+                " FROM outbox WHERE published_at IS NULL"
+            )
+        return float(rows[0][0])

@@ -130,3 +130,30 @@ class SecretsManagerKeySource:
             self._loaded_at = time.monotonic()
         assert self._cached is not None
         return self._cached
+
+
+class SecretsManagerKeySetStore:
+    """The key set secret as a whole (functions/jwt_keys): created with one key on the first
+    deploy, rotated on a schedule."""
+
+    def __init__(self, secrets_client: Any, secret_id: str) -> None:
+        self._client = secrets_client
+        self._secret_id = secret_id
+
+    def ensure(self, *, now: float | None = None) -> tuple[str, bool]:
+        """The active kid, and whether a new key set had to be written: one is written when the
+        secret has no value yet, or a value that is not a key set (CloudFormation creates the
+        secret with a random string). A valid set is left as it is."""
+        try:
+            current = self._client.get_secret_value(SecretId=self._secret_id)["SecretString"]
+            return SigningKeySet.from_json(current).active_kid, False
+        except (ValueError, KeyError, TypeError):
+            pass  # not a key set (json.JSONDecodeError is a ValueError)
+        except self._client.exceptions.ResourceNotFoundException:
+            pass  # the secret has no value yet
+        fresh = new_keyset_json(time.time() if now is None else now)
+        self._client.put_secret_value(SecretId=self._secret_id, SecretString=fresh)
+        return str(json.loads(fresh)["active_kid"]), True
+
+    def rotate(self, *, now: float | None = None) -> str:
+        return rotate_signing_key(self._client, self._secret_id, now=now)
