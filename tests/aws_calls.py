@@ -344,11 +344,35 @@ def function_closure(code_dir: Path) -> tuple[set[str], set[str]]:
     return calls, factories
 
 
+def _with_inner_factories(names: set[str], known: set[str]) -> set[str]:
+    """`names` and the bootstrap factories they call in turn (email_transport ->
+    _ses_transport), transitively."""
+    path = module_file(BOOTSTRAP)
+    assert path
+    defs = _top_level(_tree(path))
+    found, pending = set(names), list(names)
+    while pending:
+        node = defs.get(pending.pop())
+        if node is None:
+            continue
+        for call in ast.walk(node):
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id in known
+                and call.func.id not in found
+            ):
+                found.add(call.func.id)
+                pending.append(call.func.id)
+    return found
+
+
 @cache
 def actions_needed_by_function(code_dir: Path) -> dict[str, set[str]]:
     """IAM action -> the operations ("service:Operation") of this function's code needing it."""
     calls, factory_names = function_closure(code_dir)
     factories = factories_in(BOOTSTRAP)
+    factory_names = _with_inner_factories(factory_names, set(factories))
     needed: dict[str, set[str]] = {}
     for name in sorted(factory_names):
         factory = factories.get(name)

@@ -30,6 +30,7 @@ RELIED_ON = {
     ),
     "secretsmanager": ("2017-10-17", {"GetSecretValue", "PutSecretValue"}),
     "sesv2": ("2019-09-27", {"SendEmail"}),
+    "sns": ("2010-03-31", {"Publish"}),
     "stepfunctions": (
         "2016-11-23",
         {

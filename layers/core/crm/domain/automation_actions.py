@@ -10,13 +10,13 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import EmailStr, Field, StringConstraints, TypeAdapter, ValidationError
 
 from crm.automation.model import Action
+from crm.domain.strict import StrictDate
 from crm.domain.tenants import Principal, Role
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
@@ -165,7 +165,7 @@ UPDATABLE_FIELDS: dict[str, dict[str, TypeAdapter[Any]]] = {
         "value": TypeAdapter(_Amount),
         "currency": TypeAdapter(Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]),
         "probability": TypeAdapter(_Percent | None),
-        "expected_close_date": TypeAdapter(date | None),
+        "expected_close_date": TypeAdapter(StrictDate | None),
     },
 }
 CUSTOM_PREFIX = "custom_fields."
