@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import if_match
 from crm.api.context import path_uuid, principal
+from crm.api.contract import contract, responses
 from crm.api.email_schemas import EmailTemplateIn, EmailTemplatePatch, PreviewIn
 from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
 from crm.api.resolver import build_resolver
@@ -38,8 +39,9 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
 
 
-@app.post("/email-templates")
+@app.post("/email-templates", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_template(body: EmailTemplateIn) -> Response[dict[str, Any]]:
     """A template (version 1). 422 names the part (subject, html, text) that uses an unknown
     variable or does not parse."""
@@ -55,7 +57,7 @@ def post_template(body: EmailTemplateIn) -> Response[dict[str, Any]]:
     )
 
 
-@app.get("/email-templates")
+@app.get("/email-templates", responses=responses(200))
 @tracer.capture_method
 def get_templates(
     limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
@@ -67,7 +69,7 @@ def get_templates(
     return json_response(200, page_body(page, EmailTemplate.to_dict, LIST_SCOPE, SortKind.DATETIME))
 
 
-@app.get("/email-templates/<template_id>")
+@app.get("/email-templates/<template_id>", responses=responses(200))
 @tracer.capture_method
 def read_template(template_id: str) -> Response[dict[str, Any]]:
     template = get_template(
@@ -76,8 +78,9 @@ def read_template(template_id: str) -> Response[dict[str, Any]]:
     return record_response(200, template)
 
 
-@app.patch("/email-templates/<template_id>")
+@app.patch("/email-templates/<template_id>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_template(template_id: str, body: EmailTemplatePatch) -> Response[dict[str, Any]]:
     """A new version of the template; the earlier versions stay (sent emails name theirs)."""
     named = body.model_fields_set
@@ -98,8 +101,9 @@ def patch_template(template_id: str, body: EmailTemplatePatch) -> Response[dict[
     return record_response(200, template)
 
 
-@app.delete("/email-templates/<template_id>")
+@app.delete("/email-templates/<template_id>", responses=responses(204))
 @tracer.capture_method
+@contract(if_match=True)
 def remove_template(template_id: str) -> Response[str]:
     delete_template(
         path_uuid(template_id, "email template"),
@@ -110,7 +114,7 @@ def remove_template(template_id: str) -> Response[str]:
     return Response(status_code=204, body="")
 
 
-@app.post("/email-templates/<template_id>/preview")
+@app.post("/email-templates/<template_id>/preview", responses=responses(200))
 @tracer.capture_method
 def preview(template_id: str, body: PreviewIn) -> Response[dict[str, Any]]:
     """The template rendered for a record the caller can see, as it would be sent now."""

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import path_uuid, principal
+from crm.api.contract import contract, responses
 from crm.api.email_schemas import EmailIn, SuppressionIn
 from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
 from crm.api.resolver import build_resolver
@@ -41,8 +42,9 @@ def _db() -> Any:
     )
 
 
-@app.post("/emails")
+@app.post("/emails", responses=responses(202))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_email(body: EmailIn) -> Response[dict[str, Any]]:
     """Queue one email to a record (Idempotency-Key honoured). 202 with the email, status
     `queued`; follow it on GET /emails/{id}."""
@@ -68,7 +70,7 @@ def post_email(body: EmailIn) -> Response[dict[str, Any]]:
     return json_response(202, email, **headers)
 
 
-@app.get("/emails")
+@app.get("/emails", responses=responses(200))
 @tracer.capture_method
 def get_emails(
     limit: Limit = DEFAULT_PAGE_SIZE,
@@ -102,7 +104,7 @@ def get_emails(
     )
 
 
-@app.get("/suppressions")
+@app.get("/suppressions", responses=responses(200))
 @tracer.capture_method
 def get_suppressions(
     limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None
@@ -117,7 +119,7 @@ def get_suppressions(
     )
 
 
-@app.post("/suppressions")
+@app.post("/suppressions", responses=responses(204))
 @tracer.capture_method
 def post_suppression(body: SuppressionIn) -> Response[str]:
     """Stop emailing an address (409 when it is listed already); audited."""
@@ -125,7 +127,7 @@ def post_suppression(body: SuppressionIn) -> Response[str]:
     return Response(status_code=204, body="")
 
 
-@app.delete("/suppressions/<address>")
+@app.delete("/suppressions/<address>", responses=responses(204))
 @tracer.capture_method
 def delete_suppression(address: str) -> Response[str]:
     """Email an address again (404 when it is not listed); audited."""
@@ -133,7 +135,7 @@ def delete_suppression(address: str) -> Response[str]:
     return Response(status_code=204, body="")
 
 
-@app.post("/unsubscribe")
+@app.post("/unsubscribe", responses=responses(200))
 @tracer.capture_method
 def post_unsubscribe(
     token: Annotated[str, Query(min_length=1, max_length=100, description="from the link")],
@@ -143,7 +145,7 @@ def post_unsubscribe(
     return json_response(200, unsubscribe(token, unit_of_work=_db().unit_of_work))
 
 
-@app.get("/emails/<email_id>")
+@app.get("/emails/<email_id>", responses=responses(200))
 @tracer.capture_method
 def read_email(email_id: str) -> dict[str, Any]:
     """One email with its bodies (cleared once sent for invitations and resets) and status

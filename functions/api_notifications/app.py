@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import path_uuid, principal
+from crm.api.contract import responses
 from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
@@ -44,7 +45,7 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
 
 
-@app.get("/notifications")
+@app.get("/notifications", responses=responses(200))
 @tracer.capture_method
 def get_notifications(
     limit: Limit = DEFAULT_PAGE_SIZE,
@@ -61,14 +62,14 @@ def get_notifications(
     return json_response(200, {**body, "unread_count": unread_count})
 
 
-@app.post("/notifications/read-all")
+@app.post("/notifications/read-all", responses=responses(200))
 @tracer.capture_method
 def read_all() -> Response[dict[str, Any]]:
     count = mark_all_read(principal(app), unit_of_work=_db().unit_of_work)
     return json_response(200, {"marked_read": count})
 
 
-@app.post("/notifications/<notification_id>/read")
+@app.post("/notifications/<notification_id>/read", responses=responses(204))
 @tracer.capture_method
 def read_one(notification_id: str) -> Response[str]:
     mark_read(
@@ -77,13 +78,13 @@ def read_one(notification_id: str) -> Response[str]:
     return Response(status_code=204, body="")
 
 
-@app.get("/notifications/preferences")
+@app.get("/notifications/preferences", responses=responses(200))
 @tracer.capture_method
 def get_preferences() -> dict[str, Any]:
     return preferences(principal(app), unit_of_work=_db().unit_of_work)
 
 
-@app.put("/notifications/preferences")
+@app.put("/notifications/preferences", responses=responses(200))
 @tracer.capture_method
 def put_preferences(body: PreferencesIn) -> dict[str, Any]:
     """Which kinds the caller does not want (the others are on)."""

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.concurrency import if_match
 from crm.api.context import path_uuid, principal
+from crm.api.contract import contract, responses
 from crm.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, SortKind, decode_keyset, page_body
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
@@ -42,8 +43,9 @@ def _db() -> Any:
     )
 
 
-@app.post("/tasks")
+@app.post("/tasks", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_task(body: TaskIn) -> Response[dict[str, Any]]:
     """A task, assigned to the caller unless `assignee_id` says otherwise (a seller assigns
     to themselves only); emits crm.task.created."""
@@ -66,7 +68,7 @@ def post_task(body: TaskIn) -> Response[dict[str, Any]]:
     return record_response(201, task, location=f"/tasks/{task['id']}", replayed=replayed)
 
 
-@app.get("/tasks")
+@app.get("/tasks", responses=responses(200))
 @tracer.capture_method
 def get_tasks(
     limit: Limit = DEFAULT_PAGE_SIZE,
@@ -94,15 +96,16 @@ def get_tasks(
     return json_response(200, page_body(page, Task.to_dict, LIST_SCOPE, SortKind.DATETIME))
 
 
-@app.get("/tasks/<task_id>")
+@app.get("/tasks/<task_id>", responses=responses(200))
 @tracer.capture_method
 def read_task(task_id: str) -> Response[dict[str, Any]]:
     task = get_task(path_uuid(task_id, "task"), principal(app), unit_of_work=_db().unit_of_work)
     return record_response(200, task)
 
 
-@app.patch("/tasks/<task_id>")
+@app.patch("/tasks/<task_id>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def patch_task(task_id: str, body: TaskPatch) -> Response[dict[str, Any]]:
     """Change fields (`null` clears due_at, assignee_id, record, notes); `done` true/false
     completes or reopens it. Emits crm.task.updated / assigned / completed / reopened."""
@@ -126,8 +129,9 @@ def patch_task(task_id: str, body: TaskPatch) -> Response[dict[str, Any]]:
     return record_response(200, task)
 
 
-@app.delete("/tasks/<task_id>")
+@app.delete("/tasks/<task_id>", responses=responses(204))
 @tracer.capture_method
+@contract(if_match=True)
 def remove_task(task_id: str) -> Response[str]:
     delete_task(
         path_uuid(task_id, "task"),
