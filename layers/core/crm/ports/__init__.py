@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -41,7 +42,7 @@ from crm.domain.tenant_settings import TenantProfile
 from crm.domain.tenants import Tenant, User
 from crm.domain.timeline import AutomationRunRef
 from crm.domain.webhooks import WebhookDelivery, WebhookEndpoint
-from crm.ports.automation_effects import AutomationChains, OwnerRotations
+from crm.ports.automation_effects import AutomationChains, EventArchive, OwnerRotations
 
 
 class TenantRepository(Protocol):
@@ -632,6 +633,7 @@ class UnitOfWork(Protocol):
     ws_connections: WsConnectionRepository
     owner_rotations: OwnerRotations
     automation_chains: AutomationChains
+    event_archive: EventArchive
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -641,6 +643,10 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
     def add_event(self, event: CloudEvent) -> None: ...
+    def dry_run(self) -> AbstractContextManager[None]:
+        """Everything written inside is undone on exit; the transaction goes on."""
+        ...
+
     def caused_by(self, event: CloudEvent) -> None:
         """Events added from now on were caused by a run `event` triggered (chain depth + 1)."""
         ...

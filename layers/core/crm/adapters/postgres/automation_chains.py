@@ -22,6 +22,19 @@ class PostgresAutomationChains:
         )
         return [(row[0], row[1], row[2]) for row in rows]
 
+    def version_definition(
+        self, automation_id: uuid.UUID, version: int | None
+    ) -> tuple[int, dict[str, Any]] | None:
+        """(version, definition) of one stored version; `version` None: the newest."""
+        rows = self._conn.run(
+            "SELECT version, definition FROM automation_versions WHERE automation_id = :a"
+            " AND (CAST(:v AS integer) IS NULL OR version = CAST(:v AS integer))"
+            " ORDER BY version DESC LIMIT 1",
+            a=automation_id,
+            v=version,
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
     def chain_depth_limit(self) -> int:
         rows = self._conn.run(
             "SELECT automation_max_chain_depth FROM tenants WHERE id = :id", id=self._tenant_id
