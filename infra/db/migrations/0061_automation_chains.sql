@@ -1,4 +1,5 @@
--- Chains of automations (issue 11): runs the router skips, and the tenant's depth limit.
+-- Chains of automations (issue 11): runs the router skips. (The tenant's depth limit is the
+-- setting automation_max_chain_depth in tenants.settings, default 10.)
 
 -- A run the router did not start: its trigger event came through a chain of automations
 -- deeper than the tenant allows (skip_reason 'chain-depth'). 'skipped' joins the allowed
@@ -25,7 +26,3 @@ $$;
 ALTER TABLE automation_runs ADD COLUMN skip_reason text
     CHECK (skip_reason IS NULL OR skip_reason IN ('chain-depth'));
 
--- How deep a chain of automations (an automation's action triggering another) may go before
--- the router stops it; events carry their depth in the `chaindepth` CloudEvents extension.
-ALTER TABLE tenants ADD COLUMN automation_max_chain_depth integer NOT NULL DEFAULT 10
-    CHECK (automation_max_chain_depth BETWEEN 1 AND 100);

@@ -8,6 +8,8 @@ from typing import Any
 
 import pg8000.native
 
+from crm.domain.tenant_settings import TenantSettings
+
 
 class PostgresAutomationChains:
     def __init__(self, conn: pg8000.native.Connection, tenant_id: uuid.UUID) -> None:
@@ -36,10 +38,9 @@ class PostgresAutomationChains:
         return (rows[0][0], rows[0][1]) if rows else None
 
     def chain_depth_limit(self) -> int:
-        rows = self._conn.run(
-            "SELECT automation_max_chain_depth FROM tenants WHERE id = :id", id=self._tenant_id
-        )
-        return int(rows[0][0]) if rows else 10
+        """The tenant's setting automation_max_chain_depth (crm.domain.tenant_settings)."""
+        rows = self._conn.run("SELECT settings FROM tenants WHERE id = :id", id=self._tenant_id)
+        return TenantSettings.stored(rows[0][0] if rows else None).automation_max_chain_depth
 
     def add_skipped_run(
         self,
