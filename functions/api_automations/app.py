@@ -2,6 +2,7 @@
 GET /automations/{id}/runs, GET /automation-runs/{id}: their runs, step by step.
 POST /automations/{id}/simulate: the path a run would take for one event, without effects.
 POST /automations/{id}/webhook-secret/rotate: a new signing secret for its webhook actions.
+POST /automations/{id}/backtest: archived events of a period replayed, without effects.
 POST /actions: one action run now by the caller on one record (Idempotency-Key required).
 GET /actions: every action kind with its JSON Schema and an example."""
 
@@ -25,13 +26,14 @@ from crm.api.pagination import (
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AutomationIn
-from crm.api.simulation_schemas import ManualActionIn, SimulateIn
+from crm.api.simulation_schemas import BacktestIn, ManualActionIn, SimulateIn
 from crm.api.strict import StrictAwareDatetime
 from crm.automation.catalog import catalog_body
 from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import PageRequest
 from crm.domain.run_inspection import RUN_STATUSES, RunFilters, RunRecord, RunStatus
 from crm.observability import bind_api_event, logger
+from crm.services.automation_backtest import BacktestRequest, backtest_automation
 from crm.services.automation_runs import get_run, list_runs
 from crm.services.automation_simulation import RecordRef, SimulatedEvent, simulate_automation
 from crm.services.automation_webhooks import OutboundSettings, rotate_signing_secret
@@ -126,6 +128,29 @@ def post_simulation(automation_id: str, body: SimulateIn) -> Response[dict[str, 
         principal(app),
         event=event,
         record=record,
+        unit_of_work=_db().unit_of_work,
+    )
+    return json_response(200, result)
+
+
+@app.post("/automations/<automation_id>/backtest", responses=responses(200))
+@tracer.capture_method
+def post_backtest(automation_id: str, body: BacktestIn) -> Response[dict[str, Any]]:
+    """Replay the tenant's archived events of a period (at most 500 per request, oldest
+    first: page a longer period by `since`) through a version of
+    the workflow with no side effect: per event whether it would run, its path and the actions
+    it would take (records read as they are now), a summary, and a diff against the live
+    version ("12 more send_email, 3 fewer add_tag")."""
+    request = BacktestRequest(
+        version=None if body.version == "draft" else body.version,
+        since=body.since,
+        until=body.until,
+        limit=body.limit,
+    )
+    result = backtest_automation(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        request,
         unit_of_work=_db().unit_of_work,
     )
     return json_response(200, result)

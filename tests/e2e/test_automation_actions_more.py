@@ -141,12 +141,19 @@ def test_a_cycle_is_refused_at_create_and_a_bounded_chain_stops_at_the_depth_lim
     }  # fmt: skip
     created = tenant.post("/automations", {"name": "Grower", "workflow": grower})
     assert created.status_code == 201, created.text
+    # The tenant's limit, lowered to 3 through its settings.
+    settings_url = f"{local_cloud.url}/tenants/{signup['id']}/settings"
+    etag = requests.get(settings_url, headers=tenant.headers, timeout=30).headers["ETag"]
+    patched = requests.patch(
+        settings_url,
+        json={"automation_max_chain_depth": 3},
+        headers={**tenant.headers, "If-Match": etag},
+        timeout=30,
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["automation_max_chain_depth"] == 3
     conn = connect(endpoints.admin_database_url)
     try:
-        conn.run(
-            "UPDATE tenants SET automation_max_chain_depth = 3 WHERE id = CAST(:t AS uuid)",
-            t=signup["id"],
-        )
         lead = tenant.post("/leads", {"name": "Chain", "source": "s"}).json()
         assert tenant.post(f"/leads/{lead['id']}/tags/vip", {}).status_code in (200, 201)
 

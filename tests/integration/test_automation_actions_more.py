@@ -440,3 +440,37 @@ def test_send_sms_refuses_when_the_daily_quota_is_spent(org: Org, sns: Any) -> N
     with pytest.raises(ActionFailed, match=r"step act: send_sms: .*20 sms per day"):
         run(org, payload, sms=SnsSmsSender(sns))
     assert sms_sent() == []
+
+
+def test_simulation_goes_on_past_a_refused_step_with_on_error_continue(org: Org) -> None:
+    from crm.automation.model import Workflow
+    from crm.services.automation_simulation import SimulatedEvent, simulate_automation
+    from crm.services.automations import create_automation
+
+    workflow = Workflow.model_validate({
+        "trigger": {"event": "crm.lead.created"},
+        "steps": [
+            {"id": "ghost", "type": "action",
+             "action": {"kind": "add_tag", "tag": "ghost", "on_error": "continue"}},
+            {"id": "note", "type": "action", "action": {"kind": "create_note", "body": "Hi"}},
+            {"id": "ghost2", "type": "action", "action": {"kind": "add_tag", "tag": "ghost"}},
+            {"id": "never", "type": "action", "action": {"kind": "create_note", "body": "x"}},
+        ],
+    })  # fmt: skip
+    created = create_automation(
+        "Sim", workflow, org.owner, unit_of_work=org.db.unit_of_work,
+        step_function_arn="arn:aws:lambda:us-east-1:123456789012:function:step",
+    )  # fmt: skip
+    lead = org.lead()
+    result = simulate_automation(
+        uuid.UUID(created["id"]), org.owner,
+        event=SimulatedEvent("crm.lead.created", {"lead": lead}, f"leads/{lead['id']}"),
+        unit_of_work=org.db.unit_of_work,
+    )  # fmt: skip
+    path = {step["id"]: step["outcome"] for step in result["path"]}
+    assert list(path) == ["ghost", "note", "ghost2"]  # the path ends at the failing step
+    assert path["ghost"]["refused"] is True and path["ghost"]["continued"] is True
+    assert path["ghost"]["config"]["on_error"] == "continue"
+    assert path["note"]["refused"] is False
+    assert path["ghost2"]["refused"] is True and "continued" not in path["ghost2"]
+    assert result["completed"] is False

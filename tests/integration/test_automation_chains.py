@@ -99,7 +99,11 @@ def test_the_router_skips_a_run_deeper_than_the_tenant_or_the_automation_allows(
     narrow = create(
         org, "Narrow", workflow("crm.lead.created", {"kind": "add_tag", "tag": "vip"}, depth=2)
     )
-    admin_conn.run("UPDATE tenants SET automation_max_chain_depth = 4 WHERE id = :t", t=org.id)
+    admin_conn.run(
+        "UPDATE tenants SET settings = settings || '{\"automation_max_chain_depth\": 4}'"
+        " WHERE id = :t",
+        t=org.id,
+    )
     lead = org.lead()
     too_deep = CloudEvent(
         type="crm.lead.created", tenant_id=org.id, subject=f"leads/{lead['id']}",

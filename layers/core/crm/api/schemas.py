@@ -144,6 +144,7 @@ class TenantSettingsPatchIn(_Body):
     require_mfa: StrictBool | None = None
     week_starts_on: Literal["monday", "sunday"] | None = None
     fiscal_year_start_month: int | None = Field(default=None, ge=1, le=12)
+    automation_max_chain_depth: int | None = Field(default=None, ge=1, le=100)
 
 
 class PlanChangeIn(_Body):

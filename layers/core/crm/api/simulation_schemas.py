@@ -1,11 +1,11 @@
-"""Request body of POST /automations/{id}/simulate."""
+"""Request bodies of POST /automations/{id}/simulate and POST /automations/{id}/backtest."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from crm.automation.model import TRIGGER_EVENT_PATTERN, Action
 
@@ -46,3 +46,13 @@ class ManualActionIn(_Body):
 
     action: Action
     record: RecordRefIn
+
+
+class BacktestIn(_Body):
+    """A period of the tenant's archived events (`since` inclusive, `until` exclusive) replayed
+    through a version of the workflow (`"draft"`: the newest stored version)."""
+
+    version: int | Literal["draft"] = "draft"
+    since: AwareDatetime
+    until: AwareDatetime
+    limit: int = Field(default=100, ge=1, le=500)

@@ -186,6 +186,7 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     # those who may change automations may do it.
     "POST /automations/{id}/simulate": "automations:update",
     "POST /automations/{id}/webhook-secret/rotate": "automations:update",
+    "POST /automations/{id}/backtest": "automations:update",
     # The effect's permission (leads:update to tag a lead, deals:update to move a deal) is
     # checked by crm.services.manual_actions once the action and record kind are known.
     "POST /actions": AUTHENTICATED,

@@ -40,6 +40,12 @@ class TenantSettings(BaseModel):
     require_mfa: bool = Field(default=False, description="every user must use TOTP to log in")
     week_starts_on: Literal["monday", "sunday"] = "monday"
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    automation_max_chain_depth: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="how many automation runs deep a chain of automations may go",
+    )
 
     @field_validator("timezone")
     @classmethod

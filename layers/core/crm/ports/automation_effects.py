@@ -53,6 +53,12 @@ class AutomationChains(Protocol):
 
     def chain_depth_limit(self) -> int: ...
 
+    def version_definition(
+        self, automation_id: uuid.UUID, version: int | None
+    ) -> tuple[int, dict[str, Any]] | None:
+        """(version, definition) of one stored version; `version` None: the newest."""
+        ...
+
     def add_skipped_run(
         self,
         run_id: uuid.UUID,
@@ -64,6 +70,23 @@ class AutomationChains(Protocol):
     ) -> bool:
         """Record a run the router did not start; False when the run exists already."""
         ...
+
+
+class EventArchive(Protocol):
+    """A tenant's past events, kept for its plan's retention (backtests read them)."""
+
+    def between(
+        self, event_type: str, since: datetime, until: datetime, limit: int
+    ) -> list[dict[str, Any]]: ...
+
+    def purge_expired(self, now: datetime) -> int: ...
+
+
+class ArchiveDirectory(Protocol):
+    """Across tenants (the housekeeping role): which tenants have archived events older than
+    a moment."""
+
+    def tenants_with_archive_before(self, before: datetime) -> list[uuid.UUID]: ...
 
 
 @dataclass(frozen=True)

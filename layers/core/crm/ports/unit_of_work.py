@@ -5,6 +5,7 @@ a service takes the narrowest that names what it touches."""
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from crm.domain.events import CloudEvent
@@ -24,7 +25,7 @@ from crm.ports.automation import (
     AutomationRunRepository,
     AutomationRunStats,
 )
-from crm.ports.automation_effects import AutomationChains, OwnerRotations
+from crm.ports.automation_effects import AutomationChains, EventArchive, OwnerRotations
 from crm.ports.automation_webhooks import AutomationWebhookSecrets
 from crm.ports.backbone import (
     DeadLetterRepository,
@@ -156,6 +157,12 @@ class UnitOfWork(
     def automation_webhook_secrets(self) -> AutomationWebhookSecrets: ...
     @property
     def automation_chains(self) -> AutomationChains: ...
+    @property
+    def event_archive(self) -> EventArchive: ...
+
+    def dry_run(self) -> AbstractContextManager[None]:
+        """Everything written inside is undone on exit; the transaction goes on."""
+        ...
 
     def caused_by(self, event: CloudEvent) -> None:
         """Events added from now on were caused by a run `event` triggered (chain depth + 1)."""

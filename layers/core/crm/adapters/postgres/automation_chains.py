@@ -8,6 +8,8 @@ from typing import Any
 
 import pg8000.native
 
+from crm.domain.tenant_settings import TenantSettings
+
 
 class PostgresAutomationChains:
     def __init__(self, conn: pg8000.native.Connection, tenant_id: uuid.UUID) -> None:
@@ -22,11 +24,23 @@ class PostgresAutomationChains:
         )
         return [(row[0], row[1], row[2]) for row in rows]
 
-    def chain_depth_limit(self) -> int:
+    def version_definition(
+        self, automation_id: uuid.UUID, version: int | None
+    ) -> tuple[int, dict[str, Any]] | None:
+        """(version, definition) of one stored version; `version` None: the newest."""
         rows = self._conn.run(
-            "SELECT automation_max_chain_depth FROM tenants WHERE id = :id", id=self._tenant_id
+            "SELECT version, definition FROM automation_versions WHERE automation_id = :a"
+            " AND (CAST(:v AS integer) IS NULL OR version = CAST(:v AS integer))"
+            " ORDER BY version DESC LIMIT 1",
+            a=automation_id,
+            v=version,
         )
-        return int(rows[0][0]) if rows else 10
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def chain_depth_limit(self) -> int:
+        """The tenant's setting automation_max_chain_depth (crm.domain.tenant_settings)."""
+        rows = self._conn.run("SELECT settings FROM tenants WHERE id = :id", id=self._tenant_id)
+        return TenantSettings.stored(rows[0][0] if rows else None).automation_max_chain_depth
 
     def add_skipped_run(
         self,

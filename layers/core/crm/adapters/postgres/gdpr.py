@@ -80,10 +80,17 @@ class PostgresPersonalData:
         return len(rows)
 
     def scrub_events(self, subjects: Sequence[str]) -> int:
-        """Outbox rows and dead letters of events about these subjects (leads/<id>, ...)."""
+        """Outbox rows, archived events and dead letters of events about these subjects
+        (leads/<id>, ...)."""
         changed = self._rewrite(
             "SELECT id, envelope FROM outbox WHERE aggregate = ANY(CAST(:subjects AS text[]))",
             "UPDATE outbox SET envelope = CAST(:value AS jsonb) WHERE id = :id",
+            scrub_envelope,
+            subjects=list(subjects),
+        )
+        changed += self._rewrite(
+            "SELECT id, envelope FROM event_archive WHERE subject = ANY(CAST(:subjects AS text[]))",
+            "UPDATE event_archive SET envelope = CAST(:value AS jsonb) WHERE id = :id",
             scrub_envelope,
             subjects=list(subjects),
         )

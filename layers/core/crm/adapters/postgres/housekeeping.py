@@ -23,6 +23,15 @@ class PostgresExpiredRecords:
             )
         return [row[0] for row in rows]
 
+    def tenants_with_archive_before(self, before: datetime) -> list[uuid.UUID]:
+        """Tenants with archived events older than `before` (policy of 0062)."""
+        with self._pool.connection() as conn:
+            rows = conn.run(
+                "SELECT DISTINCT tenant_id FROM event_archive WHERE occurred_at < :before",
+                before=before,
+            )
+        return [row[0] for row in rows]
+
     def stalled_imports(self, before: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """(tenant id, import id) of queued or running imports untouched since `before`."""
         with self._pool.connection() as conn:

@@ -34,6 +34,7 @@ from crm.adapters.postgres.dead_letters import PostgresDeadLetters
 from crm.adapters.postgres.deals import PostgresDealRepository
 from crm.adapters.postgres.email_templates import PostgresEmailTemplates
 from crm.adapters.postgres.emails import PostgresEmails, PostgresSuppressions
+from crm.adapters.postgres.event_archive import PostgresEventArchive
 from crm.adapters.postgres.gdpr import PostgresPersonalData
 from crm.adapters.postgres.history import (
     PostgresNotes,
@@ -151,7 +152,21 @@ class PostgresUnitOfWork:
         self.tasks = PostgresTasks(conn)
         self.automation_chains = PostgresAutomationChains(conn, self.tenant_id)
         self.notifications = PostgresNotifications(conn, self.tenant_id)
+        self.event_archive = PostgresEventArchive(conn)
         return self
+
+    @contextmanager
+    def dry_run(self) -> Iterator[None]:
+        """Whatever is written inside is undone on exit (a savepoint rolled back), leaving the
+        transaction usable: many dry runs in one transaction (backtests) stay apart."""
+        assert self._conn is not None
+        self._conn.run("SAVEPOINT dry_run")
+        pending = len(self._events)
+        try:
+            yield
+        finally:
+            self._conn.run("ROLLBACK TO SAVEPOINT dry_run")
+            del self._events[pending:]
 
     def caused_by(self, event: CloudEvent) -> None:
         """Every event added from now on was caused by an automation run that `event`
