@@ -8,7 +8,6 @@ from email.utils import formatdate
 
 from crm.domain.emails import OutboundEmail
 
-
 # Headers up to RFC 5322's hard limit on one line: folding a long header without spaces (a
 # List-Unsubscribe URL) would turn it into RFC 2047 encoded words no mail client follows.
 POLICY = SMTP.clone(max_line_length=998)
