@@ -207,6 +207,13 @@ class Supervisor:
 
     # -- public API -----------------------------------------------------------------------
 
+    def services(self) -> tuple[str, ...]:
+        """The servers of this supervisor: Mailpit only when it has ports (a profile's Ports
+        built by hand without them, as some benchmarks do, runs no Mailpit)."""
+        if self.ports.mailpit_http or self.external("mailpit"):
+            return SERVICES
+        return tuple(service for service in SERVICES if service != "mailpit")
+
     def external(self, service: str) -> str | None:
         return self.env.get(URL_ENV[service]) or None
 
@@ -217,11 +224,12 @@ class Supervisor:
             or f"postgresql://postgres:postgres@127.0.0.1:{p.postgres}/crm",
             amqp_url=self.external("rabbitmq") or f"amqp://guest:guest@127.0.0.1:{p.amqp}/%2F",
             opensearch_url=self.external("opensearch") or f"http://127.0.0.1:{p.opensearch}",
-            mailpit_url=self.external("mailpit") or f"http://127.0.0.1:{p.mailpit_http}",
+            mailpit_url=self.external("mailpit")
+            or (f"http://127.0.0.1:{p.mailpit_http}" if p.mailpit_http else ""),
             smtp_address=(
                 self.env.get(MAILPIT_SMTP_ENV, "")
                 if self.external("mailpit")
-                else f"127.0.0.1:{p.mailpit_smtp}"
+                else (f"127.0.0.1:{p.mailpit_smtp}" if p.mailpit_smtp else "")
             ),
         )
 
@@ -244,7 +252,7 @@ class Supervisor:
 
         with self._lock():
             threads = []
-            for service in SERVICES:
+            for service in self.services():
                 if self.external(service):
                     fn = self._external_starter(service)
                 else:

@@ -49,6 +49,8 @@ def test_export_and_erase_a_person(local_cloud: LocalCloudProcess, admin: Any) -
     ).json()  # fmt: skip
     org.api.call("PATCH", f"/leads/{lead['id']}", {"name": "Maria C. Silva", "status": "qualified"})
     org.api.call("POST", f"/leads/{lead['id']}/notes", {"body": "Maria's daughter is Ana"})
+    mailed = org.api.call("POST", "/emails", {"to": {"type": "lead", "id": lead["id"]},
+                                              "subject": "Olá Maria", "text": "Oi Maria"}).json()  # fmt: skip
     converted = org.api.call(
         "POST", f"/leads/{lead['id']}/convert", {"deal": {"title": "Bakery order"}}
     ).json()
@@ -87,6 +89,11 @@ def test_export_and_erase_a_person(local_cloud: LocalCloudProcess, admin: Any) -
     assert len(stored_files(local_cloud, f"exports/{theirs.id}/")) == 1  # another tenant's
     assert counts["history_rows"] > 0 and counts["notes"] == 1 and counts["events"] > 0
     assert counts["stored_responses"] >= 1
+    assert counts["emails"] == 1
+    scrubbed = org.api.get(f"/emails/{mailed['id']}").json()
+    assert (scrubbed["to"], scrubbed["subject"], scrubbed["text"]) == (
+        "erased@erased.invalid", "[erased]", None,
+    )  # fmt: skip
     replay = org.api.call("POST", "/gdpr/erase", {"email": EMAIL}, **{"Idempotency-Key": "e1"})
     assert replay.json() == counts and replay.headers["Idempotent-Replayed"] == "true"
 

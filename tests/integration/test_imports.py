@@ -142,6 +142,12 @@ def test_rows_become_leads_and_bad_rows_are_reported(org: Org, admin_conn: Any) 
         "SELECT count(*) FROM outbox WHERE tenant_id = :t AND type = 'crm.lead.created'", t=org.id
     )
     assert created_events == [[0]]  # a bulk import starts no crm.lead.created automation
+    told = admin_conn.run(
+        "SELECT user_id, kind, title, link FROM notifications WHERE tenant_id = :t", t=org.id
+    )
+    assert told == [[org.owner.user_id, "import_finished",
+                     "Your import finished: 2 created, 0 updated, 1 skipped, 5 failed",
+                     f"imports/{import_id}"]]  # fmt: skip
 
 
 def test_an_import_may_trigger_the_automations_of_created_leads(org: Org, admin_conn: Any) -> None:

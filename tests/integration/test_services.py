@@ -42,13 +42,16 @@ def _external(endpoints: Endpoints, *services: str) -> dict[str, str]:
         "postgres": ("DATABASE_URL", endpoints.admin_database_url),
         "rabbitmq": ("AMQP_URL", endpoints.amqp_url),
         "opensearch": ("OPENSEARCH_URL", endpoints.opensearch_url),
+        "mailpit": ("MAILPIT_URL", endpoints.mailpit_url),
     }
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "AMQP_URL", "OPENSEARCH_URL")
+        if k not in ("DATABASE_URL", "AMQP_URL", "OPENSEARCH_URL", "MAILPIT_URL", "MAILPIT_SMTP")
     }
     env.update(dict(urls[s] for s in services))
+    if "mailpit" in services:
+        env["MAILPIT_SMTP"] = endpoints.smtp_address
     return env
 
 
@@ -117,7 +120,7 @@ def test_missing_binaries_are_one_clear_line(endpoints: Endpoints, tmp_path: Pat
 
 
 def test_external_urls_are_used_and_nothing_is_started(endpoints: Endpoints, profile: str) -> None:
-    env = _external(endpoints, "postgres", "rabbitmq", "opensearch")
+    env = _external(endpoints, "postgres", "rabbitmq", "opensearch", "mailpit")
     with Supervisor(ROOT, profile, env=env, ports=_ports()) as started:
         assert started == endpoints
         assert _processes_of(ROOT / ".local" / profile) == []

@@ -19,9 +19,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from crm.domain.emails import html_to_text
@@ -156,13 +157,19 @@ def _path(node: nodes.Getattr) -> list[str]:
     return [current.name, *reversed(parts)]
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str, html: bool) -> Template:
+    """A template compiles once per container (a bulk send renders one for many records)."""
+    return (_html if html else _plain).from_string(source)
+
+
 def render(content: TemplateContent, context: Mapping[str, Any]) -> TemplateContent:
     """The rendered subject, HTML and text (text derived from the HTML when the template has
     none); RenderFailed when a value is missing."""
     try:
-        subject = " ".join(_plain.from_string(content.subject).render(context).split())
-        html = _html.from_string(content.html).render(context) if content.html else None
-        text = _plain.from_string(content.text).render(context) if content.text else None
+        subject = " ".join(_compiled(content.subject, False).render(context).split())
+        html = _compiled(content.html, True).render(context) if content.html else None
+        text = _compiled(content.text, False).render(context) if content.text else None
     except TemplateError as error:
         raise RenderFailed(str(error)) from error
     if text is None:

@@ -58,6 +58,10 @@ class EmailRepository(Protocol):
         """A record's emails, newest first (the timeline)."""
         ...
 
+    def scrub(self, address: str, record_ids: Sequence[uuid.UUID]) -> int:
+        """GDPR erasure of the emails to an address or records; how many."""
+        ...
+
 
 class SuppressionRepository(Protocol):
     def reason_for(self, address: str) -> str | None:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from crm.domain.events import CloudEvent
 from crm.domain.gdpr import ERASED, person_key
 from crm.domain.records import Change, RecordKind
 from crm.ports import UnitOfWork, UnitOfWorkFactory
+from crm.ports.messaging import MessagingUnitOfWork
 from crm.services.audit_logs import record_change
 from crm.services.exports import export_files_prefix
 from crm.services.idempotency import claim_key
@@ -144,6 +145,7 @@ def erase_person(
             "notes": data.scrub_notes(lead_ids, contact_ids),
             "events": data.scrub_events(subjects),
             "stored_responses": data.scrub_stored_responses([*lead_ids, *contact_ids]),
+            "emails": cast(MessagingUnitOfWork, uow).emails.scrub(email, [*lead_ids, *contact_ids]),
             "export_files": export_files,
         }
         _audit(uow, context, "gdpr.erased", email, body)

@@ -52,6 +52,7 @@ from crm.ports import UnitOfWork, UnitOfWorkFactory
 from crm.services.audit_logs import record_change
 from crm.services.idempotency import claim_key
 from crm.services.leads import apply_lead_changes
+from crm.services.notifications import notify
 from crm.services.pipelines import visible_to
 from crm.services.plans import ensure_within_limit
 from crm.services.records import check_owner, check_tags, may_see, record_values
@@ -310,6 +311,9 @@ def _fail(unit_of_work: UnitOfWorkFactory, job: ImportJob, reason: str) -> Impor
         current.status, current.failure = ImportStatus.FAILED, reason
         current.finished_at = datetime.now(UTC)
         uow.imports.save(current)
+        notify(uow, [current.created_by], kind="import_finished",
+               title=f"Your import failed: {reason}", link=f"imports/{current.id}",
+               source_key=str(current.id))  # fmt: skip
         uow.commit()
     return current
 
@@ -493,6 +497,11 @@ class _Importer:
                 counts = {k: v for k, v in job.to_dict().items()
                           if k in ("total_rows", "created", "updated", "skipped", "failed")}  # fmt: skip
                 _audit(uow, self.request, "lead.import_completed", job, counts)
+                notify(uow, [job.created_by], kind="import_finished",
+                       title=f"Your import finished: {job.created_count} created, "
+                       f"{job.updated_count} updated, {job.skipped_count} skipped, "
+                       f"{job.failed_count} failed",
+                       link=f"imports/{job.id}", source_key=str(job.id))  # fmt: skip
             uow.commit()
         return job
 

@@ -196,6 +196,19 @@ class PostgresEmails:
         if rows:
             self._history(email_id, rows[0][0], status, reason, at)
 
+    def scrub(self, address: str, record_ids: Sequence[uuid.UUID]) -> int:
+        """GDPR erasure: the emails to this address or these records keep their status and
+        dates, lose the address, subject and bodies."""
+        rows = self._conn.run(
+            "UPDATE emails SET to_address = 'erased@erased.invalid', subject = '[erased]',"
+            " text_body = NULL, html_body = NULL, updated_at = now()"
+            " WHERE to_address = :address OR record_id = ANY(CAST(:ids AS uuid[]))"
+            " RETURNING id",
+            address=address.lower(),
+            ids=[str(i) for i in record_ids],
+        )
+        return len(rows)
+
 
 class PostgresSuppressions:
     def __init__(self, conn: pg8000.native.Connection, tenant_id: uuid.UUID) -> None:
