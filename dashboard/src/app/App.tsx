@@ -25,6 +25,11 @@ const cssVariablesResolver: CSSVariablesResolver = () => ({
     "--mantine-color-error": "var(--mantine-color-red-8)",
     "--mantine-primary-color-light-color": "var(--mantine-color-indigo-9)",
     "--mantine-color-indigo-light-color": "var(--mantine-color-indigo-9)",
+    "--mantine-color-red-light-color": "var(--mantine-color-red-9)",
+    "--mantine-color-green-light-color": "var(--mantine-color-green-9)",
+    "--mantine-color-blue-light-color": "var(--mantine-color-blue-9)",
+    "--mantine-color-yellow-light-color": "var(--mantine-color-yellow-9)",
+    "--mantine-color-gray-light-color": "var(--mantine-color-gray-8)",
   },
   dark: {},
 });

@@ -114,6 +114,7 @@ export function Component() {
           color: isConflict(error) ? "yellow" : "red",
           title: isConflict(error) ? t("board.conflict") : t("errors.request"),
           message: isConflict(error) ? t("board.conflictHint") : error.message,
+          closeButtonProps: { "aria-label": t("actions.close") },
         }),
     });
 
