@@ -8,7 +8,7 @@
 #   supervisor (local/supervisor.py) runs as root it runs those servers as `crm`
 # - .venv with Python 3.12 (the Lambda runtime's) and the project's dependencies (re-installed only when
 #   pyproject.toml changed; the stamp lives in .venv/.crm-setup-stamp)
-# - SAM CLI (aws-sam-cli, pinned) in its own venv .local/sam-cli
+# - SAM CLI (aws-sam-cli, pinned) in its own venv .local/sam-cli; actionlint in .local/bin
 # - OpenSearch 2.19.6 (integ-test zip from Maven Central) unpacked into .local/opensearch-2.19.6
 # - Mailpit v1.33.1 (the local SMTP server with a web UI and API) built by `go install` into
 #   .local/bin/mailpit (needs Go; the Go module proxy serves it)
@@ -199,6 +199,22 @@ else
         { tail -n 20 /tmp/crm-setup-sam.log >&2; die "pip install aws-sam-cli failed (log: /tmp/crm-setup-sam.log)"; }
     echo "$SAM_CLI_VERSION" >"$samdir/.crm-version"
     say "sam cli: installed $SAM_CLI_VERSION"
+fi
+
+# --- 3c. actionlint ---------------------------------------------------------------------
+# Lints .github/workflows (tests/unit/test_ci_workflow.py), built from the Go module proxy.
+ACTIONLINT_VERSION="v1.7.7"
+if [ -x .local/bin/actionlint ] && [ "$(cat .local/bin/.actionlint-version 2>/dev/null)" = "$ACTIONLINT_VERSION" ]; then
+    say "actionlint: ok ($ACTIONLINT_VERSION)"
+else
+    command -v go >/dev/null 2>&1 || die "go is needed to build actionlint (the machine's Go tool chain)"
+    say "actionlint: building $ACTIONLINT_VERSION into .local/bin ..."
+    mkdir -p .local/bin
+    GOBIN="$ROOT/.local/bin" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION" \
+        >/tmp/crm-setup-actionlint.log 2>&1 ||
+        { tail -n 20 /tmp/crm-setup-actionlint.log >&2; die "go install actionlint failed (log: /tmp/crm-setup-actionlint.log)"; }
+    echo "$ACTIONLINT_VERSION" >.local/bin/.actionlint-version
+    say "actionlint: installed $ACTIONLINT_VERSION"
 fi
 
 # --- 4. OpenSearch --------------------------------------------------------------------

@@ -60,7 +60,11 @@ NonEmpty = AfterValidator(_non_empty)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+    # defer_build: most functions import the workflow model only through crm.ports and never
+    # validate one; the schemas are built on first use (~150 ms off their cold import)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, serialize_by_alias=True, defer_build=True
+    )
 
 
 # --- conditions -------------------------------------------------------------------------------
