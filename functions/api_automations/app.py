@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
 from crm.api.context import correlation_id, header, path_uuid, principal, request_meta
-from crm.api.contract import responses
+from crm.api.contract import contract, responses
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
     Cursor,
@@ -166,6 +166,7 @@ def read_actions() -> dict[str, Any]:
 
 @app.post("/actions", responses=responses(200))
 @tracer.capture_method
+@contract(idempotency_key="required")
 def post_action(body: ManualActionIn) -> Response[dict[str, Any]]:
     """Run one action now on one record as the caller, once per Idempotency-Key (required:
     422 without it); the permission is the effect's (leads:update to tag a lead, ...)."""

@@ -3,7 +3,6 @@ POST/DELETE /contacts/{id}/tags/{tag}, GET /contacts/{id}/history.
 Authorizer-protected; the tenant comes from its context."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -18,19 +17,17 @@ from crm.api.record_queries import (
     SORT_KINDS,
     Moment,
     SearchText,
-    check_range,
     custom_field_filters,
     export_response,
-    tag_list,
+    record_query,
 )
 from crm.api.record_schemas import ContactIn, ContactPatch, NoteIn
 from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.writes import idempotency_key, record_response, request_context
 from crm.domain.contacts import Contact
-from crm.domain.errors import ValidationFailed
 from crm.domain.pagination import PageRequest
-from crm.domain.records import RecordFilters, RecordKind, RecordSort, RecordSortField
+from crm.domain.records import RecordKind, RecordSortField
 from crm.observability import bind_api_event, logger
 from crm.services.contacts import (
     NewContact,
@@ -72,43 +69,6 @@ records = PersonRoutes(
 )
 
 
-def _contact_query(
-    sort: RecordSortField,
-    order: str,
-    q: str | None,
-    owner_id: uuid.UUID | None,
-    unassigned: bool,
-    tag: str | None,
-    category: str | None,
-    created_after: datetime | None,
-    created_before: datetime | None,
-    updated_after: datetime | None,
-    updated_before: datetime | None,
-    deleted: bool,
-) -> tuple[RecordSort, RecordFilters]:
-    """The sort and filters of a contact list (and of its CSV export)."""
-    if sort is RecordSortField.SCORE:
-        raise ValidationFailed(
-            "contacts have no score",
-            [{"loc": ["query", "sort"], "msg": "created_at, updated_at or name", "type": "enum"}],
-        )
-    check_range(created_after, created_before, "created")
-    check_range(updated_after, updated_before, "updated")
-    filters = RecordFilters(
-        owner_id=owner_id,
-        unassigned=unassigned,
-        tags=tag_list(tag),
-        category=category,
-        created_after=created_after,
-        created_before=created_before,
-        updated_after=updated_after,
-        updated_before=updated_before,
-        q=q,
-        deleted=deleted,
-    )
-    return RecordSort(RecordKind.CONTACT, sort, descending=order == "desc"), filters
-
-
 Sort = Annotated[RecordSortField, Query(description="score is for leads")]
 Order = Annotated[Literal["asc", "desc"], Query()]
 Owner = Annotated[uuid.UUID | None, Query()]
@@ -138,8 +98,8 @@ def read_contacts(
 ) -> Response[dict[str, Any]]:
     """Contacts, filtered, searched (also job title) and sorted; `cf.<key>=<value>` filters
     custom fields."""
-    contact_sort, filters = _contact_query(
-        sort, order, q, owner_id, unassigned, tag, category,
+    contact_sort, filters = record_query(
+        RecordKind.CONTACT, sort, order, q, owner_id, unassigned, tag, category,
         created_after, created_before, updated_after, updated_before, deleted,
     )  # fmt: skip
     kind = SORT_KINDS[sort]
@@ -187,8 +147,8 @@ def export_contacts(
 ) -> Response[Any]:
     """The contacts of GET /contacts with the same parameters, as CSV (up to 10,000 rows
     inline, else a download link)."""
-    contact_sort, filters = _contact_query(
-        sort, order, q, owner_id, unassigned, tag, category,
+    contact_sort, filters = record_query(
+        RecordKind.CONTACT, sort, order, q, owner_id, unassigned, tag, category,
         created_after, created_before, updated_after, updated_before, deleted,
     )  # fmt: skip
     export = export_records(

@@ -5,7 +5,6 @@ GET /leads/{id}/history.
 Authorizer-protected; the tenant comes from its context."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -22,11 +21,10 @@ from crm.api.record_queries import (
     SORT_KINDS,
     Moment,
     SearchText,
-    check_range,
     comma_list,
     custom_field_filters,
     export_response,
-    tag_list,
+    record_query,
 )
 from crm.api.record_schemas import ConvertIn, ImportIn, LeadIn, LeadPatch, MergeIn, NoteIn
 from crm.api.resolver import build_resolver
@@ -36,7 +34,7 @@ from crm.domain.errors import ValidationFailed
 from crm.domain.imports import DedupPolicy, ImportJob
 from crm.domain.leads import Lead, LeadStatus
 from crm.domain.pagination import PageRequest
-from crm.domain.records import RecordFilters, RecordKind, RecordSort, RecordSortField
+from crm.domain.records import RecordKind, RecordSortField
 from crm.observability import bind_api_event, logger
 from crm.services.deals import NewDeal
 from crm.services.exports import export_records
@@ -110,42 +108,6 @@ def _statuses(value: str | None) -> tuple[str, ...]:
     return statuses
 
 
-def _lead_query(
-    sort: RecordSortField,
-    order: str,
-    q: str | None,
-    status: str | None,
-    owner_id: uuid.UUID | None,
-    unassigned: bool,
-    tag: str | None,
-    category: str | None,
-    source: str | None,
-    created_after: datetime | None,
-    created_before: datetime | None,
-    updated_after: datetime | None,
-    updated_before: datetime | None,
-    deleted: bool,
-) -> tuple[RecordSort, RecordFilters]:
-    """The sort and filters of a lead list (and of its CSV export)."""
-    check_range(created_after, created_before, "created")
-    check_range(updated_after, updated_before, "updated")
-    filters = RecordFilters(
-        statuses=_statuses(status),
-        owner_id=owner_id,
-        unassigned=unassigned,
-        tags=tag_list(tag),
-        category=category,
-        source=source,
-        created_after=created_after,
-        created_before=created_before,
-        updated_after=updated_after,
-        updated_before=updated_before,
-        q=q,
-        deleted=deleted,
-    )
-    return RecordSort(RecordKind.LEAD, sort, descending=order == "desc"), filters
-
-
 Sort = Annotated[RecordSortField, Query()]
 Order = Annotated[Literal["asc", "desc"], Query()]
 Status = Annotated[str | None, Query(max_length=100, description="comma-separated")]
@@ -180,9 +142,10 @@ def read_leads(
     """Leads, filtered, searched and sorted; `next_cursor` continues the same sort. Custom
     fields filter as `cf.<key>=<value>` (multi-select: has the option). score sorts leads
     without one last (asc) or first (desc)."""
-    lead_sort, filters = _lead_query(
-        sort, order, q, status, owner_id, unassigned, tag, category, source,
+    lead_sort, filters = record_query(
+        RecordKind.LEAD, sort, order, q, owner_id, unassigned, tag, category,
         created_after, created_before, updated_after, updated_before, deleted,
+        statuses=_statuses(status), source=source,
     )  # fmt: skip
     kind = SORT_KINDS[sort]
     after = decode_keyset(cursor, lead_sort.scope, kind, nullable=sort.nullable)
@@ -238,9 +201,10 @@ def export_leads(
 ) -> Response[Any]:
     """The leads of GET /leads with the same parameters, as CSV: in the response up to
     10,000 rows, else `{url, rows, expires_in}` (a download link)."""
-    lead_sort, filters = _lead_query(
-        sort, order, q, status, owner_id, unassigned, tag, category, source,
+    lead_sort, filters = record_query(
+        RecordKind.LEAD, sort, order, q, owner_id, unassigned, tag, category,
         created_after, created_before, updated_after, updated_before, deleted,
+        statuses=_statuses(status), source=source,
     )  # fmt: skip
     export = export_records(
         RecordKind.LEAD,

@@ -32,6 +32,7 @@ def read_roles() -> dict[str, Any]:
 
 @app.post("/roles", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_role(body: RoleIn) -> Response[dict[str, Any]]:
     role, replayed = create_role(
         NewRole(

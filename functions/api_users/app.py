@@ -71,6 +71,7 @@ def read_users(
 
 @app.post("/users", responses=responses(201))
 @tracer.capture_method
+@contract(idempotency_key="optional")
 def post_user(body: InviteIn) -> Response[dict[str, Any]]:
     user, replayed = invite_user(
         Invite(email=body.email, name=body.name, role=body.role),

@@ -9,6 +9,10 @@ One database round trip per request (admit_api_request): the rate-limit window, 
 current role and status, and whether their API key, access token or session (logout, refresh
 token reuse, password reset) has been revoked since the authorizer's decision (which API Gateway caches for up to 300 s) was made. Every authenticated response carries
 RateLimit-Limit / RateLimit-Remaining / RateLimit-Reset; a 429 also Retry-After.
+
+Then, on public and authenticated routes alike, the request's raw shape is checked
+(crm.api.request_checks: a body that is not JSON, bytes that are not UTF-8, strings the
+database cannot store) before Powertools parses it.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class GatedResolver(APIGatewayRestResolver):
     def __init__(self, admission: AdmissionSource, **options: Any) -> None:
         super().__init__(**options)
         self._admission = admission
-        self._body_routes: set[str] | None = None
+        self._takes_body_by_route: dict[str, bool] = {}
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
@@ -88,15 +92,16 @@ class GatedResolver(APIGatewayRestResolver):
 
     def _takes_body(self, event: Mapping[str, Any]) -> bool:
         """Whether the route the event names declares a request body (template paths and
-        resolver paths may name their parameters differently)."""
-        if self._body_routes is None:
-            self._body_routes = {
-                _route_shape(route.method, route.openapi_path)
+        resolver paths may name their parameters differently); worked out once per route,
+        on its first request, so a cold start analyses no other route."""
+        shape = _route_shape(str(event.get("httpMethod")), str(event.get("resource")))
+        if shape not in self._takes_body_by_route:
+            self._takes_body_by_route[shape] = any(
+                bool(route.dependant.body_params)
                 for route in [*self._static_routes, *self._dynamic_routes]
-                if route.dependant.body_params
-            }
-        method, resource = str(event.get("httpMethod")), str(event.get("resource"))
-        return _route_shape(method, resource) in self._body_routes
+                if _route_shape(route.method, route.openapi_path) == shape
+            )
+        return self._takes_body_by_route[shape]
 
 
 def _route_shape(method: str, path: str) -> str:

@@ -1,8 +1,10 @@
-"""Query parameters the lead and contact lists share: time ranges, comma lists, `cf.<key>`
-custom field filters, and how a sort field maps to a cursor's kind."""
+"""Query parameters the lead and contact lists share: the sort and filters of a list (and of
+its CSV export), time ranges, comma lists, `cf.<key>` custom field filters, and how a sort
+field maps to a cursor's kind."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,7 +15,13 @@ from crm.api.pagination import SortKind
 from crm.api.responses import json_response
 from crm.api.strict import StrictAwareDatetime
 from crm.domain.errors import ValidationFailed
-from crm.domain.records import RecordSortField, normalize_tag
+from crm.domain.records import (
+    RecordFilters,
+    RecordKind,
+    RecordSort,
+    RecordSortField,
+    normalize_tag,
+)
 from crm.services.exports import Export
 
 Moment = Annotated[StrictAwareDatetime | None, Query(description="RFC 3339 with an offset")]
@@ -55,6 +63,49 @@ def tag_list(value: str | None) -> tuple[str, ...]:
         return tuple(normalize_tag(tag) for tag in comma_list(value))
     except ValueError as error:
         raise _query_error("tag", str(error)) from error
+
+
+def record_query(
+    kind: RecordKind,
+    sort: RecordSortField,
+    order: str,
+    q: str | None,
+    owner_id: uuid.UUID | None,
+    unassigned: bool,
+    tag: str | None,
+    category: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+    deleted: bool,
+    *,
+    statuses: tuple[str, ...] = (),
+    source: str | None = None,
+) -> tuple[RecordSort, RecordFilters]:
+    """The sort and filters of a lead or contact list (`statuses` and `source`: leads only)."""
+    if kind is RecordKind.CONTACT and sort is RecordSortField.SCORE:
+        raise ValidationFailed(
+            "contacts have no score",
+            [{"loc": ["query", "sort"], "msg": "created_at, updated_at or name", "type": "enum"}],
+        )
+    check_range(created_after, created_before, "created")
+    check_range(updated_after, updated_before, "updated")
+    filters = RecordFilters(
+        statuses=statuses,
+        owner_id=owner_id,
+        unassigned=unassigned,
+        tags=tag_list(tag),
+        category=category,
+        source=source,
+        created_after=created_after,
+        created_before=created_before,
+        updated_after=updated_after,
+        updated_before=updated_before,
+        q=q,
+        deleted=deleted,
+    )
+    return RecordSort(kind, sort, descending=order == "desc"), filters
 
 
 def custom_field_filters(app: APIGatewayRestResolver) -> dict[str, str]:
