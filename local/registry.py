@@ -1,4 +1,6 @@
-"""Loads the template's handlers in-process and invokes them the way Lambda does.
+"""Loads the template's handlers in-process (the local cloud itself runs them in worker
+processes, :mod:`local.workers`; this in-process registry serves tools and tests that want the
+handlers in their own process, and defines the context object both use).
 
 Each function gets a small pool of "execution environments": separately imported copies of its
 handler module (``lambda_<LogicalId>`` for the first, ``lambda_<LogicalId>__<n>`` for the

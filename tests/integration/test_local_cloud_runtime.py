@@ -30,7 +30,8 @@ from local.cloud import LocalCloud
 from local.environment import function_arn, role_arn
 from local.mq import MqEventSources
 from local.services import Endpoints
-from local.template import MqSource
+from local.template import MqSource, read_template
+from local.workers import LambdaRuntime
 from tests.support import ROOT
 
 pytestmark = pytest.mark.integration
@@ -581,3 +582,26 @@ def test_over_its_reserved_concurrency_a_function_is_throttled_with_429(
     assert [r.status_code for r in burst] == [429] * 3
     assert burst[0].json() == {"message": "Too Many Requests"}
     assert slow(cloud, 0, "/throttled").status_code == 200  # free again
+
+
+def test_idle_environments_are_stopped(tmp_path: Path) -> None:
+    template = read_template(TEMPLATE)
+    runtime = LambdaRuntime(template.functions, template.layers, idle_seconds=0.5)
+    runtime.configure({fid: {"TOY_RECORDS": str(tmp_path)} for fid in template.functions})
+    runtime.start()
+    try:
+        result = runtime.invoke("SlowFunction", {"queryStringParameters": {"seconds": "0"}})
+        pid = json.loads(result["body"])["pid"]
+        assert runtime.environments("SlowFunction") == 1
+        wait_until(lambda: runtime.environments("SlowFunction") == 0, timeout=10)
+
+        def gone() -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        wait_until(gone, timeout=10)
+    finally:
+        runtime.stop()
