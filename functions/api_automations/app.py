@@ -1,5 +1,6 @@
-"""POST /automations, GET /automations/{id}: workflow definitions, validated and versioned.
-GET /automations/{id}/runs, GET /automation-runs/{id}: their runs, step by step.
+"""Automations: create, list, read, edit the draft, publish numbered versions, pause, resume,
+archive (DELETE); their versions; their runs (list, logs, one step by step, retry, cancel);
+the trigger kinds (GET /triggers).
 POST /automations/{id}/simulate: the path a run would take for one event, without effects.
 POST /actions: one action run now by the caller on one record (Idempotency-Key required)."""
 
@@ -10,6 +11,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
+from crm.api.automation_schemas import AutomationPatch, BulkRetryIn
+from crm.api.concurrency import etag, if_match
 from crm.api.context import correlation_id, header, path_uuid, principal, request_meta
 from crm.api.pagination import (
     DEFAULT_PAGE_SIZE,
@@ -23,13 +26,30 @@ from crm.api.resolver import build_resolver
 from crm.api.responses import json_response
 from crm.api.schemas import AutomationIn
 from crm.api.simulation_schemas import ManualActionIn, SimulateIn
-from crm.domain.errors import ValidationFailed
-from crm.domain.pagination import PageRequest
+from crm.automation.model import TRIGGER_KINDS
+from crm.automation.triggers import trigger_catalog
+from crm.domain.errors import NotFound, ValidationFailed
+from crm.domain.pagination import Page, PageRequest
 from crm.domain.run_inspection import RUN_STATUSES, RunFilters, RunRecord, RunStatus
 from crm.observability import bind_api_event, logger
-from crm.services.automation_runs import get_run, list_runs
+from crm.services.automation_run_control import cancel_run, retry_failed_runs, retry_run
+from crm.services.automation_runs import get_run, list_runs, run_logs
 from crm.services.automation_simulation import RecordRef, SimulatedEvent, simulate_automation
-from crm.services.automations import create_automation, get_automation
+from crm.services.automations import (
+    STATUSES,
+    AutomationFilters,
+    archive_automation,
+    create_automation,
+    get_automation,
+    get_version,
+    list_automations,
+    list_versions,
+    pause_automation,
+    publish_automation,
+    restore_version,
+    resume_automation,
+    update_automation,
+)
 from crm.services.manual_actions import run_manual_action
 from crm.services.request_context import RequestContext
 from crm.settings import AutomationsApiSettings
@@ -40,6 +60,8 @@ settings = AutomationsApiSettings.from_env()
 app = build_resolver()
 
 RUNS_SCOPE = "automation-runs:created_at:desc"
+AUTOMATIONS_SCOPE = "automations:created_at:desc"
+LOGS_PAGE_SIZE = 10
 Moment = Annotated[AwareDatetime | None, Query(description="RFC 3339 with an offset")]
 StatusFilter = Annotated[
     str | None,
@@ -54,9 +76,20 @@ def _db() -> Any:
     return bootstrap.database(settings.database_url, pool_size=settings.database_pool_size)
 
 
+def _engine() -> Any:
+    return bootstrap.workflow_engine(settings.state_machine_role_arn)
+
+
+def _automation_response(status: int, automation: dict[str, Any], **headers: str) -> Any:
+    return json_response(status, automation, ETag=etag(automation["revision"]), **headers)
+
+
 @app.post("/automations")
 @tracer.capture_method
 def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
+    """A new automation whose draft is `workflow`. A draft never fires: publish it (or create
+    it with `"publish": true`) to make version 1 live. 422 names the field when the trigger,
+    a condition's field or a referenced tag/pipeline/stage/user does not exist."""
     automation = create_automation(
         body.name,
         body.workflow,
@@ -64,16 +97,259 @@ def post_automation(body: AutomationIn) -> Response[dict[str, Any]]:
         unit_of_work=_db().unit_of_work,
         step_function_arn=settings.automation_step_function_arn,
         meta=request_meta(app),
+        publish=body.publish,
+        engine=_engine() if body.publish else None,
     )
-    return json_response(201, automation, Location=f"/automations/{automation['id']}")
+    return _automation_response(201, automation, Location=f"/automations/{automation['id']}")
+
+
+@app.get("/automations")
+@tracer.capture_method
+def read_automations(
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+    status: Annotated[
+        str | None, Query(max_length=20, description="one of " + ", ".join(STATUSES))
+    ] = None,
+    trigger: Annotated[
+        str | None, Query(max_length=40, description="a trigger kind (GET /triggers)")
+    ] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="part of the name")
+    ] = None,
+) -> Response[dict[str, Any]]:
+    """The automations, newest first, optionally by status, trigger kind and name."""
+    _one_of("status", status, STATUSES)
+    _one_of("trigger", trigger, TRIGGER_KINDS)
+    after = decode_keyset(cursor, AUTOMATIONS_SCOPE, SortKind.DATETIME)
+    page = list_automations(
+        principal(app),
+        AutomationFilters(status, trigger, q),
+        PageRequest(limit, after),
+        unit_of_work=_db().unit_of_work,
+    )
+    return json_response(
+        200, page_body(page, lambda item: item, AUTOMATIONS_SCOPE, SortKind.DATETIME)
+    )
 
 
 @app.get("/automations/<automation_id>")
 @tracer.capture_method
-def read_automation(automation_id: str) -> dict[str, Any]:
-    return get_automation(
+def read_automation(automation_id: str) -> Response[dict[str, Any]]:
+    automation = get_automation(
         path_uuid(automation_id, "automation"), principal(app), unit_of_work=_db().unit_of_work
     )
+    return _automation_response(200, automation)
+
+
+@app.patch("/automations/<automation_id>")
+@tracer.capture_method
+def patch_automation(automation_id: str, body: AutomationPatch) -> Response[dict[str, Any]]:
+    """Edits the name and/or the draft; the live version runs on until the draft is
+    published. An archived automation cannot change (409)."""
+    automation = update_automation(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        name=body.name,
+        workflow=body.workflow,
+        unit_of_work=_db().unit_of_work,
+        step_function_arn=settings.automation_step_function_arn,
+        precondition=if_match(app),
+        meta=request_meta(app),
+    )
+    return _automation_response(200, automation)
+
+
+@app.delete("/automations/<automation_id>")
+@tracer.capture_method
+def delete_automation(
+    automation_id: str,
+    cancel_runs: Annotated[
+        bool, Query(description="also stop its running runs (each recorded as cancelled)")
+    ] = False,
+) -> Response[dict[str, Any]]:
+    """Archives the automation: no new runs; it stays readable with its versions and runs."""
+    automation = archive_automation(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        stopper=_engine(),
+        cancel_runs=cancel_runs,
+        precondition=if_match(app),
+        meta=request_meta(app),
+    )
+    return _automation_response(200, automation)
+
+
+@app.post("/automations/<automation_id>/publish")
+@tracer.capture_method
+def post_publish(automation_id: str) -> Response[dict[str, Any]]:
+    """Validates and compiles the draft, creates its state machine and makes it the next
+    numbered, live version. Runs already started stay on their version."""
+    automation = publish_automation(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        engine=_engine(),
+        step_function_arn=settings.automation_step_function_arn,
+        precondition=if_match(app),
+        meta=request_meta(app),
+    )
+    return _automation_response(200, automation)
+
+
+@app.post("/automations/<automation_id>/pause")
+@tracer.capture_method
+def post_pause(automation_id: str) -> Response[dict[str, Any]]:
+    """An active automation stops starting runs (its running runs go on); 409 otherwise."""
+    automation = pause_automation(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+        meta=request_meta(app),
+    )
+    return _automation_response(200, automation)
+
+
+@app.post("/automations/<automation_id>/resume")
+@tracer.capture_method
+def post_resume(automation_id: str) -> Response[dict[str, Any]]:
+    """A paused automation starts runs again (events while paused start none); 409 otherwise."""
+    automation = resume_automation(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+        meta=request_meta(app),
+    )
+    return _automation_response(200, automation)
+
+
+@app.get("/automations/<automation_id>/versions")
+@tracer.capture_method
+def read_versions(automation_id: str) -> Response[dict[str, Any]]:
+    """The published versions, newest first: number, workflow, who published it and when."""
+    versions = list_versions(
+        path_uuid(automation_id, "automation"), principal(app), unit_of_work=_db().unit_of_work
+    )
+    return json_response(200, {"items": versions})
+
+
+@app.get("/automations/<automation_id>/versions/<version>")
+@tracer.capture_method
+def read_version(automation_id: str, version: str) -> Response[dict[str, Any]]:
+    """One published version with its compiled state machine definition (ASL)."""
+    found = get_version(
+        path_uuid(automation_id, "automation"),
+        _version_number(version),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+    )
+    return json_response(200, found)
+
+
+@app.post("/automations/<automation_id>/versions/<version>/restore")
+@tracer.capture_method
+def post_restore(automation_id: str, version: str) -> Response[dict[str, Any]]:
+    """Copies a published version into the draft; publish to make it live again."""
+    automation = restore_version(
+        path_uuid(automation_id, "automation"),
+        _version_number(version),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        precondition=if_match(app),
+        meta=request_meta(app),
+    )
+    return _automation_response(200, automation)
+
+
+@app.get("/automations/<automation_id>/logs")
+@tracer.capture_method
+def read_logs(
+    automation_id: str, limit: Limit = LOGS_PAGE_SIZE, cursor: Cursor = None
+) -> Response[dict[str, Any]]:
+    """The runs, newest first, each with its log: a line per step it reached (a skipped run:
+    why it never started)."""
+    after = decode_keyset(cursor, RUNS_SCOPE, SortKind.DATETIME)
+    page: Page[dict[str, Any]] = run_logs(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        PageRequest(min(limit, 50), after),
+        unit_of_work=_db().unit_of_work,
+        executions=bootstrap.workflow_executions(),
+    )
+    return json_response(200, page_body(page, lambda item: item, RUNS_SCOPE, SortKind.DATETIME))
+
+
+@app.post("/automations/<automation_id>/runs/retry")
+@tracer.capture_method
+def post_bulk_retry(automation_id: str, body: BulkRetryIn) -> Response[dict[str, Any]]:
+    """Retries the automation's failed runs created in [created_after, created_before), each
+    from its failed step (at most 500 per call)."""
+    result = retry_failed_runs(
+        path_uuid(automation_id, "automation"),
+        principal(app),
+        body.created_after,
+        body.created_before,
+        unit_of_work=_db().unit_of_work,
+        engine=_engine(),
+        meta=request_meta(app),
+    )
+    return json_response(202, result)
+
+
+@app.post("/automation-runs/<run_id>/retry")
+@tracer.capture_method
+def post_retry(run_id: str) -> Response[dict[str, Any]]:
+    """A failed run continues from its failed step: the actions it completed do not run
+    again (the action ledger answers for them). 409 unless the run failed."""
+    result = retry_run(
+        path_uuid(run_id, "automation run"),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        engine=_engine(),
+        executions=bootstrap.workflow_executions(),
+        meta=request_meta(app),
+    )
+    return json_response(202, result)
+
+
+@app.post("/automation-runs/<run_id>/cancel")
+@tracer.capture_method
+def post_cancel(run_id: str) -> Response[dict[str, Any]]:
+    """Stops a running run (recorded as cancelled); 409 when it is not running."""
+    result = cancel_run(
+        path_uuid(run_id, "automation run"),
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        stopper=_engine(),
+        meta=request_meta(app),
+    )
+    return json_response(200, result)
+
+
+@app.get("/triggers")
+@tracer.capture_method
+def read_triggers() -> Response[dict[str, Any]]:
+    """Every trigger kind: its parameters as JSON Schema, the catalog event it listens to and
+    an example."""
+    return json_response(200, {"items": trigger_catalog()})
+
+
+def _one_of(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise ValidationFailed(
+            f"unknown {name}",
+            [{"loc": ["query", name], "msg": f"expected one of {', '.join(allowed)}",
+              "type": "value_error"}],
+        )  # fmt: skip
+
+
+def _version_number(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 2**31 - 1:
+        raise NotFound(f"version {value} not found")
+    return int(value)
 
 
 @app.post("/automations/<automation_id>/simulate")

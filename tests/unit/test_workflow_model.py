@@ -84,6 +84,9 @@ def test_the_documented_shape_validates_and_dumps_back_to_itself() -> None:
     expected = copy.deepcopy(VALID)
     expected["steps"][0]["else"][0]["action"]["headers"] = {}
     expected["steps"][-1]["action"]["lost_reason"] = None  # optional, dumped as its default
+    # the trigger's kind, the re-enrolment policy and the exit condition have defaults too
+    expected["trigger"] = {"kind": "event", **expected["trigger"]}
+    expected.update(reenrolment="every_event", exit_when=None)
     assert dumped == expected
     assert Workflow.model_validate(dumped) == model
 
@@ -120,7 +123,7 @@ def test_unknown_fields_are_refused() -> None:
 )
 def test_the_trigger_event_must_be_a_crm_event_type(event: str) -> None:
     assert_only_error(
-        workflow(action("a"), event=event), "string_pattern_mismatch", ("trigger", "event")
+        workflow(action("a"), event=event), "string_pattern_mismatch", ("trigger", "event", "event")
     )
 
 
@@ -274,11 +277,19 @@ def test_a_nested_group_is_not_empty() -> None:
     assert_only_error(data, "too_short", (*COND, "when", "all", "all", 0, "all", "all"))
 
 
-def test_groups_nest_one_level_deep() -> None:
-    too_deep = {"any": [{"all": [{"field": "a", "op": "exists"}]}]}
-    data = workflow(condition("c", when_all(too_deep)))
+def test_groups_nest_up_to_five_levels_deep() -> None:
+    member: dict[str, Any] = {"field": "a", "op": "exists"}
+    for _ in range(4):
+        member = {"any": [member]}
+    assert Workflow.model_validate(workflow(condition("c", when_all(member))))
 
-    assert_only_error(data, "group_too_deep", (*COND, "when", "all", "all", 0, "any", "any", 0))
+    data = workflow(condition("c", when_all({"all": [member]})))
+    deepest = (*COND, "when", "all", "all", 0, "all", "all", 0)
+    for _ in range(4):
+        deepest = (*deepest, "any", "any", 0)
+    errors = errors_of(data)
+    assert [error_type for error_type, _ in errors] == ["group_too_deep"]
+    assert errors[0][1] == deepest[:-2]  # the group one level too deep
 
 
 def test_a_group_holds_only_its_one_key() -> None:

@@ -80,6 +80,8 @@ class AuthorizerSettings(DatabaseSettings, JwtSettings):
 
 class AutomationsApiSettings(DatabaseSettings):
     automation_step_function_arn: str = Field(min_length=1)
+    # Publishing creates a version's state machine, which runs as this role.
+    state_machine_role_arn: str = Field(min_length=1)
 
 
 class ReportsSettings(DatabaseSettings, SearchSettings):

@@ -26,11 +26,26 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from crm.automation.compiler import DONE_STATE, failed_state_name, state_name
+from crm.automation.compiler import (
+    DONE_STATE,
+    entry_state_name,
+    failed_state_name,
+    state_name,
+)
 from crm.automation.model import ActionStep, ConditionStep, DelayStep, Step, Workflow
 from crm.domain.pagination import Keyset
 
-RunStatus = Literal["running", "succeeded", "failed", "timed_out", "aborted", "pending_redrive"]
+RunStatus = Literal[
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "aborted",
+    "pending_redrive",
+    "skipped",
+    "cancelled",
+    "exited",
+]
 RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
     "running",
     "succeeded",
@@ -38,7 +53,13 @@ RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
     "timed_out",
     "aborted",
     "pending_redrive",
+    "skipped",
+    "cancelled",
+    "exited",
 )
+# Outcomes the product records itself (Step Functions would say SUCCEEDED or ABORTED): a run
+# skipped before it started, cancelled by a person or by archiving, ended by the exit condition.
+RECORDED_OUTCOMES: Final = frozenset({"skipped", "cancelled", "exited"})
 StepState = Literal["not_reached", "running", "succeeded", "failed", "skipped"]
 
 
@@ -149,15 +170,20 @@ def inspect_steps(
     """Every step of `workflow`, depth first in document order, with what happened to it.
     `execution` None: the execution was never started (or is unknown to Step Functions)."""
     history = _read_history(history_events)
-    inspector = _Inspector(history, ledger, execution)
+    inspector = _Inspector(history, ledger, execution, workflow)
     inspector.walk(workflow.steps, then=DONE_STATE, branch=None, skipped=False)
     return inspector.steps
 
 
 class _Inspector:
     def __init__(
-        self, history: _History, ledger: Mapping[str, LedgerEntry], execution: ExecutionInfo | None
+        self,
+        history: _History,
+        ledger: Mapping[str, LedgerEntry],
+        execution: ExecutionInfo | None,
+        workflow: Workflow,
     ) -> None:
+        self.workflow = workflow
         self.history = history
         self.ledger = ledger
         self.execution = execution
@@ -166,6 +192,9 @@ class _Inspector:
     @property
     def running(self) -> bool:
         return self.execution is not None and not self.execution.finished
+
+    def entry(self, step: Step) -> str:
+        return entry_state_name(step, self.workflow)
 
     def walk(
         self,
@@ -176,7 +205,7 @@ class _Inspector:
         skipped: bool,
     ) -> None:
         for index, step in enumerate(steps):
-            following = state_name(steps[index + 1]) if index + 1 < len(steps) else then
+            following = self.entry(steps[index + 1]) if index + 1 < len(steps) else then
             self.steps.append(self.view(step, branch, skipped, following))
             if isinstance(step, ConditionStep):
                 outcome = self.steps[-1]["outcome"]
@@ -233,8 +262,8 @@ class _Inspector:
         """Which branch the Choice took, from the state entered right after it."""
         if trace.exited_at is None:
             return None
-        then_start = state_name(step.then[0]) if step.then else following
-        else_start = state_name(step.else_[0]) if step.else_ else following
+        then_start = self.entry(step.then[0]) if step.then else following
+        else_start = self.entry(step.else_[0]) if step.else_ else following
         entered = self.history.entered_after_choice.get(state_name(step))
         if then_start == else_start or entered is None:
             return None
@@ -313,6 +342,8 @@ class RunRecord:
     created_at: datetime
     finished_at: datetime | None
     execution_arn: str | None
+    reason: str | None = None
+    attempt: int = 1
 
     @property
     def keyset(self) -> Keyset:
@@ -320,12 +351,12 @@ class RunRecord:
 
     def with_outcome(self, execution: ExecutionInfo | None) -> RunRecord:
         """This run as the execution says it is now (unchanged when it is unknown)."""
-        if execution is None:
+        if execution is None or self.status in RECORDED_OUTCOMES:
             return self
         return replace(self, status=execution.status, finished_at=execution.stopped_at)
 
     def summary(self) -> dict[str, Any]:
-        return run_summary(
+        body = run_summary(
             self.id,
             self.automation_id,
             self.version,
@@ -334,6 +365,9 @@ class RunRecord:
             self.created_at,
             self.finished_at,
         )
+        body["reason"] = self.reason
+        body["attempt"] = self.attempt
+        return body
 
 
 @dataclass(frozen=True)

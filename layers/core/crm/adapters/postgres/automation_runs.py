@@ -19,7 +19,7 @@ from crm.domain.run_inspection import (
 
 _RUN_COLUMNS = (
     "r.id, r.automation_id, v.version, r.event_id, r.event_type, r.subject, r.status,"
-    " r.created_at, r.finished_at, r.execution_arn"
+    " r.created_at, r.finished_at, r.execution_arn, r.reason, r.attempt"
 )
 
 
@@ -85,10 +85,10 @@ class PostgresAutomationRunRecords:
             run_id=run_id,
         )
         return RunDetail(
-            run=_run_record(row[:10]),
-            automation_name=row[10],
-            definition=row[11],
-            envelope=row[12],
+            run=_run_record(row[:12]),
+            automation_name=row[12],
+            definition=row[13],
+            envelope=row[14],
             ledger={entry[0]: LedgerEntry(*entry) for entry in ledger},
         )
 
@@ -118,4 +118,6 @@ def _run_record(row: list[Any]) -> RunRecord:
         created_at=row[7],
         finished_at=row[8],
         execution_arn=row[9],
+        reason=row[10],
+        attempt=row[11],
     )

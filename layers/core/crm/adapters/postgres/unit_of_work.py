@@ -24,8 +24,10 @@ from crm.adapters.postgres.auth_repositories import (
     PostgresRecoveryCodeRepository,
     PostgresRefreshTokenRepository,
 )
+from crm.adapters.postgres.automation_run_control import PostgresRunControl
 from crm.adapters.postgres.automation_run_stats import PostgresAutomationRunStats
 from crm.adapters.postgres.automation_runs import PostgresAutomationRunRecords
+from crm.adapters.postgres.automations import PostgresAutomationRepository
 from crm.adapters.postgres.connection import ConnectionPool
 from crm.adapters.postgres.contacts import PostgresContactRepository
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
@@ -43,7 +45,6 @@ from crm.adapters.postgres.processed_events import PostgresProcessedEvents
 from crm.adapters.postgres.repositories import (
     PostgresActionLedger,
     PostgresAuditLog,
-    PostgresAutomationRepository,
     PostgresAutomationRunRepository,
     PostgresIdempotencyStore,
     PostgresLoginDirectory,
@@ -107,6 +108,7 @@ class PostgresUnitOfWork:
         self.leads = PostgresLeadRepository(conn)
         self.automations = PostgresAutomationRepository(conn, self.tenant_id)
         self.runs = PostgresAutomationRunRepository(conn, self.tenant_id)
+        self.run_control = PostgresRunControl(conn, self.tenant_id)
         self.actions = PostgresActionLedger(conn, self.tenant_id)
         self.idempotency = PostgresIdempotencyStore(conn, self.tenant_id)
         self.audit = PostgresAuditLog(conn)
