@@ -257,9 +257,21 @@ def test_retry_continues_from_the_failed_step_and_repeats_no_earlier_action(
             " ORDER BY step_id",
             id=run["id"],
         )
+        events = conn.run(
+            "SELECT type, envelope->'data'->>'attempt' FROM outbox"
+            " WHERE envelope->'data'->>'run_id' = :id ORDER BY created_at",
+            id=run["id"],
+        )
     finally:
         conn.close()
     assert [row[0] for row in ledger] == ["first", "flaky", "last"]
+    # the run's lifecycle went through the outbox: started, failed, started again, succeeded
+    assert [(kind, int(attempt)) for kind, attempt in events] == [
+        ("crm.automation.run_started", 1),
+        ("crm.automation.run_failed", 1),
+        ("crm.automation.run_started", 2),
+        ("crm.automation.run_succeeded", 2),
+    ]
     assert api.post(f"/automation-runs/{run['id']}/retry", None).status_code == 409
 
 

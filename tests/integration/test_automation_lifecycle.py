@@ -504,6 +504,9 @@ def test_validation_names_the_field_that_does_not_exist(cloud: Cloud) -> None:
     assert problems({"trigger": {"event": "crm.lead.teleported"}, "steps": [hook_step("a")]}) == [
         ("body", "workflow", "trigger", "event")
     ]
+    assert problems(
+        {"trigger": {"event": "crm.automation.run_failed"}, "steps": [hook_step("a")]}
+    ) == [("body", "workflow", "trigger", "event")]
     condition = {
         "id": "c",
         "type": "condition",
@@ -669,9 +672,76 @@ def test_the_exit_condition_ends_a_run_as_exited_before_its_next_action(cloud: C
     [run] = org.runs(automation_id)
     assert run["status"] == "exited" and "follow_up" in run["reason"]
     assert org.run(run["id"])["status"] == "exited"
+    assert [kind for kind, _ in run_events_of(cloud, run["id"])] == [
+        "crm.automation.run_started",
+        "crm.automation.run_exited",
+    ]
 
     # A lead that stays open runs to the end
     other = org.lead_event("Staying")
     [arn] = org.route(other)
     wait_until(lambda: status_of(cloud, arn) != "RUNNING")
     assert cloud.webhooks.hits(OK_HOOK + "/follow_up") == 1
+
+
+def run_events_of(cloud: Cloud, run_id: str) -> list[tuple[str, str]]:
+    rows = cloud.admin_conn.run(
+        "SELECT type, envelope->'data'->>'status' FROM outbox"
+        " WHERE type LIKE 'crm.automation.run_%' AND envelope->'data'->>'run_id' = :id"
+        " ORDER BY created_at",
+        id=run_id,
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+def test_run_lifecycle_events_go_through_the_outbox_once(cloud: Cloud, migrated: Any) -> None:
+    from crm.adapters.postgres.connection import ConnectionPool
+    from crm.adapters.postgres.housekeeping import PostgresExpiredRecords
+    from crm.services.automation_run_events import sweep_running_runs
+
+    org = Org(cloud)
+    automation_id = org.create(workflow(hook_step("notify")), publish=True)["id"]
+    [arn] = org.route(org.lead_event())
+    wait_until(lambda: status_of(cloud, arn) == "SUCCEEDED")
+    run_id = run_id_of(org, automation_id)
+    assert run_events_of(cloud, run_id) == [("crm.automation.run_started", "running")]
+
+    # Nobody reads the run: the scheduled sweep records its outcome and publishes the event
+    relay_pool = ConnectionPool(migrated.relay_url, size=1)
+    try:
+        directory = PostgresExpiredRecords(relay_pool)
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        ended = sweep_running_runs(
+            directory, unit_of_work=org.uow, executions=cloud.executions, now=later
+        )
+        assert ended >= 1
+        # a second sweep finds the run recorded already: no second event
+        sweep_running_runs(directory, unit_of_work=org.uow, executions=cloud.executions, now=later)
+    finally:
+        relay_pool.close()
+    assert run_events_of(cloud, run_id) == [
+        ("crm.automation.run_started", "running"),
+        ("crm.automation.run_succeeded", "succeeded"),
+    ]
+    # Reading the run afterwards publishes nothing more
+    assert org.run(run_id)["status"] == "succeeded"
+    assert len(run_events_of(cloud, run_id)) == 2
+
+    # Cancelled and exited runs publish their own events
+    waiting = org.create(workflow({"id": "w", "type": "delay", "seconds": 30}, hook_step("x")),
+                         publish=True)  # fmt: skip
+    org.route(org.lead_event("Waits"))
+    waiting_run = run_id_of(org, waiting["id"])
+    cancel_run(uuid.UUID(waiting_run), org.owner, unit_of_work=org.uow, stopper=cloud.engine)
+    assert [kind for kind, _ in run_events_of(cloud, waiting_run)] == [
+        "crm.automation.run_started",
+        "crm.automation.run_cancelled",
+    ]
+
+
+def run_id_of(org: Org, automation_id: str) -> str:
+    rows = org.cloud.admin_conn.run(
+        "SELECT id FROM automation_runs WHERE automation_id = CAST(:a AS uuid)", a=automation_id
+    )
+    assert len(rows) == 1
+    return str(rows[0][0])

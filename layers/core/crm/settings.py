@@ -131,6 +131,12 @@ class HousekeepingSettings(DatabaseSettings):
     import_worker_function: str = Field(min_length=1)
 
 
+class RunSweepSettings(DatabaseSettings):
+    """The sweep of running automation runs: crm_relay finds tenants, crm_app reads theirs."""
+
+    relay_database_url: str = Field(pattern=r"^postgres(ql)?://")
+
+
 class ConsumerSettings(DatabaseSettings, BrokerSettings):
     """Queue workers: the database for the processed-events ledger, the broker for retries."""
 

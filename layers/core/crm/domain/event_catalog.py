@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from crm.domain import automation_run_events as run_events
 from crm.domain import deal_event_data as deal_data
 from crm.domain import record_event_data as record_data
 from crm.domain.events import CloudEvent
@@ -155,11 +156,30 @@ PIPELINE_AND_DEAL_EVENTS = (
     ),
 )
 
+
+def _run(name: str, description: str) -> EventType:
+    return EventType(
+        f"crm.automation.{name}",
+        description,
+        "automation-runs/{run id}",
+        run_events.AutomationRunData,
+    )
+
+
+AUTOMATION_RUN_EVENTS = (
+    _run("run_started", "An automation run started (or started again: a retry, attempt 2+)."),
+    _run("run_succeeded", "An automation run reached its end."),
+    _run("run_failed", "An automation run failed (or timed out, or was stopped in the engine)."),
+    _run("run_cancelled", "An automation run was cancelled (by a person, or by archiving)."),
+    _run("run_exited", "An automation run ended early: its exit condition matched."),
+)
+
 CATALOG: dict[str, EventType] = {
     spec.name: spec
     for spec in (
         *LEAD_AND_CONTACT_EVENTS,
         *PIPELINE_AND_DEAL_EVENTS,
+        *AUTOMATION_RUN_EVENTS,
     )
 }
 

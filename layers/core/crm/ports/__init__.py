@@ -171,7 +171,9 @@ class AutomationRunRecords(Protocol):
         also_running: bool = False,
     ) -> list[RunRecord]: ...
     def get(self, run_id: uuid.UUID) -> RunDetail | None: ...
-    def record_outcome(self, run: RunRecord) -> None: ...
+    def record_outcome(self, run: RunRecord) -> bool:
+        """Cache a finished run's outcome; False when it was recorded already."""
+        ...
 
 
 class AutomationRunStats(Protocol):
@@ -626,6 +628,7 @@ class Mailer(Protocol):
 class UnitOfWork(Protocol):
     """One transaction scoped to one tenant. Events added here reach the outbox atomically."""
 
+    tenant_id: uuid.UUID
     tenants: TenantRepository
     users: UserRepository
     leads: LeadRepository

@@ -19,6 +19,7 @@ from crm.domain.errors import Conflict, NotFound, ValidationFailed
 from crm.domain.tenants import Principal
 from crm.ports import ExecutionInspector, UnitOfWork, UnitOfWorkFactory, WorkflowEngine
 from crm.ports.automation_lifecycle import ExecutionStopper
+from crm.services import automation_run_events as run_events
 from crm.services.audit_logs import record_change
 from crm.services.automation_runtime import run_input
 
@@ -127,21 +128,24 @@ def _restart(
             principal.tenant_id, run["automation_id"], run["version"], run["id"], run["envelope"]
         ),
     )
-    return uow.run_control.restart(run["id"], name, arn)
+    attempt = uow.run_control.restart(run["id"], name, arn)
+    run_events.started(uow, principal.tenant_id, {**run, "attempt": attempt})
+    return attempt
 
 
 def _stop(uow: UnitOfWork, run: dict[str, Any], stopper: ExecutionStopper, reason: str) -> bool:
     if run["execution_arn"] is not None and not stopper.stop(run["execution_arn"], reason):
         return False  # it had ended already: the runs list records its real outcome
-    uow.run_control.finish(run["id"], "cancelled", reason, datetime.now(UTC))
-    return True
+    return run_events.finish(
+        uow, uow.tenant_id, run, "cancelled", reason=reason, at=datetime.now(UTC)
+    )
 
 
 def _refresh(uow: UnitOfWork, run: dict[str, Any], executions: ExecutionInspector) -> None:
     if run["status"] == "running" and run["execution_arn"] is not None:
         found = executions.describe(run["execution_arn"])
         if found is not None and found.finished:
-            uow.run_control.finish(run["id"], found.status, None, found.stopped_at)
+            run_events.finish(uow, uow.tenant_id, run, found.status, at=found.stopped_at)
             run["status"] = found.status
 
 

@@ -23,6 +23,7 @@ from crm.domain.run_inspection import (
 )
 from crm.domain.tenants import Principal
 from crm.ports import ExecutionInspector, UnitOfWorkFactory
+from crm.services import automation_run_events as run_events
 
 
 def list_runs(
@@ -100,7 +101,7 @@ def _record_outcomes(
 ) -> None:
     with unit_of_work(principal.tenant_id) as uow:
         for run in runs:
-            uow.run_records.record_outcome(run)
+            run_events.record_outcome(uow, principal.tenant_id, run)
         uow.commit()
 
 

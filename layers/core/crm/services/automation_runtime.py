@@ -17,6 +17,7 @@ from crm.automation.model import AddTagAction, MoveStageAction, SendEmailAction,
 from crm.automation.triggers import trigger_matches
 from crm.domain.audit import AuditEntry, RequestMeta
 from crm.domain.automation_actions import ActionFailed, event_subject, parse_action, parse_id
+from crm.domain.automation_run_events import RUN_EVENT_PREFIX
 from crm.domain.errors import Conflict, Forbidden, NotFound, PlanLimitExceeded, ValidationFailed
 from crm.domain.events import CloudEvent
 from crm.domain.plans import Metric
@@ -30,6 +31,7 @@ from crm.ports import (
     WorkflowEngine,
 )
 from crm.services import automation_actions
+from crm.services import automation_run_events as run_events
 from crm.services.plans import consume_quota
 
 RUN_NAMESPACE = uuid.UUID("5c0c5a63-5c1b-4d8e-9a57-1f1f6a1d2b10")
@@ -51,6 +53,8 @@ def route_event(
     trigger accepts the event, inside the consumer's transaction (the one that records the
     event as handled). A run the re-enrolment policy or the plan's monthly runs refuse is
     recorded as skipped, with its reason, and starts nothing."""
+    if event.type.startswith(RUN_EVENT_PREFIX):
+        return []  # runs' own events never start runs (see automation_validation)
     started = []
     for automation in uow.automations.active_for_trigger(event.type):
         workflow = Workflow.model_validate(automation["definition"])
@@ -127,6 +131,19 @@ def _start_run(
         ),
     )
     uow.runs.set_execution_arn(run_id, execution_arn)
+    if is_new:
+        run_events.started(
+            uow,
+            event.tenant_id,
+            {
+                "id": run_id,
+                "automation_id": automation["id"],
+                "version": automation["version"],
+                "event_id": event.id,
+                "attempt": 1,
+                "subject": event.subject,
+            },
+        )
     logger.info(
         "automation run started" if is_new else "automation run already existed",
         extra={"run_id": str(run_id), "execution_name": name, "event_id": str(event.id)},
@@ -167,7 +184,7 @@ def _has_active_run(
         found = executions.describe(run["execution_arn"])
         if found is None or not found.finished:
             return True
-        uow.run_control.finish(run["id"], found.status, None, found.stopped_at)
+        run_events.finish(uow, event.tenant_id, run, found.status, at=found.stopped_at)
     return False
 
 
@@ -325,9 +342,10 @@ def run_operation(
         if operation == "load_record":
             return {"record": _current_record(uow, str(payload["event"].get("subject", "")))}
         if operation == "exit":
-            uow.run_control.finish(
-                run_id, "exited", f"the exit condition matched before {payload['step_id']}", None
-            )
+            run = uow.run_control.get(run_id)
+            if run is not None:
+                reason = f"the exit condition matched before {payload['step_id']}"
+                run_events.finish(uow, tenant_id, run, "exited", reason=reason)
             uow.commit()
             logger.info("automation run exited", extra={"run_id": str(run_id)})
             return {"record": None}

@@ -33,6 +33,7 @@ from crm.automation.model import (
     WhenAny,
     Workflow,
 )
+from crm.domain.automation_run_events import RUN_EVENT_PREFIX
 from crm.domain.errors import ValidationFailed
 from crm.domain.event_catalog import CATALOG
 from crm.domain.records import RecordKind
@@ -55,6 +56,12 @@ def validate_workflow(
         errors.append(
             _error((*loc, "trigger", "event"), f"{trigger.event!r} is not in the event catalog")
         )
+    elif trigger.event.startswith(RUN_EVENT_PREFIX):
+        # An automation started by runs could start itself again and again.
+        errors.append(
+            _error((*loc, "trigger", "event"), "automation run events cannot trigger automations")
+        )
+        spec = None
     fields = _FieldChecker(uow, spec.data_model if spec is not None else None)
     for condition, where in _conditions(workflow, loc):
         problem = fields.check(condition.field)

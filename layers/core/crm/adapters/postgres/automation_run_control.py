@@ -92,14 +92,24 @@ class PostgresRunControl:
 
     def finish(
         self, run_id: uuid.UUID, status: str, reason: str | None, at: datetime | None
-    ) -> None:
-        self._conn.run(
+    ) -> bool:
+        rows = self._conn.run(
             "UPDATE automation_runs SET status = :status, reason = :reason,"
-            " finished_at = coalesce(:at, now()) WHERE id = :id",
+            " finished_at = coalesce(CAST(:at AS timestamptz), now())"
+            " WHERE id = :id AND status = 'running' RETURNING id",
             id=run_id,
             status=status,
             reason=reason,
             at=at,
+        )
+        return bool(rows)
+
+    def running_since(self, before: datetime, limit: int) -> list[dict[str, Any]]:
+        """The tenant's runs cached as running that started before `before`, oldest first."""
+        return self._select(
+            "r.status = 'running' AND r.created_at < :before AND r.execution_arn IS NOT NULL",
+            before=before,
+            limit=limit,
         )
 
     def restart(self, run_id: uuid.UUID, execution_name: str, execution_arn: str) -> int:
@@ -115,11 +125,13 @@ class PostgresRunControl:
         return attempt
 
     def _select(self, where: str, *, lock: bool = False, **params: Any) -> list[dict[str, Any]]:
+        limit = " LIMIT :limit" if "limit" in params else ""
         rows = self._conn.run(
             f"SELECT {_RUN} FROM automation_runs r"
             " JOIN automation_versions v ON v.id = r.version_id"
             " LEFT JOIN outbox o ON o.id = r.event_id"
-            f" WHERE {where} ORDER BY r.created_at, r.id" + (" FOR UPDATE OF r" if lock else ""),
+            f" WHERE {where} ORDER BY r.created_at, r.id{limit}"
+            + (" FOR UPDATE OF r" if lock else ""),
             **params,
         )
         keys = (

@@ -92,17 +92,18 @@ class PostgresAutomationRunRecords:
             ledger={entry[0]: LedgerEntry(*entry) for entry in ledger},
         )
 
-    def record_outcome(self, run: RunRecord) -> None:
+    def record_outcome(self, run: RunRecord) -> bool:
         """Caches a finished execution's status; a run already recorded as finished keeps
         its first recorded outcome. (Step Functions can redrive a failed execution; nothing in
         this product redrives one, so an ended execution's outcome is final here.)"""
-        self._conn.run(
+        rows = self._conn.run(
             "UPDATE automation_runs SET status = :status, finished_at = :finished_at"
-            " WHERE id = :id AND status = 'running'",
+            " WHERE id = :id AND status = 'running' RETURNING id",
             status=run.status,
             finished_at=run.finished_at,
             id=run.id,
         )
+        return bool(rows)
 
 
 def _run_record(row: list[Any]) -> RunRecord:

@@ -32,3 +32,13 @@ class PostgresExpiredRecords:
                 before=before,
             )
         return [(row[0], row[1]) for row in rows]
+
+    def tenants_with_running_runs(self, before: datetime) -> list[uuid.UUID]:
+        """Tenants with automation runs still recorded as running that started before."""
+        with self._pool.connection() as conn:
+            rows = conn.run(
+                "SELECT DISTINCT tenant_id FROM automation_runs"
+                " WHERE status = 'running' AND created_at < :before",
+                before=before,
+            )
+        return [row[0] for row in rows]
