@@ -745,3 +745,46 @@ def run_id_of(org: Org, automation_id: str) -> str:
     )
     assert len(rows) == 1
     return str(rows[0][0])
+
+
+def test_a_switch_takes_the_first_matching_case_or_its_default(cloud: Cloud) -> None:
+    org = Org(cloud)
+    flow = workflow(
+        {
+            "id": "by_source",
+            "type": "switch",
+            "cases": [
+                {
+                    "when": {"all": [{"field": "lead.source", "op": "eq", "value": "web"}]},
+                    "steps": [hook_step("web", OK_HOOK + "/web")],
+                },
+                {
+                    "when": {"any": [{"field": "lead.source", "op": "in", "value": ["ads", "x"]}]},
+                    "steps": [hook_step("ads", OK_HOOK + "/ads")],
+                },
+            ],
+            "default": [hook_step("other", OK_HOOK + "/other")],
+        },
+        hook_step("after", OK_HOOK + "/after"),
+    )
+    automation_id = org.create(flow, publish=True)["id"]
+    arns = [org.route(org.lead_event(source, source=source))[0] for source in ("ads", "fax")]
+    for arn in arns:
+        wait_until(lambda arn=arn: status_of(cloud, arn) != "RUNNING")
+    hits = {path: cloud.webhooks.hits(OK_HOOK + path) for path in ("/web", "/ads", "/other")}
+    assert hits == {"/web": 0, "/ads": 1, "/other": 1}
+    assert cloud.webhooks.hits(OK_HOOK + "/after") == 2
+
+    outcomes = {}
+    for run in org.runs(automation_id):
+        steps = {step["id"]: step for step in org.run(run["id"])["steps"]}
+        outcomes[run["event"]["subject"]] = (
+            steps["by_source"]["outcome"],
+            steps["web"]["state"],
+            steps["ads"]["state"],
+            steps["other"]["state"],
+        )
+    assert sorted(outcomes.values()) == [
+        ("1", "skipped", "succeeded", "skipped"),
+        ("default", "skipped", "skipped", "succeeded"),
+    ]

@@ -38,6 +38,7 @@ from crm.automation.model import (
     GroupMember,
     Membership,
     Step,
+    SwitchStep,
     WhenAll,
     WhenAny,
     Workflow,
@@ -116,7 +117,12 @@ def compile_workflow(
 
 
 def state_name(step: Step) -> str:
-    prefix = {"condition": "Condition", "delay": "Delay", "action": "Action"}[step.type]
+    prefix = {
+        "condition": "Condition",
+        "switch": "Switch",
+        "delay": "Delay",
+        "action": "Action",
+    }[step.type]
     return f"{prefix}_{step.id}"
 
 
@@ -128,6 +134,8 @@ def entry_state_name(step: Step, workflow: Workflow) -> str:
     """The first state of a step: a condition that reads the current record starts with the
     task loading it; with an exit condition, an action starts with the exit check."""
     if isinstance(step, ConditionStep) and reads_record(step.when):
+        return f"Load_{step.id}"
+    if isinstance(step, SwitchStep) and any(reads_record(case.when) for case in step.cases):
         return f"Load_{step.id}"
     if isinstance(step, ActionStep) and workflow.exit_when is not None:
         return f"ExitLoad_{step.id}" if reads_record(workflow.exit_when) else f"ExitCheck_{step.id}"
@@ -150,6 +158,8 @@ class _Compiler:
             following = self.entry(steps[index + 1]) if index + 1 < len(steps) else then
             if isinstance(step, ConditionStep):
                 self.condition(step, following)
+            elif isinstance(step, SwitchStep):
+                self.switch(step, following)
             elif isinstance(step, DelayStep):
                 self.states[state_name(step)] = {
                     "Type": "Wait",
@@ -172,6 +182,19 @@ class _Compiler:
         rule["Next"] = self.steps(step.then, then=following)
         default = self.steps(step.else_, then=following)
         self.states[name] = {"Type": "Choice", "Choices": [rule], "Default": default}
+
+    def switch(self, step: SwitchStep, following: str) -> None:
+        name = state_name(step)
+        if any(reads_record(case.when) for case in step.cases):
+            self.load_record(f"Load_{step.id}", step, then=name)
+        self.states[name] = {}
+        rules = []
+        for case in step.cases:
+            rule = _rule(case.when)
+            rule["Next"] = self.steps(case.steps, then=following)
+            rules.append(rule)
+        default = self.steps(step.default, then=following)
+        self.states[name] = {"Type": "Choice", "Choices": rules, "Default": default}
 
     def exit_check(self, step: ActionStep) -> None:
         """Before an action: when the record matches the exit condition, the run records

@@ -324,6 +324,24 @@ class ConditionStep(_Frozen):
     else_: tuple[Step, ...] = Field(default=(), alias="else")
 
 
+MAX_SWITCH_CASES = 20
+
+
+class SwitchCase(_Frozen):
+    when: When
+    steps: tuple[Step, ...] = ()
+
+
+class SwitchStep(_Frozen):
+    """A multi-way branch: the steps of the first case whose `when` holds, else `default`;
+    every branch continues with the step after the switch."""
+
+    id: StepId
+    type: Literal["switch"]
+    cases: Annotated[tuple[SwitchCase, ...], NonEmpty] = Field(max_length=MAX_SWITCH_CASES)
+    default: tuple[Step, ...] = ()
+
+
 class DelayStep(_Frozen):
     id: StepId
     type: Literal["delay"]
@@ -336,9 +354,11 @@ class ActionStep(_Frozen):
     action: Action
 
 
-Step = Annotated[ConditionStep | DelayStep | ActionStep, Field(discriminator="type")]
+Step = Annotated[ConditionStep | SwitchStep | DelayStep | ActionStep, Field(discriminator="type")]
 
 ConditionStep.model_rebuild()
+SwitchCase.model_rebuild()
+SwitchStep.model_rebuild()
 
 
 # --- triggers ---------------------------------------------------------------------------------
@@ -518,6 +538,10 @@ def _walk(steps: tuple[Step, ...], loc: Loc) -> Iterator[tuple[Step, Loc]]:
         if isinstance(step, ConditionStep):
             yield from _walk(step.then, (*step_loc, "then"))
             yield from _walk(step.else_, (*step_loc, "else"))
+        elif isinstance(step, SwitchStep):
+            for case_index, case in enumerate(step.cases):
+                yield from _walk(case.steps, (*step_loc, "cases", case_index, "steps"))
+            yield from _walk(step.default, (*step_loc, "default"))
 
 
 def _longest_delay(steps: tuple[Step, ...]) -> int:
@@ -527,6 +551,10 @@ def _longest_delay(steps: tuple[Step, ...]) -> int:
             total += step.seconds
         elif isinstance(step, ConditionStep):
             total += max(_longest_delay(step.then), _longest_delay(step.else_))
+        elif isinstance(step, SwitchStep):
+            total += max(
+                _longest_delay(step.default), *(_longest_delay(case.steps) for case in step.cases)
+            )
     return total
 
 
@@ -573,6 +601,12 @@ class Workflow(_Frozen):
                 first_seen[step.id] = loc
         whens = [
             (step.when, (*loc, "when")) for step, loc in walked if isinstance(step, ConditionStep)
+        ]
+        whens += [
+            (case.when, (*loc, "cases", index, "when"))
+            for step, loc in walked
+            if isinstance(step, SwitchStep)
+            for index, case in enumerate(step.cases)
         ]
         if self.exit_when is not None:
             whens.append((self.exit_when, ("exit_when",)))

@@ -32,7 +32,14 @@ from crm.automation.compiler import (
     failed_state_name,
     state_name,
 )
-from crm.automation.model import ActionStep, ConditionStep, DelayStep, Step, Workflow
+from crm.automation.model import (
+    ActionStep,
+    ConditionStep,
+    DelayStep,
+    Step,
+    SwitchStep,
+    Workflow,
+)
 from crm.domain.pagination import Keyset
 
 RunStatus = Literal[
@@ -223,6 +230,16 @@ class _Inspector:
                     branch={"condition": step.id, "branch": "else"},
                     skipped=else_skipped,
                 )
+            elif isinstance(step, SwitchStep):
+                taken = self.steps[-1]["outcome"]
+                branches = [(str(index), case.steps) for index, case in enumerate(step.cases)]
+                for name, branch_steps in [*branches, ("default", step.default)]:
+                    self.walk(
+                        branch_steps,
+                        then=following,
+                        branch={"condition": step.id, "branch": name},
+                        skipped=skipped or (taken is not None and taken != name),
+                    )
 
     def view(
         self, step: Step, branch: dict[str, str] | None, skipped: bool, following: str
@@ -239,13 +256,15 @@ class _Inspector:
         }
         if isinstance(step, ConditionStep):
             view["outcome"] = self.outcome(step, trace, following)
+        elif isinstance(step, SwitchStep):
+            view["outcome"] = self.switch_outcome(step, trace, following)
         elif isinstance(step, DelayStep):
             wakes_at = (
                 trace.entered_at + timedelta(seconds=step.seconds) if trace.entered_at else None
             )
             view["seconds"] = step.seconds
             view["wakes_at"] = _iso(wakes_at)
-        else:
+        elif isinstance(step, ActionStep):
             view.update(self.action_details(step, trace, state))
         return view
 
@@ -272,6 +291,20 @@ class _Inspector:
         if entered == else_start:
             return False
         return None
+
+    def switch_outcome(self, step: SwitchStep, trace: _StateTrace, following: str) -> str | None:
+        """The branch the switch took: a case's index ("0", "1", ...) or "default"; null when
+        it has not left the Choice or the branch cannot be told (several start alike)."""
+        if trace.exited_at is None:
+            return None
+        starts = [
+            (str(index), self.entry(case.steps[0]) if case.steps else following)
+            for index, case in enumerate(step.cases)
+        ]
+        starts.append(("default", self.entry(step.default[0]) if step.default else following))
+        entered = self.history.entered_after_choice.get(state_name(step))
+        matching = [name for name, start in starts if start == entered]
+        return matching[0] if len(matching) == 1 else None
 
     def action_details(
         self, step: ActionStep, trace: _StateTrace, state: StepState

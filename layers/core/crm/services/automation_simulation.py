@@ -30,6 +30,7 @@ from crm.automation.model import (
     MoveStageAction,
     SendEmailAction,
     Step,
+    SwitchStep,
     WebhookAction,
     Workflow,
 )
@@ -204,6 +205,8 @@ class _Walker:
                     }
                 )
                 self._steps(step.then if outcome.result else step.else_)
+            elif isinstance(step, SwitchStep):
+                self._switch(step)
             elif isinstance(step, DelayStep):
                 self.clock += timedelta(seconds=step.seconds)
                 self.path.append(
@@ -217,6 +220,27 @@ class _Walker:
                 self.path.append({"id": step.id, "type": step.type, "outcome": self._action(step)})
                 if self.path[-1]["outcome"]["refused"]:
                     raise _Stop
+
+    def _switch(self, step: SwitchStep) -> None:
+        """The first case that holds (every case up to it is shown with its clauses)."""
+        cases = []
+        chosen: tuple[str, tuple[Step, ...]] = ("default", step.default)
+        for index, case in enumerate(step.cases):
+            outcome = evaluate(case.when, self.event.data)
+            cases.append(
+                {
+                    "case": index,
+                    "result": outcome.result,
+                    "clauses": [clause.to_dict() for clause in outcome.clauses],
+                }
+            )
+            if outcome.result:
+                chosen = (str(index), case.steps)
+                break
+        self.path.append(
+            {"id": step.id, "type": step.type, "outcome": {"branch": chosen[0], "cases": cases}}
+        )
+        self._steps(chosen[1])
 
     def _action(self, step: ActionStep) -> dict[str, Any]:
         action = step.action
