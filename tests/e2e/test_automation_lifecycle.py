@@ -349,3 +349,48 @@ def test_unknown_trigger_field_or_tag_is_422_and_another_tenants_ids_are_404(
         assert answer.status_code == 404, (method, path, answer.text)
     assert theirs.get("/automations").json()["items"] == []
     assert api.get(f"/automations/{automation_id}/versions/99").status_code == 404
+
+
+def test_trigger_kinds_fire_once_per_qualifying_event(
+    local_cloud: LocalCloudProcess, webhook_receiver: WebhookReceiver
+) -> None:
+    tenant = sign_up(local_cloud.url, "Triggers")
+    change_plan(tenant, "pro")
+    api = tenant.owner.api
+    url = webhook_receiver.url
+    assert api.post("/tags", {"name": "vip"}).status_code == 201
+    stages = api.get("/pipelines").json()["items"][0]["stages"]
+    target = stages[1]["id"]
+
+    def automation(name: str, trigger: dict[str, Any], path: str) -> str:
+        body = {"name": name, "workflow": {"trigger": trigger, "steps": [hook("h", url + path)]},
+                "publish": True}  # fmt: skip
+        created = api.post("/automations", body)
+        assert created.status_code == 201, created.text
+        automation_id: str = created.json()["id"]
+        return automation_id
+
+    scored = automation(
+        "Hot", {"kind": "field_changed", "record": "lead", "field": "score", "to": 90}, "/score"
+    )
+    tagged = automation("VIP", {"kind": "tag_added", "record": "lead", "tag": "vip"}, "/vip")
+    moved = automation("Moved", {"kind": "deal_stage_changed", "to_stage_id": target}, "/stage")
+    sentinel = automation("Sentinel", {"kind": "record_event", "record": "contact",
+                                       "action": "created"}, "/sentinel")  # fmt: skip
+
+    lead = api.post("/leads", {"name": "Triggered"}).json()
+    for changes in ({"score": 50}, {"score": 90}, {"tags": ["vip"]}, {"name": "Renamed"}):
+        patched = call(api, "PATCH", f"/leads/{lead['id']}", changes)
+        assert patched.status_code == 200, patched.text
+    deal = api.post("/deals", {"title": "Moving"}).json()
+    assert call(api, "PATCH", f"/deals/{deal['id']}", {"title": "Other"}).status_code == 200
+    assert call(api, "PATCH", f"/deals/{deal['id']}", {"stage_id": target}).status_code == 200
+    # Every event above has been routed once the sentinel's event (created last) has run
+    assert api.post("/contacts", {"name": "Last"}).status_code == 201
+    eventually(lambda: hits(webhook_receiver, "/sentinel"), lambda n: n == 1)
+    eventually(
+        lambda: [hits(webhook_receiver, path) for path in ("/score", "/vip", "/stage")],
+        lambda seen: seen == [1, 1, 1],
+    )
+    for automation_id in (scored, tagged, moved, sentinel):
+        assert len(runs(api, automation_id)) == 1

@@ -241,31 +241,29 @@ _USER_ATTRIBUTES = ("owner_id", "user_id", "assignee_id")
 
 
 def _action_references(uow: UnitOfWork, workflow: Workflow, loc: Loc) -> list[dict[str, Any]]:
+    """Every action's tag, user, pipeline and stage ids; tags and users checked in one query
+    each for the whole workflow."""
     errors: list[dict[str, Any]] = []
+    tags: list[tuple[Loc, str]] = []
+    users: list[tuple[Loc, str]] = []
     for step, step_loc in _steps(workflow.steps, (*loc, "steps")):
         action = getattr(step, "action", None)
         if action is None:
             continue
         where = (*step_loc, "action")
-        tags = [
-            ((name,), value)
-            for name in _TAG_ATTRIBUTES
-            if isinstance(value := getattr(action, name, None), str)
-        ]
-        errors += _tags(uow, tags, where)
-        users = [
-            ((name,), value)
-            for name in _USER_ATTRIBUTES
-            if isinstance(value := getattr(action, name, None), str)
-        ]
-        errors += _users(uow, users, where)
+        for name in _TAG_ATTRIBUTES:
+            if isinstance(value := getattr(action, name, None), str):
+                tags.append(((*where, name), value))
+        for name in _USER_ATTRIBUTES:
+            if isinstance(value := getattr(action, name, None), str):
+                users.append(((*where, name), value))
         pipeline = getattr(action, "pipeline_id", None)
         stage = getattr(action, "stage_id", None)
         if isinstance(pipeline, str):
             errors += _pipeline_and_stages(
                 uow, pipeline, [("stage_id", stage)] if isinstance(stage, str) else [], where
             )
-    return errors
+    return _tags(uow, tags, ()) + _users(uow, users, ()) + errors
 
 
 def _tags(uow: UnitOfWork, named: Sequence[tuple[Loc, str]], loc: Loc) -> list[dict[str, Any]]:
@@ -281,9 +279,12 @@ def _tags(uow: UnitOfWork, named: Sequence[tuple[Loc, str]], loc: Loc) -> list[d
 
 def _users(uow: UnitOfWork, named: Sequence[tuple[Loc, str]], loc: Loc) -> list[dict[str, Any]]:
     errors = []
+    known: dict[str, bool] = {}
     for where, value in named:
-        user_id = _uuid(value)
-        if user_id is None or not uow.leads.is_active_user(user_id):
+        if value not in known:
+            user_id = _uuid(value)
+            known[value] = user_id is not None and uow.leads.is_active_user(user_id)
+        if not known[value]:
             errors.append(_error((*loc, *where), f"no active user with id {value!r}"))
     return errors
 
