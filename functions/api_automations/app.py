@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm import bootstrap
-from crm.api.automation_schemas import AutomationPatch, BulkRetryIn
+from crm.api.automation_schemas import AutomationPatch, BulkRetryIn, EnrolIn
 from crm.api.concurrency import etag, if_match
 from crm.api.context import correlation_id, header, path_uuid, principal, request_meta
 from crm.api.pagination import (
@@ -32,6 +32,7 @@ from crm.domain.errors import NotFound, ValidationFailed
 from crm.domain.pagination import Page, PageRequest
 from crm.domain.run_inspection import RUN_STATUSES, RunFilters, RunRecord, RunStatus
 from crm.observability import bind_api_event, logger
+from crm.services.automation_enrolment import enrol_records
 from crm.services.automation_run_control import cancel_run, retry_failed_runs, retry_run
 from crm.services.automation_runs import get_run, list_runs, run_logs
 from crm.services.automation_simulation import RecordRef, SimulatedEvent, simulate_automation
@@ -325,6 +326,24 @@ def post_cancel(run_id: str) -> Response[dict[str, Any]]:
         unit_of_work=_db().unit_of_work,
         stopper=_engine(),
         meta=request_meta(app),
+    )
+    return json_response(200, result)
+
+
+@app.post("/automations/<automation_id>/enrol")
+@tracer.capture_method
+def post_enrol(automation_id: str, body: EnrolIn) -> Response[dict[str, Any]]:
+    """Starts the live version for each record (up to 100, read as the caller), once per
+    (version, record): each record's outcome is started, already_enrolled, skipped (the
+    re-enrolment policy or the monthly runs limit, with the reason) or not_found. 409 unless
+    the automation is active."""
+    result = enrol_records(
+        path_uuid(automation_id, "automation"),
+        body.record_ids,
+        principal(app),
+        unit_of_work=_db().unit_of_work,
+        engine=_engine(),
+        step_function_arn=settings.automation_step_function_arn,
     )
     return json_response(200, result)
 

@@ -394,3 +394,30 @@ def test_trigger_kinds_fire_once_per_qualifying_event(
     )
     for automation_id in (scored, tagged, moved, sentinel):
         assert len(runs(api, automation_id)) == 1
+
+
+def test_manual_enrolment_through_the_api(
+    local_cloud: LocalCloudProcess, webhook_receiver: WebhookReceiver
+) -> None:
+    tenant = sign_up(local_cloud.url, "Enrol")
+    stranger = sign_up(local_cloud.url, "Outsider")
+    api = tenant.owner.api
+    # an automation of lead.status_changed: creating the lead does not start it
+    workflow = {"trigger": {"kind": "lead_status_changed", "to": "qualified"},
+                "steps": [hook("h", webhook_receiver.url + "/enrolled")]}  # fmt: skip
+    created = api.post("/automations", {"name": "Enrol", "workflow": workflow, "publish": True})
+    assert created.status_code == 201, created.text
+    automation_id = created.json()["id"]
+    lead_id = api.post("/leads", {"name": "Picked by hand"}).json()["id"]
+
+    enrolled = api.post(f"/automations/{automation_id}/enrol", {"record_ids": [lead_id]})
+    assert enrolled.status_code == 200, enrolled.text
+    assert enrolled.json()["started"] == 1
+    eventually(lambda: hits(webhook_receiver, "/enrolled"), lambda n: n == 1)
+    again = api.post(f"/automations/{automation_id}/enrol", {"record_ids": [lead_id]}).json()
+    assert again["records"][0]["status"] == "already_enrolled"
+    assert api.post(f"/automations/{automation_id}/enrol", {"record_ids": []}).status_code == 422
+    theirs = stranger.owner.api.post(
+        f"/automations/{automation_id}/enrol", {"record_ids": [lead_id]}
+    )
+    assert theirs.status_code == 404

@@ -788,3 +788,55 @@ def test_a_switch_takes_the_first_matching_case_or_its_default(cloud: Cloud) -> 
         ("1", "skipped", "succeeded", "skipped"),
         ("default", "skipped", "skipped", "succeeded"),
     ]
+
+
+def test_manual_enrolment_starts_one_run_per_record_and_version(cloud: Cloud) -> None:
+    from crm.services.automation_enrolment import enrol_records
+
+    org = Org(cloud)
+    flow = workflow(
+        {
+            "id": "is_web",
+            "type": "condition",
+            "when": {"all": [{"field": "lead.source", "op": "eq", "value": "web"}]},
+            "then": [hook_step("web", OK_HOOK + "/web")],
+        }
+    )
+    automation = org.create(flow, publish=True)
+    lead, _ = create_lead(NewLead(name="Picked", source="web"), org.owner, unit_of_work=org.uow)
+    missing = uuid.uuid4()
+
+    def enrol() -> dict[str, Any]:
+        return enrol_records(
+            uuid.UUID(automation["id"]),
+            [uuid.UUID(lead["id"]), missing],
+            org.owner,
+            unit_of_work=org.uow,
+            engine=cloud.engine,
+            step_function_arn=STEP_FUNCTION_ARN,
+        )
+
+    first = enrol()
+    assert first["started"] == 1
+    assert [r["status"] for r in first["records"]] == ["started", "not_found"]
+    wait_until(lambda: cloud.webhooks.hits(OK_HOOK + "/web") == 1)
+    # the same record in the same version: nothing new
+    again = enrol()
+    assert again["started"] == 0 and again["records"][0]["status"] == "already_enrolled"
+    [run] = org.runs(automation["id"])
+    assert run["event"]["type"] == "crm.automation.record_enrolled"
+    assert run["event"]["subject"] == f"leads/{lead['id']}"
+    # a paused automation enrols nothing; another tenant's is 404
+    service.pause_automation(uuid.UUID(automation["id"]), org.owner, unit_of_work=org.uow)
+    with pytest.raises(Conflict):
+        enrol()
+    other = Org(cloud, "other")
+    with pytest.raises(NotFound):
+        enrol_records(
+            uuid.UUID(automation["id"]),
+            [uuid.UUID(lead["id"])],
+            other.owner,
+            unit_of_work=other.uow,
+            engine=cloud.engine,
+            step_function_arn=STEP_FUNCTION_ARN,
+        )

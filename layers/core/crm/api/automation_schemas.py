@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from crm.automation.model import Workflow
@@ -22,6 +24,12 @@ class AutomationPatch(_Body):
         if self.name is None and self.workflow is None:
             raise ValueError("give 'name' and/or 'workflow'")
         return self
+
+
+class EnrolIn(_Body):
+    """The records to enrol (of the kind the trigger's events are about)."""
+
+    record_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
 
 
 class BulkRetryIn(_Body):

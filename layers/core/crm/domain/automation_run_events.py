@@ -39,6 +39,19 @@ class AutomationRunData(BaseModel):
     reason: str | None = Field(description="why it was cancelled or exited, when it was")
 
 
+class RecordEnrolledData(BaseModel):
+    """A record enrolled by hand: its snapshot under its kind, as a record event carries it,
+    so the workflow's conditions and actions read it the same way."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    automation_id: uuid.UUID
+    enrolled_by: uuid.UUID | None
+    lead: dict[str, Any] | None = None
+    contact: dict[str, Any] | None = None
+    deal: dict[str, Any] | None = None
+
+
 def run_event(
     event_type: str,
     tenant_id: uuid.UUID,

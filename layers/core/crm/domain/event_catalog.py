@@ -172,6 +172,13 @@ AUTOMATION_RUN_EVENTS = (
     _run("run_failed", "An automation run failed (or timed out, or was stopped in the engine)."),
     _run("run_cancelled", "An automation run was cancelled (by a person, or by archiving)."),
     _run("run_exited", "An automation run ended early: its exit condition matched."),
+    EventType(
+        "crm.automation.record_enrolled",
+        "A person enrolled a record in an automation (POST /automations/{id}/enrol): the event"
+        " its run starts with, carrying the record like a record event.",
+        "leads/{lead id}, contacts/{contact id} or deals/{deal id}",
+        run_events.RecordEnrolledData,
+    ),
 )
 
 CATALOG: dict[str, EventType] = {

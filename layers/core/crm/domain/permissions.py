@@ -177,6 +177,7 @@ ROUTE_PERMISSIONS: Final[dict[str, str]] = {
     "POST /automation-runs/{id}/retry": "automations:update",
     "POST /automation-runs/{id}/cancel": "automations:update",
     "GET /triggers": "automations:read",
+    "POST /automations/{id}/enrol": "automations:update",
     "GET /automations/{id}/runs": "automations:read",
     # Simulating dry-runs the actions as the automation would (it sees every record): only
     # those who may change automations may do it.
