@@ -840,3 +840,35 @@ def test_manual_enrolment_starts_one_run_per_record_and_version(cloud: Cloud) ->
             engine=cloud.engine,
             step_function_arn=STEP_FUNCTION_ARN,
         )
+
+
+def test_delay_until_a_date_field_waits_for_the_computed_moment(cloud: Cloud) -> None:
+    org = Org(cloud)
+    flow = workflow(
+        {"id": "later", "type": "delay_until", "field": "lead.created_at", "offset_seconds": 3},
+        hook_step("woke", OK_HOOK + "/woke"),
+    )
+    automation_id = org.create(flow, publish=True)["id"]
+    event = org.lead_event("Timed")
+    created_at = datetime.fromisoformat(event.data["lead"]["created_at"])
+    [arn] = org.route(event)
+    wait_until(lambda: status_of(cloud, arn) != "RUNNING", timeout=60)
+    assert status_of(cloud, arn) == "SUCCEEDED"
+    assert cloud.webhooks.hits(OK_HOOK + "/woke") == 1
+    history = cloud.client.get_execution_history(executionArn=arn)["events"]
+    # the Task worked out created_at + 3 s; the Wait waited on it
+    computed = [
+        json.loads(e["stateExitedEventDetails"]["output"])["wake"]["later"]["at"]
+        for e in history
+        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "When_later"
+    ]
+    expected = (created_at + timedelta(seconds=3)).astimezone(UTC)
+    assert computed == [expected.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    entered, exited = (
+        next(e["timestamp"] for e in history if e["type"] == kind)
+        for kind in ("WaitStateEntered", "WaitStateExited")
+    )
+    assert (exited - entered).total_seconds() >= 1
+    [run] = org.runs(automation_id)
+    steps = {step["id"]: step for step in org.run(run["id"])["steps"]}
+    assert steps["later"]["state"] == "succeeded"

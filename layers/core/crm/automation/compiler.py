@@ -33,6 +33,7 @@ from crm.automation.model import (
     Comparison,
     ConditionStep,
     DelayStep,
+    DelayUntilStep,
     Emptiness,
     Exists,
     GroupMember,
@@ -121,6 +122,7 @@ def state_name(step: Step) -> str:
         "condition": "Condition",
         "switch": "Switch",
         "delay": "Delay",
+        "delay_until": "DelayUntil",
         "action": "Action",
     }[step.type]
     return f"{prefix}_{step.id}"
@@ -137,6 +139,8 @@ def entry_state_name(step: Step, workflow: Workflow) -> str:
         return f"Load_{step.id}"
     if isinstance(step, SwitchStep) and any(reads_record(case.when) for case in step.cases):
         return f"Load_{step.id}"
+    if isinstance(step, DelayUntilStep):
+        return f"When_{step.id}"
     if isinstance(step, ActionStep) and workflow.exit_when is not None:
         return f"ExitLoad_{step.id}" if reads_record(workflow.exit_when) else f"ExitCheck_{step.id}"
     return state_name(step)
@@ -160,6 +164,20 @@ class _Compiler:
                 self.condition(step, following)
             elif isinstance(step, SwitchStep):
                 self.switch(step, following)
+            elif isinstance(step, DelayUntilStep):
+                self.states[f"When_{step.id}"] = self.runtime_task(
+                    {"operation": "wake_time", "step_id": step.id, "until": step.until()},
+                    result_path=f"$.wake.{step.id}",
+                    then=state_name(step),
+                    failed=failed_state_name(step),
+                    result_selector={"at.$": "$.Payload.at"},
+                )
+                self.failed(step)
+                self.states[state_name(step)] = {
+                    "Type": "Wait",
+                    "TimestampPath": f"$.wake.{step.id}.at",
+                    "Next": following,
+                }
             elif isinstance(step, DelayStep):
                 self.states[state_name(step)] = {
                     "Type": "Wait",
@@ -226,7 +244,13 @@ class _Compiler:
         self.failed(step)
 
     def runtime_task(
-        self, payload: dict[str, Any], *, result_path: str, then: str, failed: str
+        self,
+        payload: dict[str, Any],
+        *,
+        result_path: str,
+        then: str,
+        failed: str,
+        result_selector: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """A Task of the run itself (not an action): same function, an `operation` payload."""
         return {
@@ -243,7 +267,7 @@ class _Compiler:
                     **payload,
                 },
             },
-            "ResultSelector": {"record.$": "$.Payload.record"},
+            "ResultSelector": result_selector or {"record.$": "$.Payload.record"},
             "ResultPath": result_path,
             "Retry": self.retry_rules(),
             "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}],

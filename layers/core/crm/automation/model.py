@@ -348,13 +348,44 @@ class DelayStep(_Frozen):
     seconds: StrictInt = Field(ge=MIN_DELAY_SECONDS, le=MAX_DELAY_SECONDS)
 
 
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+TimeOfDay = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class DelayUntilStep(_Frozen):
+    """Waits until a moment the run works out when it gets there: a date or date-time `field`
+    of the event (or `record.<field>` of the current record) plus `offset_seconds`, or the next
+    `weekday` at `time`, both in the tenant's time zone. A moment already past (or a field that
+    is empty) does not wait."""
+
+    id: StepId
+    type: Literal["delay_until"]
+    field: FieldPath | None = None
+    offset_seconds: StrictInt = Field(default=0, ge=-MAX_DELAY_SECONDS, le=MAX_DELAY_SECONDS)
+    weekday: Weekday | None = None
+    time: TimeOfDay = "09:00"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DelayUntilStep:
+        if (self.field is None) == (self.weekday is None):
+            raise ValueError("give exactly one of 'field' and 'weekday'")
+        return self
+
+    def until(self) -> dict[str, Any]:
+        """The parameters the run's wake_time operation gets."""
+        return self.model_dump(mode="json", include={"field", "offset_seconds", "weekday", "time"})
+
+
 class ActionStep(_Frozen):
     id: StepId
     type: Literal["action"]
     action: Action
 
 
-Step = Annotated[ConditionStep | SwitchStep | DelayStep | ActionStep, Field(discriminator="type")]
+Step = Annotated[
+    ConditionStep | SwitchStep | DelayStep | DelayUntilStep | ActionStep,
+    Field(discriminator="type"),
+]
 
 ConditionStep.model_rebuild()
 SwitchCase.model_rebuild()

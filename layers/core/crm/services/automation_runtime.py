@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from crm.automation.compiler import compile_workflow, execution_name, state_machine_name
 from crm.automation.model import AddTagAction, MoveStageAction, SendEmailAction, Workflow
 from crm.automation.triggers import trigger_matches
+from crm.automation.wake import wake_time
 from crm.domain.audit import AuditEntry, RequestMeta
 from crm.domain.automation_actions import ActionFailed, event_subject, parse_action, parse_id
 from crm.domain.automation_run_events import RUN_EVENT_PREFIX
@@ -334,13 +336,22 @@ def run_operation(
 
     - `load_record`: the record the run is about as it is now, read as the automation (it
       sees every record), for conditions on `record.<field>`; null when it no longer exists;
-    - `exit`: the exit condition matched: the run is recorded as exited.
+    - `exit`: the exit condition matched: the run is recorded as exited;
+    - `wake_time`: when a `delay_until` step wakes up (in the tenant's time zone).
     """
     tenant_id = uuid.UUID(payload["tenant_id"])
     run_id = uuid.UUID(payload["run_id"])
     with unit_of_work(tenant_id) as uow:
         if operation == "load_record":
             return {"record": _current_record(uow, str(payload["event"].get("subject", "")))}
+        if operation == "wake_time":
+            until: dict[str, Any] = payload["until"]
+            data = dict(payload["event"].get("data") or {})
+            if str(until.get("field") or "").startswith("record."):
+                data["record"] = _current_record(uow, str(payload["event"].get("subject", "")))
+            profile = uow.tenant_profile.get()
+            zone = str((profile.settings if profile else {}).get("timezone") or "UTC")
+            return {"at": wake_time(until, data, datetime.now(UTC), zone)}
         if operation == "exit":
             run = uow.run_control.get(run_id)
             if run is not None:

@@ -27,6 +27,7 @@ from crm.automation.model import (
     AddTagAction,
     ConditionStep,
     DelayStep,
+    DelayUntilStep,
     MoveStageAction,
     SendEmailAction,
     Step,
@@ -215,6 +216,10 @@ class _Walker:
                         "type": step.type,
                         "outcome": {"seconds": step.seconds, "wakes_at": self.clock.isoformat()},
                     }
+                )
+            elif isinstance(step, DelayUntilStep):
+                self.path.append(
+                    {"id": step.id, "type": step.type, "outcome": {"until": step.until()}}
                 )
             else:
                 self.path.append({"id": step.id, "type": step.type, "outcome": self._action(step)})

@@ -25,6 +25,7 @@ from crm.automation.model import (
     ConditionStep,
     DealClosedTrigger,
     DealStageChangedTrigger,
+    DelayUntilStep,
     Exists,
     FieldChangedTrigger,
     OwnerAssignedTrigger,
@@ -67,6 +68,11 @@ def validate_workflow(
         problem = fields.check(condition.field)
         if problem is not None:
             errors.append(_error((*where, "field"), problem))
+    for step, where in _steps(workflow.steps, (*loc, "steps")):
+        if isinstance(step, DelayUntilStep) and step.field is not None:
+            problem = fields.check(step.field)
+            if problem is not None:
+                errors.append(_error((*where, "field"), problem))
     if isinstance(trigger, FieldChangedTrigger):
         problem = fields.check_record_field(trigger.record, trigger.field)
         if problem is not None:
