@@ -117,4 +117,35 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
         {"a": 1, "b": "x", "c": 1},
         False,
     ),
+    # in / not_in: equality with any listed value, typed as eq is
+    ("in_hit", _all(_c("s", "in", ["a", "b"])), {"s": "b"}, True),
+    ("in_miss", _all(_c("s", "in", ["a", "b"])), {"s": "c"}, False),
+    ("in_mixed_types", _all(_c("s", "in", [1, "1", None])), {"s": None}, True),
+    ("in_number_not_string", _all(_c("s", "in", ["5"])), {"s": 5}, False),
+    ("in_missing", _all(_c("s", "in", ["a"])), {}, False),
+    ("not_in_miss", _all(_c("s", "not_in", ["a", "b"])), {"s": "c"}, True),
+    ("not_in_missing", _all(_c("s", "not_in", ["a"])), {}, True),
+    ("not_in_hit", _all(_c("s", "not_in", ["a", 2])), {"s": 2}, False),
+    # starts_with: a prefix of a string
+    ("starts_with", _all(_c("e", "starts_with", "ana@")), {"e": "ana@x.io"}, True),
+    ("starts_with_not", _all(_c("e", "starts_with", "x")), {"e": "ana@x.io"}, False),
+    ("starts_with_number", _all(_c("e", "starts_with", "1")), {"e": 12}, False),
+    # is_empty / not_empty: missing, null or ""
+    ("is_empty_missing", _all({"field": "x", "op": "is_empty"}), {}, True),
+    ("is_empty_null", _all({"field": "x", "op": "is_empty"}), {"x": None}, True),
+    ("is_empty_blank", _all({"field": "x", "op": "is_empty"}), {"x": ""}, True),
+    ("is_empty_zero", _all({"field": "x", "op": "is_empty"}), {"x": 0}, False),
+    ("not_empty_text", _all({"field": "x", "op": "not_empty"}), {"x": "a"}, True),
+    ("not_empty_null", _all({"field": "x", "op": "not_empty"}), {"x": None}, False),
+    # changed: the event's changes name the field
+    ("changed", _all({"field": "score", "op": "changed"}), {"changes": {"score": {}}}, True),
+    ("changed_not", _all({"field": "score", "op": "changed"}), {"changes": {"name": {}}}, False),
+    ("changed_no_changes", _all({"field": "score", "op": "changed"}), {}, False),
+    # groups nest deeper than one level
+    (
+        "deep_groups",
+        _all(_any(_all(_any(_c("a", "eq", 1), _c("b", "eq", 2)), _c("c", "exists", exists=True)))),
+        {"b": 2, "c": 0},
+        True,
+    ),
 ]

@@ -24,6 +24,7 @@ def route(event: CloudEvent, uow: UnitOfWork) -> None:
         uow,
         engine=bootstrap.workflow_engine(settings.state_machine_role_arn),
         step_function_arn=settings.automation_step_function_arn,
+        executions=bootstrap.workflow_executions(),
     )
     metrics.add_metric(name="AutomationRunsStarted", unit="Count", value=len(started))
 

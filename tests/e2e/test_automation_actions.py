@@ -87,7 +87,9 @@ def test_on_lead_created_add_tag_and_send_email_once(
             },
         ],
     }
-    created = tenant.post("/automations", {"name": "Welcome VIPs", "workflow": workflow})
+    created = tenant.post(
+        "/automations", {"name": "Welcome VIPs", "workflow": workflow, "publish": True}
+    )
     assert created.status_code == 201, created.text
 
     email = f"ana-{signup['id'][:8]}@example.com"
@@ -134,7 +136,9 @@ def test_on_deal_created_move_stage(local_cloud: LocalCloudProcess, endpoints: E
             }
         ],
     }
-    created = tenant.post("/automations", {"name": "Fast track", "workflow": workflow})
+    created = tenant.post(
+        "/automations", {"name": "Fast track", "workflow": workflow, "publish": True}
+    )
     assert created.status_code == 201, created.text
 
     deal = tenant.post("/deals", {"title": "Big one"})
@@ -170,8 +174,15 @@ def test_a_step_that_cannot_act_fails_the_run_with_its_reason(
         "trigger": {"event": "crm.lead.created"},
         "steps": [{"id": "tag", "type": "action", "action": {"kind": "add_tag", "tag": "ghost"}}],
     }
-    created = tenant.post("/automations", {"name": "Tag with a ghost", "workflow": workflow})
+    # The tag exists when the automation is published (an unknown tag is refused at save)
+    # and is deleted before the run: the step then refuses to act
+    assert tenant.post("/tags", {"name": "ghost"}).status_code == 201
+    created = tenant.post(
+        "/automations", {"name": "Tag with a ghost", "workflow": workflow, "publish": True}
+    )
     assert created.status_code == 201, created.text
+    deleted = requests.delete(f"{tenant.base_url}/tags/ghost", headers=tenant.headers, timeout=30)
+    assert deleted.status_code in (200, 204), deleted.text
     lead = tenant.post("/leads", {"name": "Bo"}).json()
 
     sfn = boto3.client(

@@ -67,7 +67,9 @@ def eventually(read: Callable[[], Any], done: Callable[[Any], bool], timeout: fl
 
 
 def create_automation(api: Api, name: str, url: str) -> str:
-    created = api.post("/automations", {"name": name, "workflow": web_only_workflow(url)})
+    created = api.post(
+        "/automations", {"name": name, "workflow": web_only_workflow(url), "publish": True}
+    )
     assert created.status_code == 201, created.text
     automation_id: str = created.json()["id"]
     return automation_id

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
+import requests
 from crm.adapters.postgres.connection import connect
 from crm.adapters.postgres.unit_of_work import PostgresDatabase
 
@@ -107,8 +108,15 @@ def workflow(hook_url: str) -> dict[str, Any]:
 def _setup(cloud: LocalCloudProcess, hook_url: str) -> tuple[Client, dict[str, Any], str, str]:
     owner, signup = sign_up_and_log_in(cloud.url, "Simco")
     assert owner.post("/tags", {"name": "vip"}).status_code == 201
-    created = owner.post("/automations", {"name": "VIP path", "workflow": workflow(hook_url)})
+    assert owner.post("/tags", {"name": "ghost"}).status_code == 201
+    created = owner.post(
+        "/automations", {"name": "VIP path", "workflow": workflow(hook_url), "publish": True}
+    )
     assert created.status_code == 201, created.text
+    # the "ghost" tag existed when the automation was saved (an unknown tag is refused at save)
+    # and is gone now: the simulated step is refused
+    deleted = requests.delete(f"{owner.base_url}/tags/ghost", headers=owner.headers, timeout=30)
+    assert deleted.status_code in (200, 204), deleted.text
     email = f"ana-{uuid.uuid4().hex[:8]}@vip.example.com"
     lead = owner.post("/leads", {"name": "Ana Lima", "email": email})
     assert lead.status_code == 201, lead.text

@@ -223,7 +223,7 @@ def test_an_import_runs_lead_created_automations_only_when_asked(
     org = _org(local_cloud, admin, "AutoImport")
     automation = org.api.call(
         "POST", "/automations",
-        {"name": "Welcome", "workflow": webhook_workflow(webhook_receiver.url)},
+        {"name": "Welcome", "workflow": webhook_workflow(webhook_receiver.url), "publish": True},
     )  # fmt: skip
     assert automation.status_code == 201, automation.text
     mapping = {"name": "Name", "email": "Email"}

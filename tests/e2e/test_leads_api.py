@@ -489,7 +489,11 @@ def test_the_timeline_merges_changes_notes_and_automation_runs(
     automation = org.api.call(
         "POST",
         "/automations",
-        {"name": "Greet new leads", "workflow": webhook_workflow(webhook_receiver.url)},
+        {
+            "name": "Greet new leads",
+            "workflow": webhook_workflow(webhook_receiver.url),
+            "publish": True,
+        },
     )
     assert automation.status_code == 201, automation.text
     lead = _lead(org, name="Timed")

@@ -186,11 +186,13 @@ def test_plan_limits_answer_403_with_the_limit_and_the_usage(
     for i in range(3):  # free: 3 active automations
         assert (
             tenant.owner.api.post(
-                "/automations", {"name": f"A{i}", "workflow": workflow}
+                "/automations", {"name": f"A{i}", "workflow": workflow, "publish": True}
             ).status_code
             == 201
         )
-    fourth = tenant.owner.api.post("/automations", {"name": "A4", "workflow": workflow})
+    fourth = tenant.owner.api.post(
+        "/automations", {"name": "A4", "workflow": workflow, "publish": True}
+    )
     assert fourth.status_code == 403 and fourth.json()["limit"] == 3 and fourth.json()["usage"] == 3
 
     change_plan(tenant, "pro")
@@ -340,7 +342,7 @@ def test_every_mutating_request_writes_its_audit_row(local_cloud: LocalCloudProc
         (tenant.signed_up, "tenant.signed_up", "tenant"),
         (owner_api.post("/leads", {"name": "L"}), "lead.created", "lead"),
         (
-            owner_api.post("/automations", {"name": "A", "workflow": workflow}),
+            owner_api.post("/automations", {"name": "A", "workflow": workflow, "publish": True}),
             "automation.created",
             "automation",
         ),

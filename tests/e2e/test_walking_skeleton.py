@@ -66,7 +66,11 @@ def test_the_walking_skeleton_end_to_end(
     tenant_b, _ = sign_up_and_log_in(local_cloud.url, "Globex")
     automation = tenant_a.post(
         "/automations",
-        {"name": "Tell the CRM hook", "workflow": webhook_workflow(webhook_receiver.url)},
+        {
+            "name": "Tell the CRM hook",
+            "workflow": webhook_workflow(webhook_receiver.url),
+            "publish": True,
+        },
     )
     assert automation.status_code == 201, automation.text
 

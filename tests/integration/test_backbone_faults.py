@@ -583,7 +583,7 @@ def add_webhook_automation(cloud: LocalCloud, tenant: Tenant, url: str) -> str:
                 "steps": [{"id": "notify", "type": "action",
                            "action": {"kind": "webhook", "url": url}}]}  # fmt: skip
     response = requests.post(f"{cloud.url}/automations", headers=tenant.headers(),
-                             json={"name": "hook", "workflow": workflow}, timeout=30)  # fmt: skip
+                             json={"name": "hook", "workflow": workflow, "publish": True}, timeout=30)  # fmt: skip
     assert response.status_code == 201, response.text
     automation_id: str = response.json()["id"]
     return automation_id

@@ -54,28 +54,61 @@ class _Automations:
     def __init__(self, staged: FakeStore, tenant_id: uuid.UUID) -> None:
         self._s, self._t = staged, tenant_id
 
-    def add(self, automation_id, version_id, name, trigger_event, definition, created_by) -> None:  # type: ignore[no-untyped-def]
+    def add(self, automation_id, name, trigger_event, draft, created_by) -> None:  # type: ignore[no-untyped-def]
+        now = __import__("datetime").datetime.now()
         self._s.automations[automation_id] = {
             "id": automation_id, "tenant_id": self._t, "name": name, "trigger_event": trigger_event,
-            "status": "active", "version": 1, "version_id": version_id, "definition": definition,
-            "state_machine_arn": None, "created_at": __import__("datetime").datetime.now(),
+            "status": "draft", "version": None, "version_id": None, "definition": None,
+            "state_machine_arn": None, "created_at": now, "draft": draft, "revision": 1,
+            "updated_at": now, "archived_at": None, "created_by": created_by, "versions": {},
         }  # fmt: skip
 
-    def get(self, automation_id: uuid.UUID) -> dict[str, Any] | None:
+    def get(self, automation_id: uuid.UUID, *, for_update: bool = False) -> dict[str, Any] | None:
         found = self._s.automations.get(automation_id)
-        return found if found and found["tenant_id"] == self._t else None
+        return dict(found) if found and found["tenant_id"] == self._t else None
+
+    def update(self, automation_id, *, name, draft, trigger_event, status, at) -> None:  # type: ignore[no-untyped-def]
+        row = self._s.automations[automation_id]
+        row.update(name=name, draft=draft, trigger_event=trigger_event, status=status,
+                   revision=row["revision"] + 1, updated_at=at)  # fmt: skip
+
+    def add_version(self, automation_id, version_id, definition, asl, published_by) -> int:  # type: ignore[no-untyped-def]
+        row = self._s.automations[automation_id]
+        number = len(row["versions"]) + 1
+        row["versions"][number] = {"version_id": version_id, "definition": definition, "arn": None}
+        return number
+
+    def make_live(self, automation_id: uuid.UUID, version: int) -> None:
+        row = self._s.automations[automation_id]
+        live = row["versions"][version]
+        row.update(version=version, version_id=live["version_id"], definition=live["definition"])
 
     def active_for_trigger(self, trigger_event: str) -> list[dict[str, Any]]:
         return [
             a
             for a in self._s.automations.values()
-            if a["tenant_id"] == self._t and a["trigger_event"] == trigger_event
+            if a["tenant_id"] == self._t
+            and a["trigger_event"] == trigger_event
+            and a["status"] == "active"
         ]
 
     def set_state_machine_arn(self, version_id: uuid.UUID, arn: str) -> None:
         for automation in self._s.automations.values():
             if automation["version_id"] == version_id:
                 automation["state_machine_arn"] = arn
+
+
+class _RunControl:
+    """Only what the router asks: no run is known, no record had one."""
+
+    def get(self, run_id: uuid.UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+        return None
+
+    def has_run_for(self, automation_id: uuid.UUID, subject: str) -> bool:
+        return False
+
+    def running_for(self, automation_id: uuid.UUID, subject: str) -> list[dict[str, Any]]:
+        return []
 
 
 class _Runs:
@@ -194,6 +227,7 @@ class FakeUnitOfWork:
         self.leads = _Leads(self._staged, self.tenant_id)
         self.automations = _Automations(self._staged, self.tenant_id)
         self.runs = _Runs(self._staged)
+        self.run_control = _RunControl()
         self.actions = _Actions(self._staged)
         self.idempotency = _Idempotency(self._staged)
         self.automation_chains = _Chains(self._staged, self.tenant_id)

@@ -89,6 +89,9 @@ def test_the_documented_shape_validates_and_dumps_back_to_itself() -> None:
     for step in Workflow.model_validate(expected).iter_steps():
         if step.type == "action":
             _action_of(expected, step.id)["on_error"] = "fail"  # the default, dumped
+    # the trigger's kind, the re-enrolment policy and the exit condition have defaults too
+    expected["trigger"] = {"kind": "event", **expected["trigger"]}
+    expected.update(reenrolment="every_event", exit_when=None)
     assert dumped == expected
     assert Workflow.model_validate(dumped) == model
 
@@ -141,7 +144,7 @@ def test_unknown_fields_are_refused() -> None:
 )
 def test_the_trigger_event_must_be_a_crm_event_type(event: str) -> None:
     assert_only_error(
-        workflow(action("a"), event=event), "string_pattern_mismatch", ("trigger", "event")
+        workflow(action("a"), event=event), "string_pattern_mismatch", ("trigger", "event", "event")
     )
 
 
@@ -295,11 +298,19 @@ def test_a_nested_group_is_not_empty() -> None:
     assert_only_error(data, "too_short", (*COND, "when", "all", "all", 0, "all", "all"))
 
 
-def test_groups_nest_one_level_deep() -> None:
-    too_deep = {"any": [{"all": [{"field": "a", "op": "exists"}]}]}
-    data = workflow(condition("c", when_all(too_deep)))
+def test_groups_nest_up_to_five_levels_deep() -> None:
+    member: dict[str, Any] = {"field": "a", "op": "exists"}
+    for _ in range(4):
+        member = {"any": [member]}
+    assert Workflow.model_validate(workflow(condition("c", when_all(member))))
 
-    assert_only_error(data, "group_too_deep", (*COND, "when", "all", "all", 0, "any", "any", 0))
+    data = workflow(condition("c", when_all({"all": [member]})))
+    deepest = (*COND, "when", "all", "all", 0, "all", "all", 0)
+    for _ in range(4):
+        deepest = (*deepest, "any", "any", 0)
+    errors = errors_of(data)
+    assert [error_type for error_type, _ in errors] == ["group_too_deep"]
+    assert errors[0][1] == deepest[:-2]  # the group one level too deep
 
 
 def test_a_group_holds_only_its_one_key() -> None:

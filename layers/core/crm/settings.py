@@ -138,6 +138,8 @@ class WebhookTargetSettings(_EnvSettings):
 
 class AutomationsApiSettings(DatabaseSettings, WebhookTargetSettings):
     automation_step_function_arn: str = Field(min_length=1)
+    # Publishing creates a version's state machine, which runs as this role.
+    state_machine_role_arn: str = Field(min_length=1)
 
 
 class ReportsSettings(DatabaseSettings, SearchSettings):
@@ -185,6 +187,12 @@ class HousekeepingSettings(DatabaseSettings):
 
     relay_database_url: str = Field(pattern=r"^postgres(ql)?://")
     import_worker_function: str = Field(min_length=1)
+
+
+class RunSweepSettings(DatabaseSettings):
+    """The sweep of running automation runs: crm_relay finds tenants, crm_app reads theirs."""
+
+    relay_database_url: str = Field(pattern=r"^postgres(ql)?://")
 
 
 class ConsumerSettings(DatabaseSettings, BrokerSettings):

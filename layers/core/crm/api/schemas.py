@@ -72,6 +72,11 @@ class ApiKeyIn(_Body):
 class AutomationIn(_Body):
     name: str = Field(min_length=1, max_length=200)
     workflow: Workflow
+    publish: bool = Field(
+        default=False,
+        description="also publish the workflow as version 1 and make it live (active); without"
+        " it the automation is a draft, which never fires",
+    )
 
 
 class RedriveFilterIn(_Body):

@@ -30,18 +30,25 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from crm.automation.model import (
+    RECORD_PREFIX,
     ActionStep,
     AllOf,
     AnyOf,
+    Changed,
     Comparison,
     ConditionStep,
     DelayStep,
+    DelayUntilStep,
+    Emptiness,
     Exists,
     GroupMember,
+    Membership,
     Step,
+    SwitchStep,
     WhenAll,
     WhenAny,
     Workflow,
+    reads_record,
 )
 
 LAMBDA_INVOKE_RESOURCE: Final = "arn:aws:states:::lambda:invoke"
@@ -56,6 +63,9 @@ DONE_STATE: Final = "Done"
 FAILED_STATE: Final = "StepFailed"
 FAILED_ERROR: Final = "StepFailed"
 EVENT_DATA_PATH: Final = "$.event.data"
+# Where a Load task puts the current record (`record.<field>` conditions read it there).
+CURRENT_PATH: Final = "$.current"
+EXITED_STATE: Final = "Exited"
 
 # Step Functions names: 1..80 characters; this subset also keeps CloudWatch logging happy.
 MAX_NAME_LENGTH: Final = 80
@@ -95,9 +105,11 @@ def compile_workflow(
     """The ASL definition of `workflow`; same input, same output (byte for byte once dumped)."""
     if not step_function_arn:
         raise ValueError("step_function_arn is required")
-    compiler = _Compiler(step_function_arn, retry)
+    compiler = _Compiler(step_function_arn, retry, workflow)
     start = compiler.steps(workflow.steps, then=DONE_STATE)
     compiler.states[DONE_STATE] = {"Type": "Succeed"}
+    if workflow.exit_when is not None:
+        compiler.states[EXITED_STATE] = {"Type": "Succeed"}
     compiler.states[FAILED_STATE] = {
         "Type": "Fail",
         "Error": FAILED_ERROR,
@@ -134,26 +146,66 @@ def execution_type(workflow: Workflow) -> ExecutionType:
 
 
 def state_name(step: Step) -> str:
-    prefix = {"condition": "Condition", "delay": "Delay", "action": "Action"}[step.type]
+    prefix = {
+        "condition": "Condition",
+        "switch": "Switch",
+        "delay": "Delay",
+        "delay_until": "DelayUntil",
+        "action": "Action",
+    }[step.type]
     return f"{prefix}_{step.id}"
 
 
-def failed_state_name(step: ActionStep) -> str:
+def failed_state_name(step: Step) -> str:
     return f"Failed_{step.id}"
 
 
+def entry_state_name(step: Step, workflow: Workflow) -> str:
+    """The first state of a step: a condition that reads the current record starts with the
+    task loading it; with an exit condition, an action starts with the exit check."""
+    if isinstance(step, ConditionStep) and reads_record(step.when):
+        return f"Load_{step.id}"
+    if isinstance(step, SwitchStep) and any(reads_record(case.when) for case in step.cases):
+        return f"Load_{step.id}"
+    if isinstance(step, DelayUntilStep):
+        return f"When_{step.id}"
+    if isinstance(step, ActionStep) and workflow.exit_when is not None:
+        return f"ExitLoad_{step.id}" if reads_record(workflow.exit_when) else f"ExitCheck_{step.id}"
+    return state_name(step)
+
+
 class _Compiler:
-    def __init__(self, step_function_arn: str, retry: RetryPolicy) -> None:
+    def __init__(self, step_function_arn: str, retry: RetryPolicy, workflow: Workflow) -> None:
         self.step_function_arn = step_function_arn
         self.retry = retry
+        self.workflow = workflow
         self.states: dict[str, dict[str, Any]] = {}
+
+    def entry(self, step: Step) -> str:
+        return entry_state_name(step, self.workflow)
 
     def steps(self, steps: tuple[Step, ...], *, then: str) -> str:
         """Adds the states of `steps`, the last one continuing at `then`; returns the first."""
         for index, step in enumerate(steps):
-            following = state_name(steps[index + 1]) if index + 1 < len(steps) else then
+            following = self.entry(steps[index + 1]) if index + 1 < len(steps) else then
             if isinstance(step, ConditionStep):
                 self.condition(step, following)
+            elif isinstance(step, SwitchStep):
+                self.switch(step, following)
+            elif isinstance(step, DelayUntilStep):
+                self.states[f"When_{step.id}"] = self.runtime_task(
+                    {"operation": "wake_time", "step_id": step.id, "until": step.until()},
+                    result_path=f"$.wake.{step.id}",
+                    then=state_name(step),
+                    failed=failed_state_name(step),
+                    result_selector={"at.$": "$.Payload.at"},
+                )
+                self.failed(step)
+                self.states[state_name(step)] = {
+                    "Type": "Wait",
+                    "TimestampPath": f"$.wake.{step.id}.at",
+                    "Next": following,
+                }
             elif isinstance(step, DelayStep):
                 self.states[state_name(step)] = {
                     "Type": "Wait",
@@ -161,17 +213,114 @@ class _Compiler:
                     "Next": following,
                 }
             else:
+                if self.workflow.exit_when is not None:
+                    self.exit_check(step)
                 self.action(step, following)
-        return state_name(steps[0]) if steps else then
+        return self.entry(steps[0]) if steps else then
 
     def condition(self, step: ConditionStep, following: str) -> None:
         name = state_name(step)
+        if reads_record(step.when):
+            self.load_record(f"Load_{step.id}", step, then=name)
         # Reserve the slot first so states read in document order.
         self.states[name] = {}
         rule = _rule(step.when)
         rule["Next"] = self.steps(step.then, then=following)
         default = self.steps(step.else_, then=following)
         self.states[name] = {"Type": "Choice", "Choices": [rule], "Default": default}
+
+    def switch(self, step: SwitchStep, following: str) -> None:
+        name = state_name(step)
+        if any(reads_record(case.when) for case in step.cases):
+            self.load_record(f"Load_{step.id}", step, then=name)
+        self.states[name] = {}
+        rules = []
+        for case in step.cases:
+            rule = _rule(case.when)
+            rule["Next"] = self.steps(case.steps, then=following)
+            rules.append(rule)
+        default = self.steps(step.default, then=following)
+        self.states[name] = {"Type": "Choice", "Choices": rules, "Default": default}
+
+    def exit_check(self, step: ActionStep) -> None:
+        """Before an action: when the record matches the exit condition, the run records
+        itself as exited and ends."""
+        assert self.workflow.exit_when is not None
+        check = f"ExitCheck_{step.id}"
+        if reads_record(self.workflow.exit_when):
+            self.load_record(f"ExitLoad_{step.id}", step, then=check)
+        rule = _rule(self.workflow.exit_when)
+        rule["Next"] = f"Exit_{step.id}"
+        self.states[check] = {"Type": "Choice", "Choices": [rule], "Default": state_name(step)}
+        self.states[f"Exit_{step.id}"] = self.runtime_task(
+            {"operation": "exit", "step_id": step.id},
+            result_path="$.exit",
+            then=EXITED_STATE,
+            failed=failed_state_name(step),
+        )
+        self.failed(step)
+
+    def load_record(self, name: str, step: Step, *, then: str) -> None:
+        """A Task reading the record the run is about, as it is now, into $.current.record
+        (null when it no longer exists)."""
+        self.states[name] = self.runtime_task(
+            {"operation": "load_record", "step_id": step.id},
+            result_path=CURRENT_PATH,
+            then=then,
+            failed=failed_state_name(step),
+        )
+        self.failed(step)
+
+    def runtime_task(
+        self,
+        payload: dict[str, Any],
+        *,
+        result_path: str,
+        then: str,
+        failed: str,
+        result_selector: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A Task of the run itself (not an action): same function, an `operation` payload."""
+        return {
+            "Type": "Task",
+            "Resource": LAMBDA_INVOKE_RESOURCE,
+            "Parameters": {
+                "FunctionName": self.step_function_arn,
+                "Payload": {
+                    "tenant_id.$": "$.tenant_id",
+                    "automation_id.$": "$.automation_id",
+                    "version.$": "$.version",
+                    "run_id.$": "$.run_id",
+                    "event.$": "$.event",
+                    **payload,
+                },
+            },
+            "ResultSelector": result_selector or {"record.$": "$.Payload.record"},
+            "ResultPath": result_path,
+            "Retry": self.retry_rules(),
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failed}],
+            "Next": then,
+        }
+
+    def retry_rules(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "ErrorEquals": list(RETRYABLE_ERRORS),
+                "IntervalSeconds": self.retry.interval_seconds,
+                "MaxAttempts": self.retry.max_attempts,
+                "BackoffRate": self.retry.backoff_rate,
+            }
+        ]
+
+    def failed(self, step: Step) -> None:
+        # A Fail state has no ResultPath and cannot know which Task sent it there: this Pass
+        # state writes the step id next to the caught error for the Fail state's cause.
+        self.states[failed_state_name(step)] = {
+            "Type": "Pass",
+            "Parameters": {"step_id": step.id, "error.$": "$.error"},
+            "ResultPath": "$.failure",
+            "Next": FAILED_STATE,
+        }
 
     def action(self, step: ActionStep, following: str) -> None:
         failed = failed_state_name(step)
@@ -232,17 +381,24 @@ def _rule(member: GroupMember | WhenAll | WhenAny) -> dict[str, Any]:
         return {"Or": [_rule(item) for item in member.any]}
     if isinstance(member, Exists):
         return {"Variable": _variable(member.field), "IsPresent": True}
+    if isinstance(member, Membership):
+        return _membership(member)
+    if isinstance(member, Emptiness):
+        return _emptiness(member)
+    if isinstance(member, Changed):
+        return _changed(member)
     return _comparison(member)
 
 
 def _variable(field: str) -> str:
+    head, _, rest = field.partition(".")
+    if head == RECORD_PREFIX:
+        return f"{CURRENT_PATH}.record.{rest}" if rest else f"{CURRENT_PATH}.record"
     return f"{EVENT_DATA_PATH}.{field}"
 
 
-def _comparison(comparison: Comparison) -> dict[str, Any]:
-    variable = _variable(comparison.field)
-    value = comparison.value
-    op = "eq" if comparison.op == "ne" else comparison.op
+def _typed_test(variable: str, value: Any, op: str) -> list[dict[str, Any]]:
+    """IsPresent, the value's type test and the comparison itself (all must hold)."""
     tests: list[dict[str, Any]] = [{"Variable": variable, "IsPresent": True}]
     if value is None:
         tests.append({"Variable": variable, "IsNull": True})
@@ -256,9 +412,42 @@ def _comparison(comparison: Comparison) -> dict[str, Any]:
         tests.append({"Variable": variable, "IsString": True})
         if op == "contains":
             tests.append({"Variable": variable, "StringMatches": f"*{_escape_matches(value)}*"})
+        elif op == "starts_with":
+            tests.append({"Variable": variable, "StringMatches": f"{_escape_matches(value)}*"})
         else:
             tests.append({"Variable": variable, f"String{_ORDER_SUFFIX[op]}": value})
-    rule: dict[str, Any] = {"And": tests}
+    return tests
+
+
+def _membership(condition: Membership) -> dict[str, Any]:
+    variable = _variable(condition.field)
+    rule: dict[str, Any] = {
+        "Or": [{"And": _typed_test(variable, value, "eq")} for value in condition.value]
+    }
+    return {"Not": rule} if condition.op == "not_in" else rule
+
+
+def _emptiness(condition: Emptiness) -> dict[str, Any]:
+    """Empty: missing, null or the empty string."""
+    variable = _variable(condition.field)
+    rule: dict[str, Any] = {
+        "Or": [
+            {"Not": {"Variable": variable, "IsPresent": True}},
+            {"And": _typed_test(variable, None, "eq")},
+            {"And": _typed_test(variable, "", "eq")},
+        ]
+    }
+    return {"Not": rule} if condition.op == "not_empty" else rule
+
+
+def _changed(condition: Changed) -> dict[str, Any]:
+    """The triggering event's `changes` name the field."""
+    return {"Variable": f"{EVENT_DATA_PATH}.changes.{condition.field}", "IsPresent": True}
+
+
+def _comparison(comparison: Comparison) -> dict[str, Any]:
+    op = "eq" if comparison.op == "ne" else comparison.op
+    rule: dict[str, Any] = {"And": _typed_test(_variable(comparison.field), comparison.value, op)}
     return {"Not": rule} if comparison.op == "ne" else rule
 
 

@@ -23,7 +23,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from crm.automation.model import AllOf, AnyOf, Comparison, Exists, GroupMember, WhenAll, WhenAny
+from crm.automation.model import (
+    AllOf,
+    AnyOf,
+    Changed,
+    Comparison,
+    Emptiness,
+    Exists,
+    GroupMember,
+    Membership,
+    WhenAll,
+    WhenAny,
+)
 
 MISSING: Final = object()
 
@@ -64,7 +75,8 @@ class Outcome:
 
 
 def lookup(data: Any, field: str) -> Any:
-    """The value at dotted `field` in `data`, or MISSING."""
+    """The value at dotted `field` in `data`, or MISSING. `record.<field>` reads the current
+    record, which a caller puts under the `record` key of `data` (missing otherwise)."""
     current = data
     for part in field.split("."):
         if not isinstance(current, dict) or part not in current:
@@ -88,11 +100,24 @@ def _member(member: GroupMember | WhenAll | WhenAny, data: Any, out: list[Clause
         return all([_member(item, data, out) for item in member.all])
     if isinstance(member, WhenAny | AnyOf):
         return any([_member(item, data, out) for item in member.any])
-    actual = lookup(data, member.field)
+    if isinstance(member, Changed):
+        actual = lookup(data, f"changes.{member.field}")
+    else:
+        actual = lookup(data, member.field)
     present = actual is not MISSING
-    if isinstance(member, Exists):
+    value: Any = None
+    if isinstance(member, Exists | Changed):
         result = present
-        value: Any = None
+    elif isinstance(member, Emptiness):
+        empty = actual is MISSING or actual is None or actual == ""
+        result = empty if member.op == "is_empty" else not empty
+    elif isinstance(member, Membership):
+        hit = any(
+            _guarded(Comparison(field=member.field, op="eq", value=item), actual)
+            for item in member.value
+        )
+        result = hit if member.op == "in" else not hit
+        value = list(member.value)
     else:
         result = compare(member, actual)
         value = member.value
@@ -125,4 +150,6 @@ def _guarded(comparison: Comparison, actual: Any) -> bool:
         return False
     if op == "contains":
         return value in actual
+    if op == "starts_with":
+        return actual.startswith(value)
     return _ORDER[op](actual, value)

@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -28,6 +29,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -75,12 +77,20 @@ ComparisonValue = (
     StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=1024)] | None
 )
 
-ComparisonOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "contains"]
+ComparisonOp = Literal["eq", "ne", "gt", "gte", "lt", "lte", "contains", "starts_with"]
 ORDERING_OPS = frozenset({"gt", "gte", "lt", "lte"})
+STRING_OPS = frozenset({"contains", "starts_with"})
+MAX_LISTED_VALUES = 50
+# Groups nest this deep at most (the top-level `when` group is level 1).
+MAX_GROUP_DEPTH = 5
+# Condition fields under this prefix read the record as it is when the condition runs (loaded
+# by the run, as the automation), e.g. `record.status`; the others read the trigger event.
+RECORD_PREFIX = "record"
 
 
 class Comparison(_Frozen):
-    """`field <op> value`; `field` is a dotted path into the event's `data`."""
+    """`field <op> value`; `field` is a dotted path into the event's `data` (or, under
+    `record.`, into the current record)."""
 
     field: FieldPath
     op: ComparisonOp
@@ -89,8 +99,10 @@ class Comparison(_Frozen):
     @model_validator(mode="after")
     def _value_fits_op(self) -> Comparison:
         value = self.value
-        if self.op == "contains" and not isinstance(value, str):
-            error = PydanticCustomError("contains_needs_string", "'contains' needs a string value")
+        if self.op in STRING_OPS and not isinstance(value, str):
+            error = PydanticCustomError(
+                "contains_needs_string", "'{op}' needs a string value", {"op": self.op}
+            )
         elif self.op in ORDERING_OPS and (value is None or isinstance(value, bool)):
             error = PydanticCustomError(
                 "ordering_needs_number_or_string",
@@ -104,6 +116,14 @@ class Comparison(_Frozen):
         )
 
 
+class Membership(_Frozen):
+    """`field` equals one of the listed values (`in`) or none of them (`not_in`)."""
+
+    field: FieldPath
+    op: Literal["in", "not_in"]
+    value: Annotated[tuple[ComparisonValue, ...], NonEmpty] = Field(max_length=MAX_LISTED_VALUES)
+
+
 class Exists(_Frozen):
     """True when `field` is present in the event's `data` (even if it is null)."""
 
@@ -111,7 +131,24 @@ class Exists(_Frozen):
     op: Literal["exists"]
 
 
-Condition = Annotated[Comparison | Exists, Field(discriminator="op")]
+class Emptiness(_Frozen):
+    """`is_empty`: the field is missing, null or ""; `not_empty`: the opposite."""
+
+    field: FieldPath
+    op: Literal["is_empty", "not_empty"]
+
+
+class Changed(_Frozen):
+    """True when the triggering event changed `field` of its record (its `changes` name it)."""
+
+    field: FieldPath
+    op: Literal["changed"]
+
+
+Condition = Annotated[
+    Comparison | Membership | Exists | Emptiness | Changed, Field(discriminator="op")
+]
+CONDITION_TYPES = (Comparison, Membership, Exists, Emptiness, Changed)
 
 
 def _group_tag(value: Any) -> str | None:
@@ -126,42 +163,15 @@ def _group_tag(value: Any) -> str | None:
         return "all"
     if isinstance(value, AnyOf | WhenAny):
         return "any"
-    if isinstance(value, Comparison | Exists):
+    if isinstance(value, CONDITION_TYPES):
         return "condition"
     return None
 
 
-def _condition_tag(value: Any) -> str | None:
-    return "condition" if _group_tag(value) == "condition" else None
-
-
-# Inside a nested group only conditions are allowed: groups nest one level deep.
-NestedMember = Annotated[
-    Annotated[Condition, Tag("condition")],
-    Discriminator(
-        _condition_tag,
-        custom_error_type="group_too_deep",
-        custom_error_message="groups nest one level deep: a nested group holds only conditions",
-    ),
-]
-
-
-class AllOf(_Frozen):
-    """A nested group: every condition holds."""
-
-    all: Annotated[tuple[NestedMember, ...], NonEmpty] = Field(max_length=MAX_STEPS)
-
-
-class AnyOf(_Frozen):
-    """A nested group: at least one condition holds."""
-
-    any: Annotated[tuple[NestedMember, ...], NonEmpty] = Field(max_length=MAX_STEPS)
-
-
 GroupMember = Annotated[
     Annotated[Condition, Tag("condition")]
-    | Annotated[AllOf, Tag("all")]
-    | Annotated[AnyOf, Tag("any")],
+    | Annotated["AllOf", Tag("all")]
+    | Annotated["AnyOf", Tag("any")],
     Discriminator(
         _group_tag,
         custom_error_type="invalid_group_member",
@@ -170,8 +180,24 @@ GroupMember = Annotated[
 ]
 
 
+class AllOf(_Frozen):
+    """A nested group: every member holds (members may be groups again)."""
+
+    all: Annotated[tuple[GroupMember, ...], NonEmpty] = Field(max_length=MAX_STEPS)
+
+
+class AnyOf(_Frozen):
+    """A nested group: at least one member holds."""
+
+    any: Annotated[tuple[GroupMember, ...], NonEmpty] = Field(max_length=MAX_STEPS)
+
+
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+
+
 class WhenAll(_Frozen):
-    """Top-level group: every member holds. Members may be conditions or one more group level."""
+    """Top-level group: every member holds. Members may be conditions or nested groups."""
 
     all: Annotated[tuple[GroupMember, ...], NonEmpty] = Field(max_length=MAX_STEPS)
 
@@ -190,6 +216,45 @@ When = Annotated[
         custom_error_message="'when' must be an object with 'all' or 'any'",
     ),
 ]
+
+
+def iter_conditions(member: Any) -> Iterator[Any]:
+    """Every condition of a `when` tree, in document order."""
+    if isinstance(member, WhenAll | AllOf):
+        for item in member.all:
+            yield from iter_conditions(item)
+    elif isinstance(member, WhenAny | AnyOf):
+        for item in member.any:
+            yield from iter_conditions(item)
+    else:
+        yield member
+
+
+def reads_record(member: Any) -> bool:
+    """Whether a `when` tree reads the current record (a `record.` field)."""
+    return any(
+        condition.field.split(".")[0] == RECORD_PREFIX for condition in iter_conditions(member)
+    )
+
+
+def _too_deep(member: Any, loc: Loc, depth: int) -> Iterator[Loc]:
+    """Locations of groups nested deeper than MAX_GROUP_DEPTH."""
+    groups = (
+        ("all", member.all)
+        if isinstance(member, WhenAll | AllOf)
+        else ("any", member.any)
+        if isinstance(member, WhenAny | AnyOf)
+        else None
+    )
+    if groups is None:
+        return
+    if depth > MAX_GROUP_DEPTH:
+        yield loc
+        return
+    key, items = groups
+    for index, item in enumerate(items):
+        tag = _group_tag(item) or "condition"
+        yield from _too_deep(item, (*loc, key, index, tag), depth + 1)
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -562,10 +627,56 @@ class ConditionStep(_Frozen):
     else_: tuple[Step, ...] = Field(default=(), alias="else")
 
 
+MAX_SWITCH_CASES = 20
+
+
+class SwitchCase(_Frozen):
+    when: When
+    steps: tuple[Step, ...] = ()
+
+
+class SwitchStep(_Frozen):
+    """A multi-way branch: the steps of the first case whose `when` holds, else `default`;
+    every branch continues with the step after the switch."""
+
+    id: StepId
+    type: Literal["switch"]
+    cases: Annotated[tuple[SwitchCase, ...], NonEmpty] = Field(max_length=MAX_SWITCH_CASES)
+    default: tuple[Step, ...] = ()
+
+
 class DelayStep(_Frozen):
     id: StepId
     type: Literal["delay"]
     seconds: StrictInt = Field(ge=MIN_DELAY_SECONDS, le=MAX_DELAY_SECONDS)
+
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+TimeOfDay = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class DelayUntilStep(_Frozen):
+    """Waits until a moment the run works out when it gets there: a date or date-time `field`
+    of the event (or `record.<field>` of the current record) plus `offset_seconds`, or the next
+    `weekday` at `time`, both in the tenant's time zone. A moment already past (or a field that
+    is empty) does not wait."""
+
+    id: StepId
+    type: Literal["delay_until"]
+    field: FieldPath | None = None
+    offset_seconds: StrictInt = Field(default=0, ge=-MAX_DELAY_SECONDS, le=MAX_DELAY_SECONDS)
+    weekday: Weekday | None = None
+    time: TimeOfDay = "09:00"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> DelayUntilStep:
+        if (self.field is None) == (self.weekday is None):
+            raise ValueError("give exactly one of 'field' and 'weekday'")
+        return self
+
+    def until(self) -> dict[str, Any]:
+        """The parameters the run's wake_time operation gets."""
+        return self.model_dump(mode="json", include={"field", "offset_seconds", "weekday", "time"})
 
 
 class ActionStep(_Frozen):
@@ -574,13 +685,180 @@ class ActionStep(_Frozen):
     action: Action
 
 
-Step = Annotated[ConditionStep | DelayStep | ActionStep, Field(discriminator="type")]
+Step = Annotated[
+    ConditionStep | SwitchStep | DelayStep | DelayUntilStep | ActionStep,
+    Field(discriminator="type"),
+]
 
 ConditionStep.model_rebuild()
+SwitchCase.model_rebuild()
+SwitchStep.model_rebuild()
 
 
-class Trigger(_Frozen):
+# --- triggers ---------------------------------------------------------------------------------
+# Every trigger kind listens to one catalog event type (`event`, what the router subscribes the
+# live version to) and may narrow it with parameters, matched by crm.automation.triggers.
+
+RecordKindName = Literal["lead", "contact", "deal"]
+PersonKindName = Literal["lead", "contact"]
+RecordAction = Literal["created", "updated", "deleted", "restored"]
+ReferenceId = Annotated[str, Field(min_length=1, max_length=64)]
+LeadStatusName = Literal["new", "qualified", "lost", "converted"]
+
+
+class EventTrigger(_Frozen):
+    """Any catalog event, by its type (the original trigger: `{"event": "crm.lead.created"}`)."""
+
+    kind: Literal["event"] = "event"
     event: str = Field(pattern=TRIGGER_EVENT_PATTERN, max_length=128)
+
+
+class RecordEventTrigger(_Frozen):
+    """A lead, contact or deal was created, updated, deleted or restored."""
+
+    kind: Literal["record_event"]
+    record: RecordKindName
+    action: RecordAction
+
+    @property
+    def event(self) -> str:
+        return f"crm.{self.record}.{self.action}"
+
+
+class FieldChangedTrigger(_Frozen):
+    """A field of a record changed (`custom_fields.<key>` for a custom field), optionally
+    `from` and/or `to` a value (leave one out to accept any)."""
+
+    kind: Literal["field_changed"]
+    record: RecordKindName
+    field: FieldPath
+    from_: ComparisonValue = Field(default=None, alias="from")
+    to: ComparisonValue = None
+
+    @property
+    def event(self) -> str:
+        return f"crm.{self.record}.updated"
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_values(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # `from`/`to` left out mean "any value", null means "was/becomes empty": a dump (the
+        # stored definition) must keep that difference.
+        dumped: dict[str, Any] = handler(self)
+        if not self.has_from:
+            dumped.pop("from", None)
+            dumped.pop("from_", None)
+        if not self.has_to:
+            dumped.pop("to", None)
+        return dumped
+
+    @property
+    def has_from(self) -> bool:
+        return "from_" in self.model_fields_set
+
+    @property
+    def has_to(self) -> bool:
+        return "to" in self.model_fields_set
+
+
+class DealStageChangedTrigger(_Frozen):
+    """A deal moved stage; each of pipeline, from stage and to stage narrows it when given."""
+
+    kind: Literal["deal_stage_changed"]
+    pipeline_id: ReferenceId | None = None
+    from_stage_id: ReferenceId | None = None
+    to_stage_id: ReferenceId | None = None
+
+    @property
+    def event(self) -> str:
+        return "crm.deal.stage_changed"
+
+
+class DealClosedTrigger(_Frozen):
+    """A deal was won or lost (optionally only in one pipeline)."""
+
+    kind: Literal["deal_won", "deal_lost"]
+    pipeline_id: ReferenceId | None = None
+
+    @property
+    def event(self) -> str:
+        return "crm.deal.won" if self.kind == "deal_won" else "crm.deal.lost"
+
+
+class LeadStatusChangedTrigger(_Frozen):
+    """A lead's status changed, optionally `from` and/or `to` a status."""
+
+    kind: Literal["lead_status_changed"]
+    from_: LeadStatusName | None = Field(default=None, alias="from")
+    to: LeadStatusName | None = None
+
+    @property
+    def event(self) -> str:
+        return "crm.lead.status_changed"
+
+
+class TagTrigger(_Frozen):
+    """A tag was added to (or removed from) a lead or contact; any tag when `tag` is left out."""
+
+    kind: Literal["tag_added", "tag_removed"]
+    record: PersonKindName
+    tag: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @property
+    def event(self) -> str:
+        return f"crm.{self.record}.tagged"
+
+
+class OwnerAssignedTrigger(_Frozen):
+    """A record got an owner (a given user when `owner_id` is set)."""
+
+    kind: Literal["owner_assigned"]
+    record: RecordKindName
+    owner_id: ReferenceId | None = None
+
+    @property
+    def event(self) -> str:
+        return "crm.deal.updated" if self.record == "deal" else f"crm.{self.record}.assigned"
+
+
+def _trigger_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("kind", "event")
+        return kind if isinstance(kind, str) else None
+    return getattr(value, "kind", None)
+
+
+Trigger = Annotated[
+    Annotated[EventTrigger, Tag("event")]
+    | Annotated[RecordEventTrigger, Tag("record_event")]
+    | Annotated[FieldChangedTrigger, Tag("field_changed")]
+    | Annotated[DealStageChangedTrigger, Tag("deal_stage_changed")]
+    | Annotated[DealClosedTrigger, Tag("deal_won")]
+    | Annotated[DealClosedTrigger, Tag("deal_lost")]
+    | Annotated[LeadStatusChangedTrigger, Tag("lead_status_changed")]
+    | Annotated[TagTrigger, Tag("tag_added")]
+    | Annotated[TagTrigger, Tag("tag_removed")]
+    | Annotated[OwnerAssignedTrigger, Tag("owner_assigned")],
+    Discriminator(
+        _trigger_tag,
+        custom_error_type="unknown_trigger_kind",
+        custom_error_message="unknown trigger kind: GET /triggers lists them",
+    ),
+]
+TRIGGER_KINDS: tuple[str, ...] = (
+    "event",
+    "record_event",
+    "field_changed",
+    "deal_stage_changed",
+    "deal_won",
+    "deal_lost",
+    "lead_status_changed",
+    "tag_added",
+    "tag_removed",
+    "owner_assigned",
+)
+
+# Re-enrolment: may a record start another run of the automation?
+Reenrolment = Literal["every_event", "once_per_record", "not_while_active"]
 
 
 Loc = tuple[str | int, ...]
@@ -594,6 +872,10 @@ def _walk(steps: tuple[Step, ...], loc: Loc) -> Iterator[tuple[Step, Loc]]:
         if isinstance(step, ConditionStep):
             yield from _walk(step.then, (*step_loc, "then"))
             yield from _walk(step.else_, (*step_loc, "else"))
+        elif isinstance(step, SwitchStep):
+            for case_index, case in enumerate(step.cases):
+                yield from _walk(case.steps, (*step_loc, "cases", case_index, "steps"))
+            yield from _walk(step.default, (*step_loc, "default"))
 
 
 def _longest_delay(steps: tuple[Step, ...]) -> int:
@@ -603,6 +885,10 @@ def _longest_delay(steps: tuple[Step, ...]) -> int:
             total += step.seconds
         elif isinstance(step, ConditionStep):
             total += max(_longest_delay(step.then), _longest_delay(step.else_))
+        elif isinstance(step, SwitchStep):
+            total += max(
+                _longest_delay(step.default), *(_longest_delay(case.steps) for case in step.cases)
+            )
     return total
 
 
@@ -615,6 +901,9 @@ class Workflow(_Frozen):
     # itself, or another that triggers it back): a run then starts only for an event at most
     # this many automation runs deep (and never deeper than the tenant's limit).
     max_chain_depth: StrictInt | None = Field(default=None, ge=1, le=MAX_CHAIN_DEPTH)
+    reenrolment: Reenrolment = "every_event"
+    # A run ends (recorded as exited) at its next step once the record matches this.
+    exit_when: When | None = None
 
     @model_validator(mode="after")
     def _tree_rules(self) -> Workflow:
@@ -648,6 +937,30 @@ class Workflow(_Frozen):
                 )
             else:
                 first_seen[step.id] = loc
+        whens = [
+            (step.when, (*loc, "when")) for step, loc in walked if isinstance(step, ConditionStep)
+        ]
+        whens += [
+            (case.when, (*loc, "cases", index, "when"))
+            for step, loc in walked
+            if isinstance(step, SwitchStep)
+            for index, case in enumerate(step.cases)
+        ]
+        if self.exit_when is not None:
+            whens.append((self.exit_when, ("exit_when",)))
+        for when, when_loc in whens:
+            for deep in _too_deep(when, (*when_loc, _group_tag(when) or "all"), 1):
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "group_too_deep",
+                            "groups nest at most {max} levels deep",
+                            {"max": MAX_GROUP_DEPTH},
+                        ),
+                        loc=deep,
+                        input=None,
+                    )
+                )
         longest = _longest_delay(self.steps)
         if longest > MAX_DELAY_SECONDS:
             errors.append(

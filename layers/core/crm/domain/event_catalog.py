@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from crm.domain import automation_run_events as run_events
 from crm.domain import deal_event_data as deal_data
 from crm.domain import email_event_data as email_data
 from crm.domain import record_event_data as record_data
@@ -190,6 +191,31 @@ TASK_EVENTS = (
     ),
 )
 
+
+def _run(name: str, description: str) -> EventType:
+    return EventType(
+        f"crm.automation.{name}",
+        description,
+        "automation-runs/{run id}",
+        run_events.AutomationRunData,
+    )
+
+
+AUTOMATION_RUN_EVENTS = (
+    _run("run_started", "An automation run started (or started again: a retry, attempt 2+)."),
+    _run("run_succeeded", "An automation run reached its end."),
+    _run("run_failed", "An automation run failed (or timed out, or was stopped in the engine)."),
+    _run("run_cancelled", "An automation run was cancelled (by a person, or by archiving)."),
+    _run("run_exited", "An automation run ended early: its exit condition matched."),
+    EventType(
+        "crm.automation.record_enrolled",
+        "A person enrolled a record in an automation (POST /automations/{id}/enrol): the event"
+        " its run starts with, carrying the record like a record event.",
+        "leads/{lead id}, contacts/{contact id} or deals/{deal id}",
+        run_events.RecordEnrolledData,
+    ),
+)
+
 CATALOG: dict[str, EventType] = {
     spec.name: spec
     for spec in (
@@ -197,6 +223,7 @@ CATALOG: dict[str, EventType] = {
         *PIPELINE_AND_DEAL_EVENTS,
         *MESSAGING_EVENTS,
         *TASK_EVENTS,
+        *AUTOMATION_RUN_EVENTS,
     )
 }
 

@@ -28,15 +28,35 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from crm.automation.compiler import DONE_STATE, failed_state_name, state_name
-from crm.automation.model import ActionStep, ConditionStep, DelayStep, Step, Workflow
+from crm.automation.compiler import (
+    DONE_STATE,
+    entry_state_name,
+    failed_state_name,
+    state_name,
+)
+from crm.automation.model import (
+    ActionStep,
+    ConditionStep,
+    DelayStep,
+    Step,
+    SwitchStep,
+    Workflow,
+)
 from crm.domain.pagination import Keyset
 
 RunStatus = Literal[
-    "running", "succeeded", "failed", "timed_out", "aborted", "pending_redrive", "skipped"
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "aborted",
+    "pending_redrive",
+    "skipped",
+    "cancelled",
+    "exited",
 ]
 # skipped: the router recorded the run without starting it (its trigger event came through a
-# chain of automations deeper than allowed); it has no execution.
+# chain of automations deeper than allowed, or past the plan's runs); it has no execution.
 RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
     "running",
     "succeeded",
@@ -45,7 +65,12 @@ RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
     "aborted",
     "pending_redrive",
     "skipped",
+    "cancelled",
+    "exited",
 )
+# Outcomes the product records itself (Step Functions would say SUCCEEDED or ABORTED): a run
+# skipped before it started, cancelled by a person or by archiving, ended by the exit condition.
+RECORDED_OUTCOMES: Final = frozenset({"skipped", "cancelled", "exited"})
 StepState = Literal["not_reached", "running", "succeeded", "failed", "skipped"]
 
 
@@ -156,15 +181,20 @@ def inspect_steps(
     """Every step of `workflow`, depth first in document order, with what happened to it.
     `execution` None: the execution was never started (or is unknown to Step Functions)."""
     history = _read_history(history_events)
-    inspector = _Inspector(history, ledger, execution)
+    inspector = _Inspector(history, ledger, execution, workflow)
     inspector.walk(workflow.steps, then=DONE_STATE, branch=None, skipped=False)
     return inspector.steps
 
 
 class _Inspector:
     def __init__(
-        self, history: _History, ledger: Mapping[str, LedgerEntry], execution: ExecutionInfo | None
+        self,
+        history: _History,
+        ledger: Mapping[str, LedgerEntry],
+        execution: ExecutionInfo | None,
+        workflow: Workflow,
     ) -> None:
+        self.workflow = workflow
         self.history = history
         self.ledger = ledger
         self.execution = execution
@@ -173,6 +203,9 @@ class _Inspector:
     @property
     def running(self) -> bool:
         return self.execution is not None and not self.execution.finished
+
+    def entry(self, step: Step) -> str:
+        return entry_state_name(step, self.workflow)
 
     def walk(
         self,
@@ -183,7 +216,7 @@ class _Inspector:
         skipped: bool,
     ) -> None:
         for index, step in enumerate(steps):
-            following = state_name(steps[index + 1]) if index + 1 < len(steps) else then
+            following = self.entry(steps[index + 1]) if index + 1 < len(steps) else then
             self.steps.append(self.view(step, branch, skipped, following))
             if isinstance(step, ConditionStep):
                 outcome = self.steps[-1]["outcome"]
@@ -201,6 +234,16 @@ class _Inspector:
                     branch={"condition": step.id, "branch": "else"},
                     skipped=else_skipped,
                 )
+            elif isinstance(step, SwitchStep):
+                taken = self.steps[-1]["outcome"]
+                branches = [(str(index), case.steps) for index, case in enumerate(step.cases)]
+                for name, branch_steps in [*branches, ("default", step.default)]:
+                    self.walk(
+                        branch_steps,
+                        then=following,
+                        branch={"condition": step.id, "branch": name},
+                        skipped=skipped or (taken is not None and taken != name),
+                    )
 
     def view(
         self, step: Step, branch: dict[str, str] | None, skipped: bool, following: str
@@ -217,13 +260,15 @@ class _Inspector:
         }
         if isinstance(step, ConditionStep):
             view["outcome"] = self.outcome(step, trace, following)
+        elif isinstance(step, SwitchStep):
+            view["outcome"] = self.switch_outcome(step, trace, following)
         elif isinstance(step, DelayStep):
             wakes_at = (
                 trace.entered_at + timedelta(seconds=step.seconds) if trace.entered_at else None
             )
             view["seconds"] = step.seconds
             view["wakes_at"] = _iso(wakes_at)
-        else:
+        elif isinstance(step, ActionStep):
             view.update(self.action_details(step, trace, state))
         return view
 
@@ -244,8 +289,8 @@ class _Inspector:
         """Which branch the Choice took, from the state entered right after it."""
         if trace.exited_at is None:
             return None
-        then_start = state_name(step.then[0]) if step.then else following
-        else_start = state_name(step.else_[0]) if step.else_ else following
+        then_start = self.entry(step.then[0]) if step.then else following
+        else_start = self.entry(step.else_[0]) if step.else_ else following
         entered = self.history.entered_after_choice.get(state_name(step))
         if then_start == else_start or entered is None:
             return None
@@ -254,6 +299,20 @@ class _Inspector:
         if entered == else_start:
             return False
         return None
+
+    def switch_outcome(self, step: SwitchStep, trace: _StateTrace, following: str) -> str | None:
+        """The branch the switch took: a case's index ("0", "1", ...) or "default"; null when
+        it has not left the Choice or the branch cannot be told (several start alike)."""
+        if trace.exited_at is None:
+            return None
+        starts = [
+            (str(index), self.entry(case.steps[0]) if case.steps else following)
+            for index, case in enumerate(step.cases)
+        ]
+        starts.append(("default", self.entry(step.default[0]) if step.default else following))
+        entered = self.history.entered_after_choice.get(state_name(step))
+        matching = [name for name, start in starts if start == entered]
+        return matching[0] if len(matching) == 1 else None
 
     def action_details(
         self, step: ActionStep, trace: _StateTrace, state: StepState
@@ -328,6 +387,8 @@ class RunRecord:
     created_at: datetime
     finished_at: datetime | None
     execution_arn: str | None
+    reason: str | None = None
+    attempt: int = 1
 
     @property
     def keyset(self) -> Keyset:
@@ -335,12 +396,12 @@ class RunRecord:
 
     def with_outcome(self, execution: ExecutionInfo | None) -> RunRecord:
         """This run as the execution says it is now (unchanged when it is unknown)."""
-        if execution is None:
+        if execution is None or self.status in RECORDED_OUTCOMES:
             return self
         return replace(self, status=execution.status, finished_at=execution.stopped_at)
 
     def summary(self) -> dict[str, Any]:
-        return run_summary(
+        body = run_summary(
             self.id,
             self.automation_id,
             self.version,
@@ -349,6 +410,9 @@ class RunRecord:
             self.created_at,
             self.finished_at,
         )
+        body["reason"] = self.reason
+        body["attempt"] = self.attempt
+        return body
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ class AutomationRunRecords(Protocol):
         also_running: bool = False,
     ) -> list[RunRecord]: ...
     def get(self, run_id: uuid.UUID) -> RunDetail | None: ...
-    def record_outcome(self, run: RunRecord) -> None: ...
+    def record_outcome(self, run: RunRecord) -> bool:
+        """Cache a finished run's outcome; False when it was recorded already."""
+        ...
 
 
 class AutomationRunStats(Protocol):
@@ -36,16 +38,49 @@ class AutomationRunStats(Protocol):
 
 
 class AutomationRepository(Protocol):
+    """Automations: the editable draft and the numbered, immutable published versions."""
+
     def add(
         self,
         automation_id: uuid.UUID,
-        version_id: uuid.UUID,
         name: str,
         trigger_event: str,
-        definition: dict[str, Any],
+        draft: dict[str, Any],
         created_by: uuid.UUID | None,
     ) -> None: ...
-    def get(self, automation_id: uuid.UUID) -> dict[str, Any] | None: ...
+    def get(
+        self, automation_id: uuid.UUID, *, for_update: bool = False
+    ) -> dict[str, Any] | None: ...
+    def find(
+        self,
+        *,
+        status: str | None,
+        trigger_kind: str | None,
+        name_contains: str | None,
+        after: Keyset | None,
+        limit: int,
+    ) -> list[dict[str, Any]]: ...
+    def update(
+        self,
+        automation_id: uuid.UUID,
+        *,
+        name: str,
+        draft: dict[str, Any],
+        trigger_event: str,
+        status: str,
+        at: datetime,
+    ) -> None: ...
+    def add_version(
+        self,
+        automation_id: uuid.UUID,
+        version_id: uuid.UUID,
+        definition: dict[str, Any],
+        asl: dict[str, Any],
+        published_by: uuid.UUID | None,
+    ) -> int: ...
+    def make_live(self, automation_id: uuid.UUID, version: int) -> None: ...
+    def versions(self, automation_id: uuid.UUID) -> list[dict[str, Any]]: ...
+    def version(self, automation_id: uuid.UUID, version: int) -> dict[str, Any] | None: ...
     def active_for_trigger(self, trigger_event: str) -> list[dict[str, Any]]: ...
     def set_state_machine_arn(self, version_id: uuid.UUID, arn: str) -> None: ...
 

@@ -26,6 +26,7 @@ from crm.ports.automation import (
     AutomationRunStats,
 )
 from crm.ports.automation_effects import AutomationChains, EventArchive, OwnerRotations
+from crm.ports.automation_lifecycle import RunControlRepository
 from crm.ports.automation_webhooks import AutomationWebhookSecrets
 from crm.ports.backbone import (
     DeadLetterRepository,
@@ -78,6 +79,8 @@ class UnitOfWork(
     touches. Members are read-only, so an adapter's concrete repositories satisfy them."""
 
     @property
+    def tenant_id(self) -> uuid.UUID: ...
+    @property
     def tenants(self) -> TenantRepository: ...
     @property
     def users(self) -> UserRepository: ...
@@ -87,6 +90,8 @@ class UnitOfWork(
     def automations(self) -> AutomationRepository: ...
     @property
     def runs(self) -> AutomationRunRepository: ...
+    @property
+    def run_control(self) -> RunControlRepository: ...
     @property
     def actions(self) -> ActionLedger: ...
     @property

@@ -21,6 +21,7 @@ from typing import Any
 from crm.domain.run_inspection import RunRecord
 from crm.domain.tenants import Principal
 from crm.ports import ExecutionInspector, UnitOfWorkFactory
+from crm.services import automation_run_events as run_events
 from crm.services.pipeline_reports import ReportPeriod
 
 REFRESH_LIMIT = 100
@@ -57,7 +58,7 @@ def automations_report(
             finished.append(described)
     with unit_of_work(principal.tenant_id) as uow:
         for run in finished:
-            uow.run_records.record_outcome(run)
+            run_events.record_outcome(uow, principal.tenant_id, run)
         counts = uow.run_stats.counts(start, end)
         uow.commit()
     return {

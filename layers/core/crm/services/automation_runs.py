@@ -23,6 +23,7 @@ from crm.domain.run_inspection import (
 )
 from crm.domain.tenants import Principal
 from crm.ports import ExecutionInspector, UnitOfWorkFactory
+from crm.services import automation_run_events as run_events
 
 
 def list_runs(
@@ -100,5 +101,59 @@ def _record_outcomes(
 ) -> None:
     with unit_of_work(principal.tenant_id) as uow:
         for run in runs:
-            uow.run_records.record_outcome(run)
+            run_events.record_outcome(uow, principal.tenant_id, run)
         uow.commit()
+
+
+def run_logs(
+    automation_id: uuid.UUID,
+    principal: Principal,
+    page: PageRequest,
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    executions: ExecutionInspector,
+) -> Page[dict[str, Any]]:
+    """The runs list with each run's log: one line per step it reached, in the order it
+    reached them (skipped runs: the reason they never started)."""
+    runs = list_runs(
+        automation_id,
+        principal,
+        RunFilters(),
+        page,
+        unit_of_work=unit_of_work,
+        executions=executions,
+    )
+    items = []
+    for run in runs.items:
+        detail = get_run(run.id, principal, unit_of_work=unit_of_work, executions=executions)
+        items.append({**run.summary(), "log": log_lines(detail)})
+    return Page(items=items, next=runs.next)
+
+
+def log_lines(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's steps as log lines: when, which step, what happened."""
+    if detail["status"] == "skipped":
+        return [
+            {"at": detail["started_at"], "step": None, "message": f"skipped: {detail['reason']}"}
+        ]
+    lines = []
+    for step in detail["steps"]:
+        if step["state"] in ("not_reached", "skipped") or step.get("entered_at") is None:
+            continue
+        message = f"{step['type']} {step['state']}"
+        if step["type"] == "condition" and step.get("outcome") is not None:
+            message += f": {'then' if step['outcome'] else 'else'}"
+        elif step["type"] == "delay" and step.get("wakes_at"):
+            message += f": until {step['wakes_at']}"
+        elif step["type"] == "action":
+            if step.get("error"):
+                message += f": {step['error'].get('error')} {step['error'].get('message') or ''}"
+            elif step.get("result") is not None:
+                message += f": {step['result']}"
+        lines.append({"at": step["entered_at"], "step": step["id"], "message": message.strip()})
+    if detail["status"] not in ("running", "succeeded"):
+        lines.append(
+            {"at": detail.get("finished_at"), "step": None,
+             "message": f"run {detail['status']}" + (f": {detail['reason']}" if detail.get("reason") else "")}
+        )  # fmt: skip
+    return lines

@@ -27,9 +27,11 @@ from crm.automation.model import (
     ActionStep,
     ConditionStep,
     DelayStep,
+    DelayUntilStep,
     SendEmailAction,
     SendSmsAction,
     Step,
+    SwitchStep,
     WebhookAction,
     Workflow,
 )
@@ -216,6 +218,8 @@ class _Walker:
                     }
                 )
                 self._steps(step.then if outcome.result else step.else_)
+            elif isinstance(step, SwitchStep):
+                self._switch(step)
             elif isinstance(step, DelayStep):
                 self.clock += timedelta(seconds=step.seconds)
                 self.path.append(
@@ -225,6 +229,10 @@ class _Walker:
                         "outcome": {"seconds": step.seconds, "wakes_at": self.clock.isoformat()},
                     }
                 )
+            elif isinstance(step, DelayUntilStep):
+                self.path.append(
+                    {"id": step.id, "type": step.type, "outcome": {"until": step.until()}}
+                )
             else:
                 self.path.append({"id": step.id, "type": step.type, "outcome": self._action(step)})
                 outcome = self.path[-1]["outcome"]
@@ -233,6 +241,27 @@ class _Walker:
                         outcome["continued"] = True  # the run would go on past it
                     else:
                         raise _Stop
+
+    def _switch(self, step: SwitchStep) -> None:
+        """The first case that holds (every case up to it is shown with its clauses)."""
+        cases = []
+        chosen: tuple[str, tuple[Step, ...]] = ("default", step.default)
+        for index, case in enumerate(step.cases):
+            outcome = evaluate(case.when, self.event.data)
+            cases.append(
+                {
+                    "case": index,
+                    "result": outcome.result,
+                    "clauses": [clause.to_dict() for clause in outcome.clauses],
+                }
+            )
+            if outcome.result:
+                chosen = (str(index), case.steps)
+                break
+        self.path.append(
+            {"id": step.id, "type": step.type, "outcome": {"branch": chosen[0], "cases": cases}}
+        )
+        self._steps(chosen[1])
 
     def _action(self, step: ActionStep) -> dict[str, Any]:
         action = step.action

@@ -24,6 +24,7 @@ from crm.automation.model import (
     ConditionStep,
     SecretHeader,
     Step,
+    SwitchStep,
     WebhookAction,
     Workflow,
 )
@@ -67,6 +68,10 @@ def webhook_actions(
         elif isinstance(step, ConditionStep):
             yield from webhook_actions(step.then, (*step_loc, "then"))
             yield from webhook_actions(step.else_, (*step_loc, "else"))
+        elif isinstance(step, SwitchStep):
+            for case_index, case in enumerate(step.cases):
+                yield from webhook_actions(case.steps, (*step_loc, "cases", case_index, "steps"))
+            yield from webhook_actions(step.default, (*step_loc, "default"))
 
 
 def target_problems(url: str, policy: TargetPolicy, resolve: Resolver) -> list[str]:
@@ -129,6 +134,10 @@ def _webhook_dicts(steps: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str,
         elif step.get("type") == "condition":
             yield from _webhook_dicts(step.get("then") or [])
             yield from _webhook_dicts(step.get("else") or [])
+        elif step.get("type") == "switch":
+            for case in step.get("cases") or []:
+                yield from _webhook_dicts(case.get("steps") or [])
+            yield from _webhook_dicts(step.get("default") or [])
 
 
 def sealed_definition(

@@ -19,7 +19,7 @@ from crm.domain.run_inspection import (
 
 _RUN_COLUMNS = (
     "r.id, r.automation_id, v.version, r.event_id, r.event_type, r.subject, r.status,"
-    " r.created_at, r.finished_at, r.execution_arn"
+    " r.created_at, r.finished_at, r.execution_arn, r.reason, r.attempt"
 )
 
 
@@ -85,24 +85,25 @@ class PostgresAutomationRunRecords:
             run_id=run_id,
         )
         return RunDetail(
-            run=_run_record(row[:10]),
-            automation_name=row[10],
-            definition=row[11],
-            envelope=row[12],
+            run=_run_record(row[:12]),
+            automation_name=row[12],
+            definition=row[13],
+            envelope=row[14],
             ledger={entry[0]: LedgerEntry(*entry) for entry in ledger},
         )
 
-    def record_outcome(self, run: RunRecord) -> None:
+    def record_outcome(self, run: RunRecord) -> bool:
         """Caches a finished execution's status; a run already recorded as finished keeps
         its first recorded outcome. (Step Functions can redrive a failed execution; nothing in
         this product redrives one, so an ended execution's outcome is final here.)"""
-        self._conn.run(
+        rows = self._conn.run(
             "UPDATE automation_runs SET status = :status, finished_at = :finished_at"
-            " WHERE id = :id AND status = 'running'",
+            " WHERE id = :id AND status = 'running' RETURNING id",
             status=run.status,
             finished_at=run.finished_at,
             id=run.id,
         )
+        return bool(rows)
 
 
 def _run_record(row: list[Any]) -> RunRecord:
@@ -118,4 +119,6 @@ def _run_record(row: list[Any]) -> RunRecord:
         created_at=row[7],
         finished_at=row[8],
         execution_arn=row[9],
+        reason=row[10],
+        attempt=row[11],
     )

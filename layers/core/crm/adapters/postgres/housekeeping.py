@@ -42,6 +42,16 @@ class PostgresExpiredRecords:
             )
         return [(row[0], row[1]) for row in rows]
 
+    def tenants_with_running_runs(self, before: datetime) -> list[uuid.UUID]:
+        """Tenants with automation runs still recorded as running that started before."""
+        with self._pool.connection() as conn:
+            rows = conn.run(
+                "SELECT DISTINCT tenant_id FROM automation_runs"
+                " WHERE status = 'running' AND created_at < :before",
+                before=before,
+            )
+        return [row[0] for row in rows]
+
 
 class PostgresDueTasks:
     """Across tenants, as crm_relay (0023_notifications.sql): which tenants have open tasks

@@ -25,9 +25,11 @@ from crm.adapters.postgres.auth_repositories import (
     PostgresRefreshTokenRepository,
 )
 from crm.adapters.postgres.automation_chains import PostgresAutomationChains
+from crm.adapters.postgres.automation_run_control import PostgresRunControl
 from crm.adapters.postgres.automation_run_stats import PostgresAutomationRunStats
 from crm.adapters.postgres.automation_runs import PostgresAutomationRunRecords
 from crm.adapters.postgres.automation_secrets import PostgresAutomationWebhookSecrets
+from crm.adapters.postgres.automations import PostgresAutomationRepository
 from crm.adapters.postgres.connection import BROKEN_CONNECTION_ERRORS, ConnectionPool
 from crm.adapters.postgres.contacts import PostgresContactRepository
 from crm.adapters.postgres.dead_letters import PostgresDeadLetters
@@ -50,7 +52,6 @@ from crm.adapters.postgres.processed_events import PostgresProcessedEvents
 from crm.adapters.postgres.repositories import (
     PostgresActionLedger,
     PostgresAuditLog,
-    PostgresAutomationRepository,
     PostgresAutomationRunRepository,
     PostgresIdempotencyStore,
     PostgresLoginDirectory,
@@ -121,6 +122,7 @@ class PostgresUnitOfWork:
         self.leads = PostgresLeadRepository(conn)
         self.automations = PostgresAutomationRepository(conn, self.tenant_id)
         self.runs = PostgresAutomationRunRepository(conn, self.tenant_id)
+        self.run_control = PostgresRunControl(conn, self.tenant_id)
         self.actions = PostgresActionLedger(conn, self.tenant_id)
         self.idempotency = PostgresIdempotencyStore(conn, self.tenant_id)
         self.audit = PostgresAuditLog(conn)

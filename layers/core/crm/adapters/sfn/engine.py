@@ -57,3 +57,17 @@ class StepFunctionsEngine:
             return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{execution_name}"
         arn: str = started["executionArn"]
         return arn
+
+    def stop(self, execution_arn: str, cause: str) -> bool:
+        """Stop a running execution: True when it was running, False when it had ended (or
+        Step Functions no longer knows it); an ended execution is left as it is."""
+        try:
+            status = self._sfn.describe_execution(executionArn=execution_arn)["status"]
+            if status != "RUNNING":
+                return False
+            self._sfn.stop_execution(executionArn=execution_arn, cause=cause[:32768])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                raise
+            return False
+        return True
