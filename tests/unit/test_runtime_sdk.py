@@ -40,6 +40,7 @@ RELIED_ON = {
             "GetExecutionHistory",
             "ListStateMachines",
             "StartExecution",
+            "StopExecution",
         },
     ),
 }
