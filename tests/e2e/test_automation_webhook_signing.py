@@ -118,7 +118,7 @@ def test_signed_verified_retried_with_one_id_rotated_and_answer_recorded(
     assert result["data"] == {"remote_id": "crm-42", "owner": "ops@example.com"}
 
     # Rotation: only the automation's editors, only in its tenant; the old secret stops
-    viewer = add_member(local_cloud.url, local_cloud.moto_url, tenant, "viewer")
+    viewer = add_member(local_cloud.url, local_cloud.mailpit_url, tenant, "viewer")
     path = f"/automations/{automation_id}/webhook-secret/rotate"
     assert viewer.api.post(path, None).status_code == 403
     assert sign_up(local_cloud.url, "Other").owner.api.post(path, None).status_code == 404
