@@ -28,7 +28,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * GET /actions
+         * @description Every action kind a workflow step may use: its description, its JSON Schema (what a step's `action` must match) and an example (permission automations:read).
+         */
+        get: operations["read_actions_actions_get"];
         put?: never;
         /**
          * POST /actions
@@ -317,7 +321,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/automations": {
+    "/automation-runs/{run_id}/cancel": {
         parameters: {
             query?: never;
             header?: never;
@@ -326,7 +330,54 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** POST /automations */
+        /**
+         * POST /automation-runs/{run_id}/cancel
+         * @description Stops a running run (recorded as cancelled); 409 when it is not running.
+         */
+        post: operations["post_cancel_automation_runs__run_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automation-runs/{run_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /automation-runs/{run_id}/retry
+         * @description A failed run continues from its failed step: the actions it completed do not run again (the action ledger answers for them). 409 unless the run failed.
+         */
+        post: operations["post_retry_automation_runs__run_id__retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /automations
+         * @description The automations, newest first, optionally by status, trigger kind and name.
+         */
+        get: operations["read_automations_automations_get"];
+        put?: never;
+        /**
+         * POST /automations
+         * @description A new automation whose draft is `workflow`. A draft never fires: publish it (or create it with `"publish": true`) to make version 1 live. 422 names the field when the trigger, a condition's field or a referenced tag/pipeline/stage/user does not exist.
+         */
         post: operations["post_automation_automations_post"];
         delete?: never;
         options?: never;
@@ -345,6 +396,134 @@ export interface paths {
         get: operations["read_automation_automations__automation_id__get"];
         put?: never;
         post?: never;
+        /**
+         * DELETE /automations/{automation_id}
+         * @description Archives the automation: no new runs; it stays readable with its versions and runs.
+         */
+        delete: operations["delete_automation_automations__automation_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * PATCH /automations/{automation_id}
+         * @description Edits the name and/or the draft; the live version runs on until the draft is published. An archived automation cannot change (409).
+         */
+        patch: operations["patch_automation_automations__automation_id__patch"];
+        trace?: never;
+    };
+    "/automations/{automation_id}/backtest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /automations/{automation_id}/backtest
+         * @description Replay the tenant's archived events of a period (at most 500 per request, oldest first: page a longer period by `since`) through a version of the workflow with no side effect: per event whether it would run, its path and the actions it would take (records read as they are now), a summary, and a diff against the live version ("12 more send_email, 3 fewer add_tag").
+         */
+        post: operations["post_backtest_automations__automation_id__backtest_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automations/{automation_id}/enrol": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /automations/{automation_id}/enrol
+         * @description Starts the live version for each record (up to 100, read as the caller), once per (version, record): each record's outcome is started, already_enrolled, skipped (the re-enrolment policy or the monthly runs limit, with the reason) or not_found. 409 unless the automation is active.
+         */
+        post: operations["post_enrol_automations__automation_id__enrol_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automations/{automation_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /automations/{automation_id}/logs
+         * @description The runs, newest first, each with its log: a line per step it reached (a skipped run: why it never started).
+         */
+        get: operations["read_logs_automations__automation_id__logs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automations/{automation_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /automations/{automation_id}/pause
+         * @description An active automation stops starting runs (its running runs go on); 409 otherwise.
+         */
+        post: operations["post_pause_automations__automation_id__pause_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automations/{automation_id}/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /automations/{automation_id}/publish
+         * @description Validates and compiles the draft, creates its state machine and makes it the next numbered, live version. Runs already started stay on their version.
+         */
+        post: operations["post_publish_automations__automation_id__publish_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automations/{automation_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /automations/{automation_id}/resume
+         * @description A paused automation starts runs again (events while paused start none); 409 otherwise.
+         */
+        post: operations["post_resume_automations__automation_id__resume_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -371,6 +550,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/automations/{automation_id}/runs/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /automations/{automation_id}/runs/retry
+         * @description Retries the automation's failed runs created in [created_after, created_before), each from its failed step (at most 500 per call).
+         */
+        post: operations["post_bulk_retry_automations__automation_id__runs_retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/automations/{automation_id}/simulate": {
         parameters: {
             query?: never;
@@ -385,6 +584,86 @@ export interface paths {
          * @description The steps a run would take for an inline event or one built from a stored record: each condition with its clauses, each delay with its wake-up time, each action with its resolved config or the reason it would be refused. Writes nothing, sends nothing.
          */
         post: operations["post_simulation_automations__automation_id__simulate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automations/{automation_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /automations/{automation_id}/versions
+         * @description The published versions, newest first: number, workflow, who published it and when.
+         */
+        get: operations["read_versions_automations__automation_id__versions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automations/{automation_id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /automations/{automation_id}/versions/{version}
+         * @description One published version with its compiled state machine definition (ASL).
+         */
+        get: operations["read_version_automations__automation_id__versions__version__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automations/{automation_id}/versions/{version}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /automations/{automation_id}/versions/{version}/restore
+         * @description Copies a published version into the draft; publish to make it live again.
+         */
+        post: operations["post_restore_automations__automation_id__versions__version__restore_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/automations/{automation_id}/webhook-secret/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /automations/{automation_id}/webhook-secret/rotate
+         * @description A new Standard Webhooks signing secret for the automation's webhook actions, answered this once; the old one stops signing at once.
+         */
+        post: operations["post_rotate_webhook_secret_automations__automation_id__webhook_secret_rotate_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -701,6 +980,113 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/email-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /email-templates */
+        get: operations["get_templates_email_templates_get"];
+        put?: never;
+        /**
+         * POST /email-templates
+         * @description A template (version 1). 422 names the part (subject, html, text) that uses an unknown variable or does not parse.
+         */
+        post: operations["post_template_email_templates_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/email-templates/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /email-templates/{template_id} */
+        get: operations["read_template_email_templates__template_id__get"];
+        put?: never;
+        post?: never;
+        /** DELETE /email-templates/{template_id} */
+        delete: operations["remove_template_email_templates__template_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * PATCH /email-templates/{template_id}
+         * @description A new version of the template; the earlier versions stay (sent emails name theirs).
+         */
+        patch: operations["patch_template_email_templates__template_id__patch"];
+        trace?: never;
+    };
+    "/email-templates/{template_id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /email-templates/{template_id}/preview
+         * @description The template rendered for a record the caller can see, as it would be sent now.
+         */
+        post: operations["preview_email_templates__template_id__preview_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/emails": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /emails
+         * @description The tenant's emails, newest first (a seller sees those they sent), without bodies.
+         */
+        get: operations["get_emails_emails_get"];
+        put?: never;
+        /**
+         * POST /emails
+         * @description Queue one email to a record (Idempotency-Key honoured). 202 with the email, status `queued`; follow it on GET /emails/{id}.
+         */
+        post: operations["post_email_emails_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/emails/{email_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /emails/{email_id}
+         * @description One email with its bodies (cleared once sent for invitations and resets) and status history.
+         */
+        get: operations["read_email_emails__email_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/events/catalog": {
         parameters: {
             query?: never;
@@ -747,6 +1133,26 @@ export interface paths {
          * @description The person's leads and contacts (deleted ones too), their history, notes, linked deals and the automation runs their events started.
          */
         get: operations["read_export_gdpr_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /imports
+         * @description The tenant's imports, newest first, with their status and counts (a role limited to its own records sees the imports it made); GET /imports/{id} has the row error report.
+         */
+        get: operations["read_imports_imports_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1012,6 +1418,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /notifications
+         * @description The caller's notifications, newest first, with `unread_count`.
+         */
+        get: operations["get_notifications_notifications_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /notifications/preferences */
+        get: operations["get_preferences_notifications_preferences_get"];
+        /**
+         * PUT /notifications/preferences
+         * @description Which kinds the caller does not want (the others are on).
+         */
+        put: operations["put_preferences_notifications_preferences_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/read-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** POST /notifications/read-all */
+        post: operations["read_all_notifications_read_all_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/notifications/{notification_id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** POST /notifications/{notification_id}/read */
+        post: operations["read_one_notifications__notification_id__read_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -1194,6 +1675,50 @@ export interface paths {
         patch: operations["patch_role_roles__key__patch"];
         trace?: never;
     };
+    "/suppressions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /suppressions
+         * @description Addresses no email goes to (bounce, complaint, unsubscribe, manual), newest first.
+         */
+        get: operations["get_suppressions_suppressions_get"];
+        put?: never;
+        /**
+         * POST /suppressions
+         * @description Stop emailing an address (409 when it is listed already); audited.
+         */
+        post: operations["post_suppression_suppressions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/suppressions/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * DELETE /suppressions/{address}
+         * @description Email an address again (404 when it is not listed); audited.
+         */
+        delete: operations["delete_suppression_suppressions__address__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tags": {
         parameters: {
             query?: never;
@@ -1227,6 +1752,52 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /tasks
+         * @description Tasks, newest first.
+         */
+        get: operations["get_tasks_tasks_get"];
+        put?: never;
+        /**
+         * POST /tasks
+         * @description A task, assigned to the caller unless `assignee_id` says otherwise (a seller assigns to themselves only); emits crm.task.created.
+         */
+        post: operations["post_task_tasks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/{task_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /tasks/{task_id} */
+        get: operations["read_task_tasks__task_id__get"];
+        put?: never;
+        post?: never;
+        /** DELETE /tasks/{task_id} */
+        delete: operations["remove_task_tasks__task_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * PATCH /tasks/{task_id}
+         * @description Change fields (`null` clears due_at, assignee_id, record, notes); `done` true/false completes or reopens it. Emits crm.task.updated / assigned / completed / reopened.
+         */
+        patch: operations["patch_task_tasks__task_id__patch"];
         trace?: never;
     };
     "/tenants": {
@@ -1292,6 +1863,46 @@ export interface paths {
         get: operations["read_usage_tenants__tenant_id__usage_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GET /triggers
+         * @description Every trigger kind: its parameters as JSON Schema, the catalog event it listens to and an example.
+         */
+        get: operations["read_triggers_triggers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/unsubscribe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * POST /unsubscribe
+         * @description One-click unsubscribe (RFC 8058: mail clients POST `List-Unsubscribe=One-Click` to the List-Unsubscribe URL of a marketing email). Public; the token names the email.
+         */
+        post: operations["post_unsubscribe_unsubscribe_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1431,10 +2042,19 @@ export interface components {
              */
             type: "action";
             /** Action */
-            action: components["schemas"]["WebhookAction"] | components["schemas"]["AddTagAction"] | components["schemas"]["SendEmailAction"] | components["schemas"]["MoveStageAction"];
+            action: components["schemas"]["WebhookAction"] | components["schemas"]["AddTagAction"] | components["schemas"]["RemoveTagAction"] | components["schemas"]["SendEmailAction"] | components["schemas"]["MoveStageAction"] | components["schemas"]["UpdateFieldAction"] | components["schemas"]["AssignOwnerAction"] | components["schemas"]["CreateDealAction"] | components["schemas"]["CreateNoteAction"] | components["schemas"]["CreateTaskAction"] | components["schemas"]["NotifyUserAction"] | components["schemas"]["SendSmsAction"];
         };
-        /** AddTagAction */
+        /**
+         * AddTagAction
+         * @description Tag the event's lead or contact with a tag the tenant has.
+         */
         AddTagAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -1445,19 +2065,19 @@ export interface components {
         };
         /**
          * AllOf
-         * @description A nested group: every condition holds.
+         * @description A nested group: every member holds (members may be groups again).
          */
         AllOf: {
             /** All */
-            all: (components["schemas"]["Comparison"] | components["schemas"]["Exists"])[];
+            all: ((components["schemas"]["Comparison"] | components["schemas"]["Membership"] | components["schemas"]["Exists"] | components["schemas"]["Emptiness"] | components["schemas"]["Changed"]) | components["schemas"]["AllOf"] | components["schemas"]["AnyOf"])[];
         };
         /**
          * AnyOf
-         * @description A nested group: at least one condition holds.
+         * @description A nested group: at least one member holds.
          */
         AnyOf: {
             /** Any */
-            any: (components["schemas"]["Comparison"] | components["schemas"]["Exists"])[];
+            any: ((components["schemas"]["Comparison"] | components["schemas"]["Membership"] | components["schemas"]["Exists"] | components["schemas"]["Emptiness"] | components["schemas"]["Changed"]) | components["schemas"]["AllOf"] | components["schemas"]["AnyOf"])[];
         };
         /** ApiKeyIn */
         ApiKeyIn: {
@@ -1471,11 +2091,89 @@ export interface components {
             /** Expires At */
             expires_at?: string | null;
         };
+        /**
+         * AssignOwnerAction
+         * @description Give the event's lead, contact or deal an owner: one user, or the next of a rotation.
+         */
+        AssignOwnerAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "assign_owner";
+            /** User Id */
+            user_id?: string | null;
+            round_robin?: components["schemas"]["RoundRobin"] | null;
+        };
         /** AutomationIn */
         AutomationIn: {
             /** Name */
             name: string;
             workflow: components["schemas"]["Workflow"];
+            /**
+             * Publish
+             * @description also publish the workflow as version 1 and make it live (active); without it the automation is a draft, which never fires
+             * @default false
+             */
+            publish: boolean;
+        };
+        /**
+         * AutomationPatch
+         * @description Edits the draft: the live version changes only when the draft is published.
+         */
+        AutomationPatch: {
+            /** Name */
+            name?: string | null;
+            workflow?: components["schemas"]["Workflow"] | null;
+        };
+        /**
+         * BacktestIn
+         * @description A period of the tenant's archived events (`since` inclusive, `until` exclusive) replayed
+         *     through a version of the workflow (`"draft"`: the newest stored version).
+         */
+        BacktestIn: {
+            /**
+             * Version
+             * @default draft
+             */
+            version: number | "draft";
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /**
+             * Limit
+             * @default 100
+             */
+            limit: number;
+        };
+        /**
+         * BulkRetryIn
+         * @description Retry the automation's failed runs created in [created_after, created_before).
+         */
+        BulkRetryIn: {
+            /**
+             * Created After
+             * Format: date-time
+             */
+            created_after: string;
+            /**
+             * Created Before
+             * Format: date-time
+             */
+            created_before: string;
         };
         /** CategoryIn */
         CategoryIn: {
@@ -1483,8 +2181,22 @@ export interface components {
             name: string;
         };
         /**
+         * Changed
+         * @description True when the triggering event changed `field` of its record (its `changes` name it).
+         */
+        Changed: {
+            /** Field */
+            field: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "changed";
+        };
+        /**
          * Comparison
-         * @description `field <op> value`; `field` is a dotted path into the event's `data`.
+         * @description `field <op> value`; `field` is a dotted path into the event's `data` (or, under
+         *     `record.`, into the current record).
          */
         Comparison: {
             /** Field */
@@ -1493,7 +2205,7 @@ export interface components {
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
-            op: "contains" | "eq" | "gt" | "gte" | "lt" | "lte" | "ne";
+            op: "contains" | "eq" | "gt" | "gte" | "lt" | "lte" | "ne" | "starts_with";
             /** Value */
             value: boolean | number | string | null;
         };
@@ -1512,12 +2224,12 @@ export interface components {
              * Then
              * @default []
              */
-            then: (components["schemas"]["ConditionStep"] | components["schemas"]["DelayStep"] | components["schemas"]["ActionStep"])[];
+            then: (components["schemas"]["ConditionStep"] | components["schemas"]["SwitchStep"] | components["schemas"]["DelayStep"] | components["schemas"]["DelayUntilStep"] | components["schemas"]["ActionStep"])[];
             /**
              * Else
              * @default []
              */
-            else: (components["schemas"]["ConditionStep"] | components["schemas"]["DelayStep"] | components["schemas"]["ActionStep"])[];
+            else: (components["schemas"]["ConditionStep"] | components["schemas"]["SwitchStep"] | components["schemas"]["DelayStep"] | components["schemas"]["DelayUntilStep"] | components["schemas"]["ActionStep"])[];
         };
         /** ContactIn */
         ContactIn: {
@@ -1599,6 +2311,83 @@ export interface components {
             /** @description also create this deal, linked to the lead and the contact */
             deal?: components["schemas"]["DealIn"] | null;
         };
+        /**
+         * CreateDealAction
+         * @description A deal from the event's lead or contact (linked to it, owned by its owner), in a pipeline
+         *     and stage (default: the pipeline's first stage). `title` may hold placeholders.
+         */
+        CreateDealAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "create_deal";
+            /** Title */
+            title: string;
+            /** Pipeline Id */
+            pipeline_id: string;
+            /** Stage Id */
+            stage_id?: string | null;
+            /**
+             * Value
+             * @description a decimal amount as a string, e.g. "1500.00"
+             */
+            value?: string | null;
+            /** Currency */
+            currency?: string | null;
+        };
+        /**
+         * CreateNoteAction
+         * @description A note on the event's lead or contact, written by the automation; `body` may hold
+         *     placeholders.
+         */
+        CreateNoteAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "create_note";
+            /** Body */
+            body: string;
+        };
+        /**
+         * CreateTaskAction
+         * @description A task about the event's record for its owner or a named user, due some days later.
+         */
+        CreateTaskAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "create_task";
+            /** Title */
+            title: string;
+            /**
+             * Assignee
+             * @default owner
+             */
+            assignee: "owner" | string;
+            /** Due In Days */
+            due_in_days?: number | null;
+        };
         /** CustomFieldIn */
         CustomFieldIn: {
             /**
@@ -1636,6 +2425,19 @@ export interface components {
          * @enum {string}
          */
         DeadLetterStatus: "dead" | "redriven";
+        /**
+         * DealClosedTrigger
+         * @description A deal was won or lost (optionally only in one pipeline).
+         */
+        DealClosedTrigger: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "deal_won" | "deal_lost";
+            /** Pipeline Id */
+            pipeline_id?: string | null;
+        };
         /** DealIn */
         DealIn: {
             /** Title */
@@ -1721,6 +2523,23 @@ export interface components {
          * @enum {string}
          */
         DealSortField: "created_at" | "updated_at" | "value" | "expected_close_date";
+        /**
+         * DealStageChangedTrigger
+         * @description A deal moved stage; each of pipeline, from stage and to stage narrows it when given.
+         */
+        DealStageChangedTrigger: {
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "deal_stage_changed";
+            /** Pipeline Id */
+            pipeline_id?: string | null;
+            /** From Stage Id */
+            from_stage_id?: string | null;
+            /** To Stage Id */
+            to_stage_id?: string | null;
+        };
         /** DelayStep */
         DelayStep: {
             /** Id */
@@ -1733,6 +2552,143 @@ export interface components {
             /** Seconds */
             seconds: number;
         };
+        /**
+         * DelayUntilStep
+         * @description Waits until a moment the run works out when it gets there: a date or date-time `field`
+         *     of the event (or `record.<field>` of the current record) plus `offset_seconds`, or the next
+         *     `weekday` at `time`, both in the tenant's time zone. A moment already past (or a field that
+         *     is empty) does not wait.
+         */
+        DelayUntilStep: {
+            /** Id */
+            id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "delay_until";
+            /** Field */
+            field?: string | null;
+            /**
+             * Offset Seconds
+             * @default 0
+             */
+            offset_seconds: number;
+            /** Weekday */
+            weekday?: ("monday" | "tuesday" | "wednesday" | "thursday" | "friday" | "saturday" | "sunday") | null;
+            /**
+             * Time
+             * @default 09:00
+             */
+            time: string;
+        };
+        /** EmailIn */
+        EmailIn: {
+            /** @description the lead, contact or user to email */
+            to: components["schemas"]["EmailRecipientIn"];
+            /** Subject */
+            subject?: string | null;
+            /**
+             * Text
+             * @description plain-text body
+             */
+            text?: string | null;
+            /**
+             * Html
+             * @description HTML body; without `text`, the text part is derived from it
+             */
+            html?: string | null;
+            /**
+             * Template Id
+             * @description render this template for the record instead
+             */
+            template_id?: string | null;
+            /**
+             * Variables
+             * @description the template's `vars` (with template_id only)
+             */
+            variables?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Marketing
+             * @description a marketing email: carries one-click List-Unsubscribe headers
+             * @default false
+             */
+            marketing: boolean;
+        };
+        /** EmailRecipientIn */
+        EmailRecipientIn: {
+            /**
+             * Type
+             * @description what kind of record
+             * @enum {string}
+             */
+            type: "lead" | "contact" | "user";
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+        };
+        /** EmailTemplateIn */
+        EmailTemplateIn: {
+            /** Name */
+            name: string;
+            /**
+             * Subject
+             * @description Jinja2 (plain text)
+             */
+            subject: string;
+            /**
+             * Html
+             * @description Jinja2, autoescaped HTML
+             */
+            html?: string | null;
+            /**
+             * Text
+             * @description Jinja2 (plain text); derived when absent
+             */
+            text?: string | null;
+        };
+        /** EmailTemplatePatch */
+        EmailTemplatePatch: {
+            /** Name */
+            name?: string | null;
+            /** Subject */
+            subject?: string | null;
+            /**
+             * Html
+             * @description null removes it
+             */
+            html?: string | null;
+            /**
+             * Text
+             * @description null removes it
+             */
+            text?: string | null;
+        };
+        /**
+         * Emptiness
+         * @description `is_empty`: the field is missing, null or ""; `not_empty`: the opposite.
+         */
+        Emptiness: {
+            /** Field */
+            field: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "is_empty" | "not_empty";
+        };
+        /**
+         * EnrolIn
+         * @description The records to enrol (of the kind the trigger's events are about).
+         */
+        EnrolIn: {
+            /** Record Ids */
+            record_ids: string[];
+        };
         /** EraseIn */
         EraseIn: {
             /**
@@ -1741,6 +2697,20 @@ export interface components {
              * @description the person whose data is erased
              */
             email: string;
+        };
+        /**
+         * EventTrigger
+         * @description Any catalog event, by its type (the original trigger: `{"event": "crm.lead.created"}`).
+         */
+        EventTrigger: {
+            /**
+             * Kind
+             * @default event
+             * @constant
+             */
+            kind: "event";
+            /** Event */
+            event: string;
         };
         /**
          * Exists
@@ -1754,6 +2724,29 @@ export interface components {
              * @enum {string}
              */
             op: "exists";
+        };
+        /**
+         * FieldChangedTrigger
+         * @description A field of a record changed (`custom_fields.<key>` for a custom field), optionally
+         *     `from` and/or `to` a value (leave one out to accept any).
+         */
+        FieldChangedTrigger: {
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "field_changed";
+            /**
+             * Record
+             * @enum {string}
+             */
+            record: "lead" | "contact" | "deal";
+            /** Field */
+            field: string;
+            /** From */
+            from?: boolean | number | string | null;
+            /** To */
+            to?: boolean | number | string | null;
         };
         /** FieldError */
         FieldError: {
@@ -1902,6 +2895,21 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        /**
+         * LeadStatusChangedTrigger
+         * @description A lead's status changed, optionally `from` and/or `to` a status.
+         */
+        LeadStatusChangedTrigger: {
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "lead_status_changed";
+            /** From */
+            from?: ("new" | "qualified" | "lost" | "converted") | null;
+            /** To */
+            to?: ("new" | "qualified" | "lost" | "converted") | null;
+        };
         /** LoginIn */
         LoginIn: {
             /**
@@ -1933,8 +2941,23 @@ export interface components {
          */
         ManualActionIn: {
             /** Action */
-            action: components["schemas"]["WebhookAction"] | components["schemas"]["AddTagAction"] | components["schemas"]["SendEmailAction"] | components["schemas"]["MoveStageAction"];
+            action: components["schemas"]["WebhookAction"] | components["schemas"]["AddTagAction"] | components["schemas"]["RemoveTagAction"] | components["schemas"]["SendEmailAction"] | components["schemas"]["MoveStageAction"] | components["schemas"]["UpdateFieldAction"] | components["schemas"]["AssignOwnerAction"] | components["schemas"]["CreateDealAction"] | components["schemas"]["CreateNoteAction"] | components["schemas"]["CreateTaskAction"] | components["schemas"]["NotifyUserAction"] | components["schemas"]["SendSmsAction"];
             record: components["schemas"]["RecordRefIn"];
+        };
+        /**
+         * Membership
+         * @description `field` equals one of the listed values (`in`) or none of them (`not_in`).
+         */
+        Membership: {
+            /** Field */
+            field: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "in" | "not_in";
+            /** Value */
+            value: (boolean | number | string | null)[];
         };
         /** MergeIn */
         MergeIn: {
@@ -1959,6 +2982,12 @@ export interface components {
          */
         MoveStageAction: {
             /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
+            /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
@@ -1974,6 +3003,48 @@ export interface components {
         NoteIn: {
             /** Body */
             body: string;
+        };
+        /**
+         * NotifyUserAction
+         * @description A notification to the record's owner or a named user; `message` may hold placeholders.
+         */
+        NotifyUserAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "notify_user";
+            /**
+             * User
+             * @default owner
+             */
+            user: "owner" | string;
+            /** Message */
+            message: string;
+        };
+        /**
+         * OwnerAssignedTrigger
+         * @description A record got an owner (a given user when `owner_id` is set).
+         */
+        OwnerAssignedTrigger: {
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "owner_assigned";
+            /**
+             * Record
+             * @enum {string}
+             */
+            record: "lead" | "contact" | "deal";
+            /** Owner Id */
+            owner_id?: string | null;
         };
         /** OwnerIn */
         OwnerIn: {
@@ -2053,6 +3124,23 @@ export interface components {
              */
             plan: string;
         };
+        /** PreferencesIn */
+        PreferencesIn: {
+            /**
+             * Muted
+             * @description kinds not to receive: record_assigned, task_assigned, task_due, import_finished, automation_failed, dead_letter, webhook_disabled, automation
+             */
+            muted: string[];
+        };
+        /** PreviewIn */
+        PreviewIn: {
+            /** @description render the template for this record */
+            record: components["schemas"]["EmailRecipientIn"];
+            /** Variables */
+            variables?: {
+                [key: string]: unknown;
+            } | null;
+        };
         /**
          * Problem
          * @description RFC 9457 problem details. Some problems add members (for example `exceeded` on a plan downgrade, `reason` on a conflict).
@@ -2065,6 +3153,27 @@ export interface components {
             detail: string;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * RecordEventTrigger
+         * @description A lead, contact or deal was created, updated, deleted or restored.
+         */
+        RecordEventTrigger: {
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "record_event";
+            /**
+             * Record
+             * @enum {string}
+             */
+            record: "lead" | "contact" | "deal";
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "created" | "updated" | "deleted" | "restored";
         };
         /** RecordRefIn */
         RecordRefIn: {
@@ -2087,7 +3196,7 @@ export interface components {
         /** RedriveFilterIn */
         RedriveFilterIn: {
             /** Consumer */
-            consumer?: ("automation" | "email" | "webhook" | "analytics" | "realtime") | null;
+            consumer?: ("automation" | "email" | "webhook" | "analytics" | "realtime" | "notification") | null;
             /** Event Type */
             event_type?: string | null;
         };
@@ -2106,6 +3215,25 @@ export interface components {
         RefreshTokenIn: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /**
+         * RemoveTagAction
+         * @description Remove a tag from the event's lead or contact; a no-op when it does not have it.
+         */
+        RemoveTagAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "remove_tag";
+            /** Tag */
+            tag: string;
         };
         /** RoleIn */
         RoleIn: {
@@ -2142,10 +3270,45 @@ export interface components {
             own_records_only?: boolean | null;
         };
         /**
+         * RoundRobin
+         * @description Rotate over these users, or over the active members of a role, in a persistent order
+         *     per automation and step; deactivated users are skipped.
+         */
+        RoundRobin: {
+            /** User Ids */
+            user_ids?: string[] | null;
+            /** Role */
+            role?: string | null;
+        };
+        /**
+         * SecretHeader
+         * @description A header whose value is a credential: `{"value": "...", "secret": true}` in a request
+         *     (`{"secret": true}` alone keeps the value a previous version stored); stored as
+         *     `{"secret": true, "sealed": "<ciphertext>"}` (the field cipher), shown as
+         *     `{"secret": true}` and never logged. Only the step that sends it decrypts it.
+         */
+        SecretHeader: {
+            /**
+             * Secret
+             * @constant
+             */
+            secret: true;
+            /** Value */
+            value?: string | null;
+            /** Sealed */
+            sealed?: string | null;
+        };
+        /**
          * SendEmailAction
          * @description `to`, `subject` and `body` may hold `{{dotted.path}}` placeholders, rendered at run time.
          */
         SendEmailAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -2157,6 +3320,28 @@ export interface components {
             subject: string;
             /** Body */
             body: string;
+        };
+        /**
+         * SendSmsAction
+         * @description A text message through Amazon SNS; `to` (E.164 once rendered, e.g. `{{lead.phone}}`) and
+         *     `message` may hold placeholders. Counts against the plan's SMS per day.
+         */
+        SendSmsAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "send_sms";
+            /** To */
+            to: string;
+            /** Message */
+            message: string;
         };
         /** SignUpIn */
         SignUpIn: {
@@ -2214,6 +3399,42 @@ export interface components {
          * @enum {string}
          */
         StageKind: "open" | "won" | "lost";
+        /** SuppressionIn */
+        SuppressionIn: {
+            /** Address */
+            address: string;
+        };
+        /** SwitchCase */
+        SwitchCase: {
+            /** When */
+            when: components["schemas"]["WhenAll"] | components["schemas"]["WhenAny"];
+            /**
+             * Steps
+             * @default []
+             */
+            steps: (components["schemas"]["ConditionStep"] | components["schemas"]["SwitchStep"] | components["schemas"]["DelayStep"] | components["schemas"]["DelayUntilStep"] | components["schemas"]["ActionStep"])[];
+        };
+        /**
+         * SwitchStep
+         * @description A multi-way branch: the steps of the first case whose `when` holds, else `default`;
+         *     every branch continues with the step after the switch.
+         */
+        SwitchStep: {
+            /** Id */
+            id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "switch";
+            /** Cases */
+            cases: components["schemas"]["SwitchCase"][];
+            /**
+             * Default
+             * @default []
+             */
+            default: (components["schemas"]["ConditionStep"] | components["schemas"]["SwitchStep"] | components["schemas"]["DelayStep"] | components["schemas"]["DelayUntilStep"] | components["schemas"]["ActionStep"])[];
+        };
         /** TagIn */
         TagIn: {
             /**
@@ -2223,6 +3444,83 @@ export interface components {
             name: string;
             /** Color */
             color?: string | null;
+        };
+        /**
+         * TagTrigger
+         * @description A tag was added to (or removed from) a lead or contact; any tag when `tag` is left out.
+         */
+        TagTrigger: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "tag_added" | "tag_removed";
+            /**
+             * Record
+             * @enum {string}
+             */
+            record: "lead" | "contact";
+            /** Tag */
+            tag?: string | null;
+        };
+        /** TaskIn */
+        TaskIn: {
+            /** Title */
+            title: string;
+            /**
+             * Type
+             * @default todo
+             * @enum {string}
+             */
+            type: "call" | "meeting" | "email" | "todo";
+            /**
+             * Due At
+             * @description RFC 3339; without an offset, the tenant's wall-clock time
+             */
+            due_at?: string | null;
+            /**
+             * Assignee Id
+             * @description default: the caller; null: nobody
+             */
+            assignee_id?: string | null;
+            /** @description a linked lead, contact or deal */
+            record?: components["schemas"]["TaskRecordIn"] | null;
+            /** Notes */
+            notes?: string | null;
+            /**
+             * Done
+             * @default false
+             */
+            done: boolean;
+        };
+        /** TaskPatch */
+        TaskPatch: {
+            /** Title */
+            title?: string | null;
+            /** Type */
+            type?: ("call" | "meeting" | "email" | "todo") | null;
+            /** Due At */
+            due_at?: string | null;
+            /** Assignee Id */
+            assignee_id?: string | null;
+            record?: components["schemas"]["TaskRecordIn"] | null;
+            /** Notes */
+            notes?: string | null;
+            /** Done */
+            done?: boolean | null;
+        };
+        /** TaskRecordIn */
+        TaskRecordIn: {
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "lead" | "contact" | "deal";
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
         };
         /**
          * TenantSettingsPatchIn
@@ -2243,11 +3541,32 @@ export interface components {
             week_starts_on?: ("monday" | "sunday") | null;
             /** Fiscal Year Start Month */
             fiscal_year_start_month?: number | null;
+            /** Automation Max Chain Depth */
+            automation_max_chain_depth?: number | null;
         };
-        /** Trigger */
-        Trigger: {
-            /** Event */
-            event: string;
+        /**
+         * UpdateFieldAction
+         * @description Set one field of the event's lead, contact or deal, validated as a PATCH of that field
+         *     is. A string value may hold `{{dotted.path}}` placeholders over the event data and
+         *     `{{record.<field>}}` over the record as it is; null clears a nullable field (or removes a
+         *     custom value).
+         */
+        UpdateFieldAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "update_field";
+            /** Field */
+            field: string;
+            /** Value */
+            value: boolean | number | string | null;
         };
         /** UserPatchIn */
         UserPatchIn: {
@@ -2265,8 +3584,19 @@ export interface components {
         ValidationProblem: components["schemas"]["Problem"] & {
             errors: components["schemas"]["FieldError"][];
         };
-        /** WebhookAction */
+        /**
+         * WebhookAction
+         * @description POST of the run's event to `url`, signed per Standard Webhooks with the automation's
+         *     secret. The target policy of webhook subscriptions applies: the service checks the URL
+         *     and its addresses at save, the sender again at every send.
+         */
         WebhookAction: {
+            /**
+             * On Error
+             * @default fail
+             * @enum {string}
+             */
+            on_error: "fail" | "continue";
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -2276,8 +3606,12 @@ export interface components {
             url: string;
             /** Headers */
             headers?: {
-                [key: string]: string;
+                [key: string]: string | components["schemas"]["SecretHeader"];
             };
+            /** Response Mapping */
+            response_mapping?: {
+                [key: string]: string;
+            } | null;
         };
         /** WebhookEndpointIn */
         WebhookEndpointIn: {
@@ -2312,11 +3646,11 @@ export interface components {
         };
         /**
          * WhenAll
-         * @description Top-level group: every member holds. Members may be conditions or one more group level.
+         * @description Top-level group: every member holds. Members may be conditions or nested groups.
          */
         WhenAll: {
             /** All */
-            all: ((components["schemas"]["Comparison"] | components["schemas"]["Exists"]) | components["schemas"]["AllOf"] | components["schemas"]["AnyOf"])[];
+            all: ((components["schemas"]["Comparison"] | components["schemas"]["Membership"] | components["schemas"]["Exists"] | components["schemas"]["Emptiness"] | components["schemas"]["Changed"]) | components["schemas"]["AllOf"] | components["schemas"]["AnyOf"])[];
         };
         /**
          * WhenAny
@@ -2324,16 +3658,27 @@ export interface components {
          */
         WhenAny: {
             /** Any */
-            any: ((components["schemas"]["Comparison"] | components["schemas"]["Exists"]) | components["schemas"]["AllOf"] | components["schemas"]["AnyOf"])[];
+            any: ((components["schemas"]["Comparison"] | components["schemas"]["Membership"] | components["schemas"]["Exists"] | components["schemas"]["Emptiness"] | components["schemas"]["Changed"]) | components["schemas"]["AllOf"] | components["schemas"]["AnyOf"])[];
         };
         /**
          * Workflow
          * @description The whole automation definition; one compiled state machine per version of it.
          */
         Workflow: {
-            trigger: components["schemas"]["Trigger"];
+            /** Trigger */
+            trigger: components["schemas"]["EventTrigger"] | components["schemas"]["RecordEventTrigger"] | components["schemas"]["FieldChangedTrigger"] | components["schemas"]["DealStageChangedTrigger"] | components["schemas"]["DealClosedTrigger"] | components["schemas"]["LeadStatusChangedTrigger"] | components["schemas"]["TagTrigger"] | components["schemas"]["OwnerAssignedTrigger"];
             /** Steps */
-            steps: (components["schemas"]["ConditionStep"] | components["schemas"]["DelayStep"] | components["schemas"]["ActionStep"])[];
+            steps: (components["schemas"]["ConditionStep"] | components["schemas"]["SwitchStep"] | components["schemas"]["DelayStep"] | components["schemas"]["DelayUntilStep"] | components["schemas"]["ActionStep"])[];
+            /** Max Chain Depth */
+            max_chain_depth?: number | null;
+            /**
+             * Reenrolment
+             * @default every_event
+             * @enum {string}
+             */
+            reenrolment: "every_event" | "once_per_record" | "not_while_active";
+            /** Exit When */
+            exit_when?: (components["schemas"]["WhenAll"] | components["schemas"]["WhenAny"]) | null;
         };
     };
     responses: {
@@ -2391,6 +3736,15 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The body is not `application/json` */
+        UnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request is invalid; `errors` names each field */
         ValidationFailed: {
             headers: {
@@ -2437,7 +3791,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2450,10 +3804,39 @@ export interface operations {
             };
         };
     };
-    post_action_actions_post: {
+    read_actions_actions_get: {
         parameters: {
             query?: never;
             header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_action_actions_post: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description a retry with the same key returns the first response */
+                "Idempotency-Key": string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2463,7 +3846,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2477,6 +3860,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2485,7 +3869,7 @@ export interface operations {
     read_dead_letters_admin_dead_letters_get: {
         parameters: {
             query?: {
-                consumer?: ("automation" | "email" | "webhook" | "analytics" | "realtime") | null;
+                consumer?: ("automation" | "email" | "webhook" | "analytics" | "realtime" | "notification") | null;
                 status?: components["schemas"]["DeadLetterStatus"];
                 event_type?: string | null;
                 /** @description page size, 1-200 */
@@ -2499,7 +3883,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2530,7 +3914,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2543,7 +3927,9 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2590,7 +3976,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2635,6 +4021,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2691,7 +4078,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2722,7 +4109,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2734,6 +4121,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
         };
@@ -2758,6 +4146,8 @@ export interface operations {
                 };
                 content?: never;
             };
+            401: components["responses"]["Unauthorized"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
         };
     };
@@ -2774,7 +4164,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2788,6 +4178,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2816,6 +4207,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2830,7 +4222,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2861,7 +4253,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2875,6 +4267,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2904,6 +4297,7 @@ export interface operations {
                     };
                 };
             };
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
         };
     };
@@ -2927,6 +4321,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
         };
     };
@@ -2943,7 +4338,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2955,6 +4350,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
         };
     };
@@ -2969,7 +4365,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2983,6 +4379,106 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_cancel_automation_runs__run_id__cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_retry_automation_runs__run_id__retry_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_automations_automations_get: {
+        parameters: {
+            query?: {
+                /** @description page size, 1-200 */
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string | null;
+                /** @description one of draft, active, paused, archived */
+                status?: string | null;
+                /** @description a trigger kind (GET /triggers) */
+                trigger?: string | null;
+                /** @description part of the name */
+                q?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3015,6 +4511,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3031,7 +4528,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3050,6 +4547,292 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    delete_automation_automations__automation_id__delete: {
+        parameters: {
+            query?: {
+                /** @description also stop its running runs (each recorded as cancelled) */
+                cancel_runs?: boolean;
+            };
+            header?: never;
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    patch_automation_automations__automation_id__patch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the `ETag` of the version you read ("<version>") */
+                "If-Match"?: string;
+            };
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AutomationPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_backtest_automations__automation_id__backtest_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BacktestIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_enrol_automations__automation_id__enrol_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EnrolIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_logs_automations__automation_id__logs_get: {
+        parameters: {
+            query?: {
+                /** @description page size, 1-200 */
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_pause_automations__automation_id__pause_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the `ETag` of the version you read ("<version>") */
+                "If-Match"?: string;
+            };
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_publish_automations__automation_id__publish_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the `ETag` of the version you read ("<version>") */
+                "If-Match"?: string;
+            };
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_resume_automations__automation_id__resume_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the `ETag` of the version you read ("<version>") */
+                "If-Match"?: string;
+            };
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     read_automation_runs_automations__automation_id__runs_get: {
         parameters: {
             query?: {
@@ -3057,7 +4840,7 @@ export interface operations {
                 limit?: number;
                 /** @description `next_cursor` of the previous page */
                 cursor?: string | null;
-                /** @description comma-separated run statuses: running, succeeded, failed, timed_out, aborted, pending_redrive */
+                /** @description comma-separated run statuses: running, succeeded, failed, timed_out, aborted, pending_redrive, skipped, cancelled, exited */
                 status?: string | null;
                 /** @description RFC 3339 with an offset */
                 created_after?: string | null;
@@ -3072,7 +4855,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3086,6 +4869,42 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_bulk_retry_automations__automation_id__runs_retry_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRetryIn"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3106,7 +4925,136 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_versions_automations__automation_id__versions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_version_automations__automation_id__versions__version__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                automation_id: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_restore_automations__automation_id__versions__version__restore_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the `ETag` of the version you read ("<version>") */
+                "If-Match"?: string;
+            };
+            path: {
+                automation_id: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_rotate_webhook_secret_automations__automation_id__webhook_secret_rotate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                automation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3135,7 +5083,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3168,8 +5116,8 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
-            200: {
+            /** @description Created */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3182,6 +5130,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3198,7 +5147,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3253,7 +5202,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3301,6 +5250,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3337,13 +5287,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "text/csv": string;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -3364,7 +5314,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3432,7 +5382,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3448,6 +5398,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3469,7 +5420,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3521,6 +5472,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3540,7 +5492,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3575,7 +5527,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3611,7 +5563,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3648,7 +5600,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3678,7 +5630,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3726,6 +5678,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3749,7 +5702,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3765,6 +5718,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3798,7 +5752,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3846,6 +5800,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3862,7 +5817,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3930,7 +5885,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -3946,6 +5901,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -3965,7 +5921,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4001,7 +5957,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4040,6 +5996,318 @@ export interface operations {
             };
         };
     };
+    get_templates_email_templates_get: {
+        parameters: {
+            query?: {
+                /** @description page size, 1-200 */
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_template_email_templates_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a retry with the same key returns the first response */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailTemplateIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_template_email_templates__template_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    remove_template_email_templates__template_id__delete: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the `ETag` of the version you read ("<version>") */
+                "If-Match"?: string;
+            };
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    patch_template_email_templates__template_id__patch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the `ETag` of the version you read ("<version>") */
+                "If-Match"?: string;
+            };
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailTemplatePatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    preview_email_templates__template_id__preview_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreviewIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_emails_emails_get: {
+        parameters: {
+            query?: {
+                /** @description page size, 1-200 */
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string | null;
+                record_type?: ("lead" | "contact" | "user") | null;
+                record_id?: string | null;
+                /** @description comma-separated: queued, sent, delivered, bounced, complained, rejected, failed */
+                status?: string | null;
+                template_id?: string | null;
+                /** @description RFC 3339 with an offset */
+                created_after?: string | null;
+                /** @description RFC 3339 with an offset */
+                created_before?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_email_emails_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a retry with the same key returns the first response */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailIn"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_email_emails__email_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                email_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     read_catalog_events_catalog_get: {
         parameters: {
             query?: never;
@@ -4049,7 +6317,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4082,7 +6350,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4096,6 +6364,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4113,7 +6382,39 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_imports_imports_get: {
+        parameters: {
+            query?: {
+                /** @description page size, 1-200 */
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4146,7 +6447,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4209,7 +6510,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4223,6 +6524,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             410: components["responses"]["Gone"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
         };
     };
@@ -4263,7 +6565,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4311,6 +6613,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4349,13 +6652,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "text/csv": string;
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -4395,6 +6698,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4411,7 +6715,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4479,7 +6783,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4495,6 +6799,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4520,7 +6825,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4536,6 +6841,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4557,7 +6863,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4596,7 +6902,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4612,6 +6918,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4650,6 +6957,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4669,7 +6977,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4704,7 +7012,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4740,7 +7048,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4777,7 +7085,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4791,6 +7099,153 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_notifications_notifications_get: {
+        parameters: {
+            query?: {
+                /** @description page size, 1-200 */
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string | null;
+                /** @description only the unread ones */
+                unread?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_preferences_notifications_preferences_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    put_preferences_notifications_preferences_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreferencesIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_all_notifications_read_all_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_one_notifications__notification_id__read_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                notification_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4831,7 +7286,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4879,6 +7334,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4895,7 +7351,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4932,7 +7388,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4948,6 +7404,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -4971,7 +7428,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5001,7 +7458,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5034,7 +7491,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5061,7 +7518,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5094,7 +7551,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5107,6 +7564,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5121,7 +7579,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5141,7 +7599,10 @@ export interface operations {
     post_role_roles_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key returns the first response */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5165,6 +7626,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5188,7 +7650,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5204,6 +7666,95 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_suppressions_suppressions_get: {
+        parameters: {
+            query?: {
+                /** @description page size, 1-200 */
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_suppression_suppressions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SuppressionIn"];
+            };
+        };
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    delete_suppression_suppressions__address__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5218,7 +7769,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5251,8 +7802,8 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
-            200: {
+            /** @description Created */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5265,6 +7816,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5281,7 +7833,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5296,6 +7848,184 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_tasks_tasks_get: {
+        parameters: {
+            query?: {
+                /** @description page size, 1-200 */
+                limit?: number;
+                /** @description `next_cursor` of the previous page */
+                cursor?: string | null;
+                /** @description assigned to the caller */
+                mine?: boolean;
+                /** @description open and due before now */
+                overdue?: boolean;
+                /** @description due today in the tenant's time zone */
+                due_today?: boolean;
+                done?: boolean | null;
+                record_type?: ("lead" | "contact" | "deal") | null;
+                record_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_task_tasks_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a retry with the same key returns the first response */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_task_tasks__task_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    remove_task_tasks__task_id__delete: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the `ETag` of the version you read ("<version>") */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    patch_task_tasks__task_id__patch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the `ETag` of the version you read ("<version>") */
+                "If-Match"?: string;
+            };
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskPatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5326,6 +8056,7 @@ export interface operations {
                 };
             };
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
         };
     };
@@ -5347,7 +8078,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5363,6 +8094,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5379,7 +8111,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5416,7 +8148,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5432,6 +8164,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5448,7 +8181,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5465,6 +8198,58 @@ export interface operations {
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    read_triggers_triggers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_unsubscribe_unsubscribe_post: {
+        parameters: {
+            query: {
+                /** @description from the link */
+                token: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            422: components["responses"]["ValidationFailed"];
         };
     };
     read_users_users_get: {
@@ -5483,7 +8268,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5504,7 +8289,10 @@ export interface operations {
     post_user_users_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a retry with the same key returns the first response */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5528,6 +8316,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5544,7 +8333,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5581,7 +8370,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5597,6 +8386,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5616,7 +8406,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5650,8 +8440,8 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
-            200: {
+            /** @description Created */
+            201: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5664,6 +8454,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5680,7 +8471,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5748,7 +8539,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5764,6 +8555,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
@@ -5786,7 +8578,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5819,7 +8611,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description OK */
             200: {
                 headers: {
                     [name: string]: unknown;
