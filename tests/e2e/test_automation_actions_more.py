@@ -66,7 +66,9 @@ def test_every_new_action_once_through_the_local_cloud(
                         "pipeline_id": pipeline["id"], "value": "900.00"}},
         ],
     }  # fmt: skip
-    created = tenant.post("/automations", {"name": "Everything", "workflow": workflow})
+    created = tenant.post(
+        "/automations", {"name": "Everything", "workflow": workflow, "publish": True}
+    )
     assert created.status_code == 201, created.text
     lead = tenant.post("/leads", {"name": "Rui", "phone": "+5511912345678"}).json()
 
@@ -122,8 +124,15 @@ def test_a_cycle_is_refused_at_create_and_a_bounded_chain_stops_at_the_depth_lim
         "steps": [{"id": "assign", "type": "action",
                    "action": {"kind": "assign_owner", "user_id": me["id"]}}],
     }  # fmt: skip
-    assert tenant.post("/automations", {"name": "Tagger", "workflow": tagger}).status_code == 201
-    refused = tenant.post("/automations", {"name": "Assigner", "workflow": assigner})
+    assert (
+        tenant.post(
+            "/automations", {"name": "Tagger", "workflow": tagger, "publish": True}
+        ).status_code
+        == 201
+    )
+    refused = tenant.post(
+        "/automations", {"name": "Assigner", "workflow": assigner, "publish": True}
+    )
     assert refused.status_code == 422, refused.text
     [error] = refused.json()["errors"]
     assert error["loc"] == ["body", "workflow", "max_chain_depth"]
@@ -139,7 +148,7 @@ def test_a_cycle_is_refused_at_create_and_a_bounded_chain_stops_at_the_depth_lim
                    "action": {"kind": "update_field", "field": "source",
                               "value": "a{{record.source}}"}}],
     }  # fmt: skip
-    created = tenant.post("/automations", {"name": "Grower", "workflow": grower})
+    created = tenant.post("/automations", {"name": "Grower", "workflow": grower, "publish": True})
     assert created.status_code == 201, created.text
     # The tenant's limit, lowered to 3 through its settings.
     settings_url = f"{local_cloud.url}/tenants/{signup['id']}/settings"

@@ -93,7 +93,9 @@ def test_a_backtest_over_1000_archived_events_writes_and_sends_nothing(
     }  # fmt: skip
     # Created once the leads' events are consumed: they start no run of it.
     quiet_row_counts(endpoints, signup["id"])
-    created = tenant.post("/automations", {"name": "Backtested", "workflow": workflow})
+    created = tenant.post(
+        "/automations", {"name": "Backtested", "workflow": workflow, "publish": True}
+    )
     assert created.status_code == 201, created.text
     before = quiet_row_counts(endpoints, signup["id"])
     mail_before, sns_before = moto_counts(local_cloud)
@@ -137,7 +139,9 @@ def test_backtest_refuses_an_empty_period_and_another_tenants_automation(
         "trigger": {"event": "crm.lead.created"},
         "steps": [{"id": "n", "type": "action", "action": {"kind": "create_note", "body": "x"}}],
     }
-    automation = tenant.post("/automations", {"name": "N", "workflow": workflow}).json()
+    automation = tenant.post(
+        "/automations", {"name": "N", "workflow": workflow, "publish": True}
+    ).json()
     now = datetime.now(UTC).isoformat()
     empty = tenant.post(f"/automations/{automation['id']}/backtest", {"since": now, "until": now})
     assert empty.status_code == 422 and empty.json()["errors"][0]["loc"] == ["body", "until"]

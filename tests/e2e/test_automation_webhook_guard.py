@@ -74,7 +74,9 @@ def hook_workflow(url: str, headers: dict[str, Any] | None = None) -> dict[str, 
 
 
 def post_automation(api: Api, url: str, headers: dict[str, Any] | None = None) -> Any:
-    return api.post("/automations", {"name": "Hook", "workflow": hook_workflow(url, headers)})
+    return api.post(
+        "/automations", {"name": "Hook", "workflow": hook_workflow(url, headers), "publish": True}
+    )
 
 
 def field_errors(response: Any) -> dict[str, str]:

@@ -89,7 +89,9 @@ def test_signed_verified_retried_with_one_id_rotated_and_answer_recorded(
             }
         ],
     }
-    created = api.post("/automations", {"name": "Signed hook", "workflow": workflow})
+    created = api.post(
+        "/automations", {"name": "Signed hook", "workflow": workflow, "publish": True}
+    )
     assert created.status_code == 201, created.text
     assert created.headers["Cache-Control"] == "no-store"
     automation_id, secret = created.json()["id"], created.json()["webhook_secret"]
