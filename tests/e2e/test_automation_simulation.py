@@ -176,7 +176,12 @@ def test_simulating_shows_the_path_and_changes_nothing(
     }
     assert hook["outcome"] == {
         "kind": "webhook",
-        "config": {"kind": "webhook", "url": webhook_receiver.url, "headers": {}},
+        "config": {
+            "on_error": "fail",
+            "kind": "webhook",
+            "url": webhook_receiver.url,
+            "headers": {},
+        },
         "url": webhook_receiver.url,
         "refused": False,
     }

@@ -555,7 +555,7 @@ def test_automation_creation_checks_active_automations_and_audits(world: World) 
     world.store.tenancy.limits["free"]["active_automations"] = 1
     workflow = Workflow.model_validate({
         "trigger": {"event": "crm.lead.created"},
-        "steps": [{"id": "n", "type": "action", "action": {"kind": "add_tag", "tag": "x"}}],
+        "steps": [{"id": "n", "type": "action", "action": {"kind": "create_note", "body": "x"}}],
     })  # fmt: skip
     created = create_automation(
         "A", workflow, world.owner, unit_of_work=world.uow, step_function_arn=STEP_ARN, meta=META
