@@ -360,3 +360,34 @@ def test_the_docs_page_is_self_contained_and_its_policy_allows_only_its_own_bloc
 
     digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in policy
+
+
+def test_reading_an_undeclared_precondition_header_fails_loudly() -> None:
+    from crm.api.concurrency import if_match
+    from crm.api.contract import UndeclaredContract
+    from crm.api.writes import idempotency_key
+
+    app = APIGatewayRestResolver()
+
+    @app.patch("/declared", responses=responses(200))
+    @contract(if_match=True)
+    def declared() -> dict[str, Any]:
+        return {"precondition": str(if_match(app))}
+
+    @app.post("/forgotten", responses=responses(201))
+    def forgotten() -> dict[str, Any]:
+        return {"key": idempotency_key(app)}
+
+    def call(method: str, path: str) -> dict[str, Any]:
+        event = {"httpMethod": method, "path": path, "resource": path, "body": None,
+                 "headers": {"If-Match": '"3"', "Idempotency-Key": "k"},
+                 "multiValueHeaders": {}, "isBase64Encoded": False,
+                 "requestContext": {"requestId": "r", "stage": "v1"}}  # fmt: skip
+        result: dict[str, Any] = app.resolve(event, LambdaContext("f", "arn", 128, 3))
+        return result
+
+    assert call("PATCH", "/declared")["statusCode"] == 200
+    with pytest.raises(
+        UndeclaredContract, match=r"POST /forgotten \(forgotten\) reads Idempotency"
+    ):
+        call("POST", "/forgotten")

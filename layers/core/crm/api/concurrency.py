@@ -18,6 +18,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from crm.api.context import header
+from crm.api.contract import require_declared
 from crm.domain.concurrency import Precondition, etag_for
 
 __all__ = ["Precondition", "etag", "if_match"]
@@ -28,6 +29,8 @@ def etag(version: int) -> str:
 
 
 def if_match(app: APIGatewayRestResolver) -> Precondition | None:
-    """The request's If-Match as a Precondition, or None when it sent none."""
+    """The request's If-Match as a Precondition, or None when it sent none. The route must
+    declare it (@contract(if_match=True))."""
+    require_declared(app, "If-Match")
     value = header(app, "If-Match")
     return Precondition.from_header(value) if value is not None else None

@@ -76,6 +76,28 @@ def declared_contract(handler: Callable[..., Any]) -> RouteContract:
     return RouteContract()
 
 
+class UndeclaredContract(RuntimeError):
+    """A route reads a header its contract does not declare: the document would not say so."""
+
+
+def require_declared(app: Any, header: str) -> None:
+    """Called by the readers of If-Match and Idempotency-Key (crm.api.concurrency.if_match,
+    crm.api.writes.idempotency_key): the route being served must declare the header with
+    @contract, or the document would not show it; a 500 in any test of the route says so."""
+    route = app.context.get("_route")  # Powertools' current route
+    if route is None:
+        return
+    declared = declared_contract(route.func)
+    if (header == "If-Match" and declared.if_match) or (
+        header == "Idempotency-Key" and declared.idempotency_key is not None
+    ):
+        return
+    raise UndeclaredContract(
+        f"{route.method} {route.path} ({route.func.__name__}) reads {header} without declaring "
+        "it: add @contract(if_match=True) or @contract(idempotency_key=...) (crm.api.contract)"
+    )
+
+
 def responses(
     *statuses: int, media_type: str | None = None, description: str | None = None
 ) -> dict[int, OpenAPIResponse]:

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from crm.api.concurrency import etag
 from crm.api.context import correlation_id, header, principal, request_meta
+from crm.api.contract import require_declared
 from crm.api.responses import json_response
 from crm.services.request_context import RequestContext
 
@@ -21,6 +22,8 @@ def request_context(app: APIGatewayRestResolver) -> RequestContext:
 
 
 def idempotency_key(app: APIGatewayRestResolver) -> str | None:
+    """The request's Idempotency-Key; the route must declare it (@contract(idempotency_key=...))."""
+    require_declared(app, "Idempotency-Key")
     return header(app, "Idempotency-Key")
 
 
