@@ -2,6 +2,9 @@ import { expect, test } from "@playwright/test";
 import { expectAccessible, screenshot, signUp, uniqueSlug } from "./support";
 
 test("build an automation in the editor, publish, a matching lead runs it", async ({ page }) => {
+  // The run goes through the outbox, RabbitMQ, the router and Step Functions: give a loaded
+  // machine time.
+  test.setTimeout(180_000);
   const slug = uniqueSlug("auto");
   await signUp(page, slug, `ana@${slug}.example.com`);
   await page.getByRole("link", { name: "Automações" }).click();
@@ -36,7 +39,7 @@ test("build an automation in the editor, publish, a matching lead runs it", asyn
     await expect(page.getByRole("heading", { name: "Maria Web", level: 1 })).toBeVisible();
     await page.goto(automationUrl);
     const run = page.getByRole("row").filter({ hasText: "Sucesso" }).getByRole("button");
-    await expect(run).toBeVisible({ timeout: 45_000 });
+    await expect(run).toBeVisible({ timeout: 120_000 });
     await run.click();
     await expect(page.getByTestId("node-delay_1")).toHaveAttribute("data-state", "succeeded");
     await screenshot(page, "automation-run");
