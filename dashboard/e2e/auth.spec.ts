@@ -18,6 +18,14 @@ test("sign up, sign out, and a deep link comes back after login", async ({ page 
   await expect(page).toHaveURL(/\/app\/login\?next=%2Fleads/);
   await logIn(page, email);
   await expect(page).toHaveURL(/\/app\/leads$/);
+
+  // On a 390 px phone the navigation folds behind the menu button.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.getByRole("button", { name: "Abrir o menu" }).click();
+  await page.getByRole("link", { name: "Funil" }).click();
+  await expect(page.getByRole("heading", { name: "Funil", level: 1 })).toBeVisible();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
 });
 
 test("a field the API refuses is named next to it, in English too", async ({ page }) => {

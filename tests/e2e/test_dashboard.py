@@ -70,6 +70,7 @@ def test_gateway_serves_the_app_under_app(
     assert requests.get(f"{local_cloud.url}/openapi.json", timeout=10).status_code == 200
 
 
+@pytest.mark.timeout(480)
 def test_playwright_suite_in_chromium(
     local_cloud: LocalCloudProcess, built_dashboard: None
 ) -> None:
@@ -78,7 +79,7 @@ def test_playwright_suite_in_chromium(
     screenshots.mkdir(parents=True, exist_ok=True)
     _run(
         ["npx", "--no-install", "playwright", "test"],
-        timeout=280,
+        timeout=450,
         env={
             "CRM_DASHBOARD_URL": f"{local_cloud.url}/app/",
             "CRM_SCREENSHOT_DIR": str(screenshots),

@@ -27,7 +27,11 @@ const auth: Middleware = {
   },
 };
 
-export const api = createClient<paths>({ baseUrl: "" });
+// fetch is looked up per call (not captured at start), so tests can stand in for the network.
+export const api = createClient<paths>({
+  baseUrl: window.location.origin,
+  fetch: (request) => globalThis.fetch(request),
+});
 api.use(auth);
 
 /** A fresh Idempotency-Key for one user action (a retry of the same action reuses it). */
