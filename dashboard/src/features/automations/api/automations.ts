@@ -61,8 +61,9 @@ export function useCreateAutomation() {
   return useMutation({
     mutationFn: (body: { name: string; workflow: Workflow }) =>
       unwrap<Automation>(
+        // The editor's button publishes: version 1 goes live at once (a draft never fires).
         api.POST("/automations", {
-          body: body as components["schemas"]["AutomationIn"],
+          body: { ...body, publish: true } as components["schemas"]["AutomationIn"],
         }),
       ),
     onSuccess: () => client.invalidateQueries({ queryKey: ["automations"] }),
