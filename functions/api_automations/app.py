@@ -465,7 +465,7 @@ def post_simulation(automation_id: str, body: SimulateIn) -> Response[dict[str, 
     return json_response(200, result)
 
 
-@app.post("/actions", responses=responses(200))
+@app.post("/actions", responses=responses(200, 404))
 @tracer.capture_method
 @contract(idempotency_key="required")
 def post_action(body: ManualActionIn) -> Response[dict[str, Any]]:

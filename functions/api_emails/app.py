@@ -42,7 +42,7 @@ def _db() -> Any:
     )
 
 
-@app.post("/emails", responses=responses(202))
+@app.post("/emails", responses=responses(202, 404))
 @tracer.capture_method
 @contract(idempotency_key="optional")
 def post_email(body: EmailIn) -> Response[dict[str, Any]]:
@@ -135,7 +135,7 @@ def delete_suppression(address: str) -> Response[str]:
     return Response(status_code=204, body="")
 
 
-@app.post("/unsubscribe", responses=responses(200))
+@app.post("/unsubscribe", responses=responses(200, 404))
 @tracer.capture_method
 def post_unsubscribe(
     token: Annotated[str, Query(min_length=1, max_length=100, description="from the link")],

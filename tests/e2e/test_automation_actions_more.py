@@ -66,10 +66,14 @@ def test_every_new_action_once_through_the_local_cloud(
                         "pipeline_id": pipeline["id"], "value": "900.00"}},
         ],
     }  # fmt: skip
+    # Saving checks that the tag exists; the run meets it gone, which on_error continues past.
+    assert tenant.post("/tags", {"name": "ghost"}).status_code == 201
     created = tenant.post(
         "/automations", {"name": "Everything", "workflow": workflow, "publish": True}
     )
     assert created.status_code == 201, created.text
+    deleted = requests.delete(f"{tenant.base_url}/tags/ghost", headers=tenant.headers, timeout=30)
+    assert deleted.status_code == 200, deleted.text
     lead = tenant.post("/leads", {"name": "Rui", "phone": "+5511912345678"}).json()
 
     assert _eventually(
