@@ -155,7 +155,15 @@ def test_the_automations_report_counts_runs_and_outcomes_per_automation_and_day(
     # running. The broken hook's action is retried (2 + 4 + 8 s) before its run fails.
     report = eventually(read, lambda r: r["totals"]["running"] == 0 and r["totals"]["runs"] == 4)
     today = time.strftime("%Y-%m-%d", time.gmtime())
-    assert report["totals"] == {"runs": 4, "succeeded": 3, "failed": 1, "running": 0}, report
+    assert report["totals"] == {
+        "runs": 4,
+        "succeeded": 3,
+        "failed": 1,
+        "running": 0,
+        "skipped": 0,
+        "cancelled": 0,
+        "exited": 0,
+    }, report
     by_id = {a["automation_id"]: a for a in report["automations"]}
     assert by_id[good] == {
         "automation_id": good,
@@ -164,7 +172,21 @@ def test_the_automations_report_counts_runs_and_outcomes_per_automation_and_day(
         "succeeded": 2,
         "failed": 0,
         "running": 0,
-        "per_day": [{"date": today, "runs": 2, "succeeded": 2, "failed": 0, "running": 0}],
+        "skipped": 0,
+        "cancelled": 0,
+        "exited": 0,
+        "per_day": [
+            {
+                "date": today,
+                "runs": 2,
+                "succeeded": 2,
+                "failed": 0,
+                "running": 0,
+                "skipped": 0,
+                "cancelled": 0,
+                "exited": 0,
+            }
+        ],
     }
     # the phone lead's run succeeds (condition false, nothing to do); the web lead's fails
     assert (by_id[broken]["succeeded"], by_id[broken]["failed"]) == (1, 1)
@@ -173,7 +195,15 @@ def test_the_automations_report_counts_runs_and_outcomes_per_automation_and_day(
     assert past.json()["totals"]["runs"] == 0 and past.json()["automations"] == []
     # another tenant sees none of it
     theirs = other.api.get("/reports/automations").json()
-    assert theirs["totals"] == {"runs": 0, "succeeded": 0, "failed": 0, "running": 0}
+    assert theirs["totals"] == {
+        "runs": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "running": 0,
+        "skipped": 0,
+        "cancelled": 0,
+        "exited": 0,
+    }
     assert theirs["automations"] == []
     _problem(org.api.get("/reports/automations", **{"from": "2026-02-01", "to": "2026-01-01"}), 422)
 

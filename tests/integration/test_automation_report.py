@@ -43,7 +43,15 @@ def test_runs_are_counted_per_day_and_described_once(cloud: Cloud) -> None:
     first = cloud.executions()
     report = _report(org, first)
     assert sorted(first.described) == sorted(arns)  # all three were cached as running
-    assert report["totals"] == {"runs": 3, "succeeded": 3, "failed": 0, "running": 0}
+    assert report["totals"] == {
+        "runs": 3,
+        "succeeded": 3,
+        "failed": 0,
+        "running": 0,
+        "skipped": 0,
+        "cancelled": 0,
+        "exited": 0,
+    }
     (automation,) = report["automations"]
     assert automation["automation_id"] == str(org.automation_id)
     assert automation["name"] == "Web leads"

@@ -27,7 +27,15 @@ def test_counts_fold_into_outcomes_per_automation_and_day() -> None:
             (second, "Hook", nov2, "pending_redrive", 1),
         ]
     )
-    assert report["totals"] == {"runs": 9, "succeeded": 3, "failed": 4, "running": 2}
+    assert report["totals"] == {
+        "runs": 9,
+        "succeeded": 3,
+        "failed": 4,
+        "running": 2,
+        "skipped": 0,
+        "cancelled": 0,
+        "exited": 0,
+    }
     welcome, hook = report["automations"]
     assert welcome == {
         "automation_id": str(first),
@@ -36,19 +44,57 @@ def test_counts_fold_into_outcomes_per_automation_and_day() -> None:
         "succeeded": 3,
         "failed": 3,
         "running": 0,
+        "skipped": 0,
+        "cancelled": 0,
+        "exited": 0,
         "per_day": [
-            {"date": "2026-11-01", "runs": 4, "succeeded": 3, "failed": 1, "running": 0},
-            {"date": "2026-11-02", "runs": 2, "succeeded": 0, "failed": 2, "running": 0},
+            {
+                "date": "2026-11-01",
+                "runs": 4,
+                "succeeded": 3,
+                "failed": 1,
+                "running": 0,
+                "skipped": 0,
+                "cancelled": 0,
+                "exited": 0,
+            },
+            {
+                "date": "2026-11-02",
+                "runs": 2,
+                "succeeded": 0,
+                "failed": 2,
+                "running": 0,
+                "skipped": 0,
+                "cancelled": 0,
+                "exited": 0,
+            },
         ],
     }
     assert hook["per_day"] == [
-        {"date": "2026-11-02", "runs": 3, "succeeded": 0, "failed": 1, "running": 2}
+        {
+            "date": "2026-11-02",
+            "runs": 3,
+            "succeeded": 0,
+            "failed": 1,
+            "running": 2,
+            "skipped": 0,
+            "cancelled": 0,
+            "exited": 0,
+        }
     ]
 
 
 def test_no_runs_is_an_empty_report() -> None:
     assert shape_automations([]) == {
-        "totals": {"runs": 0, "succeeded": 0, "failed": 0, "running": 0},
+        "totals": {
+            "runs": 0,
+            "succeeded": 0,
+            "failed": 0,
+            "running": 0,
+            "skipped": 0,
+            "cancelled": 0,
+            "exited": 0,
+        },
         "automations": [],
     }
 
@@ -140,3 +186,20 @@ def test_runs_still_cached_as_running_are_described_and_finished_ones_recorded()
         (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), 100)
     ]
     assert report["from"] == "2026-11-01" and report["to"] == "2026-11-30"
+
+
+def test_skipped_cancelled_and_exited_runs_are_not_failures() -> None:
+    day = date(2026, 11, 3)
+    automation = uuid.uuid4()
+    report = shape_automations(
+        [
+            (automation, "Capped", day, "skipped", 2),
+            (automation, "Capped", day, "cancelled", 1),
+            (automation, "Capped", day, "exited", 1),
+            (automation, "Capped", day, "failed", 1),
+        ]
+    )
+    assert report["totals"] == {
+        "runs": 5, "succeeded": 0, "failed": 1, "running": 0,
+        "skipped": 2, "cancelled": 1, "exited": 1,
+    }  # fmt: skip

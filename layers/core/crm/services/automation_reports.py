@@ -35,6 +35,10 @@ OUTCOME = {
     "timed_out": "failed",
     "aborted": "failed",
     "pending_redrive": "failed",
+    # recorded by the product: never started (plan limit, re-enrolment), stopped, ended early
+    "skipped": "skipped",
+    "cancelled": "cancelled",
+    "exited": "exited",
 }
 
 
@@ -69,7 +73,10 @@ def automations_report(
 
 
 def _tally() -> dict[str, int]:
-    return {"runs": 0, "succeeded": 0, "failed": 0, "running": 0}
+    return {
+        "runs": 0, "succeeded": 0, "failed": 0, "running": 0,
+        "skipped": 0, "cancelled": 0, "exited": 0,
+    }  # fmt: skip
 
 
 def shape_automations(
