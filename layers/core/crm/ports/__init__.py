@@ -7,40 +7,43 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from crm.domain.admission import Admission
-from crm.domain.api_keys import ApiKey, ApiKeyHolder
-from crm.domain.audit import AuditEntry, AuditRecord, RequestMeta
-from crm.domain.contacts import Contact
-from crm.domain.credentials import (
-    FailureOutcome,
-    PasswordResetRecord,
-    RefreshTokenRecord,
-    SessionState,
-    UserCredentials,
-)
-from crm.domain.custom_fields import CustomField
-from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
-from crm.domain.deals import Deal, DealFilters, DealSort, ForecastGroup, StageStay
-from crm.domain.events import CloudEvent
-from crm.domain.imports import ImportJob, RowError
-from crm.domain.leads import Lead
-from crm.domain.members import Invitation, Member
-from crm.domain.messaging import FailureRecord, InboundMessage
-from crm.domain.notes import Note
-from crm.domain.pagination import Keyset, Page, PageRequest
-from crm.domain.pipelines import Pipeline
-from crm.domain.plans import CounterRow, Limit, Period
-from crm.domain.realtime import ConnectionRow
-from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort
-from crm.domain.roles import CustomRole
-from crm.domain.run_inspection import ExecutionInfo, RunDetail, RunFilters, RunRecord
-from crm.domain.taxonomy import Category, Tag
-from crm.domain.tenant_settings import TenantProfile
-from crm.domain.tenants import Tenant, User
-from crm.domain.timeline import AutomationRunRef
-from crm.domain.webhooks import WebhookDelivery, WebhookEndpoint
+# Domain types appear in annotations only: importing them at run time would load every
+# domain module (and the workflow model) into every function's cold start.
+if TYPE_CHECKING:
+    from crm.domain.admission import Admission
+    from crm.domain.api_keys import ApiKey, ApiKeyHolder
+    from crm.domain.audit import AuditEntry, AuditRecord, RequestMeta
+    from crm.domain.contacts import Contact
+    from crm.domain.credentials import (
+        FailureOutcome,
+        PasswordResetRecord,
+        RefreshTokenRecord,
+        SessionState,
+        UserCredentials,
+    )
+    from crm.domain.custom_fields import CustomField
+    from crm.domain.dead_letters import DeadLetter, DeadLetterStatus, RedriveSelection
+    from crm.domain.deals import Deal, DealFilters, DealSort, ForecastGroup, StageStay
+    from crm.domain.events import CloudEvent
+    from crm.domain.imports import ImportJob, RowError
+    from crm.domain.leads import Lead
+    from crm.domain.members import Invitation, Member
+    from crm.domain.messaging import FailureRecord, InboundMessage
+    from crm.domain.notes import Note
+    from crm.domain.pagination import Keyset, Page, PageRequest
+    from crm.domain.pipelines import Pipeline
+    from crm.domain.plans import CounterRow, Limit, Period
+    from crm.domain.realtime import ConnectionRow
+    from crm.domain.records import HistoryEntry, RecordFilters, RecordKind, RecordSort
+    from crm.domain.roles import CustomRole
+    from crm.domain.run_inspection import ExecutionInfo, RunDetail, RunFilters, RunRecord
+    from crm.domain.taxonomy import Category, Tag
+    from crm.domain.tenant_settings import TenantProfile
+    from crm.domain.tenants import Tenant, User
+    from crm.domain.timeline import AutomationRunRef
+    from crm.domain.webhooks import WebhookDelivery, WebhookEndpoint
 
 
 class TenantRepository(Protocol):
