@@ -6,7 +6,8 @@ interpreter that imports nothing, the best of RUNS. CPU time, not wall time: it 
 machine that other work keeps busy, where -X importtime's wall clock varies severalfold. The
 baseline, in the same run, is the least an API function can be: a fresh interpreter importing
 a bare Powertools REST resolver with validation and one pydantic model (BASELINE). The target
-for API functions is 1.4x the baseline; the run exits 1 when one is above it.
+for API functions is 1.4x the baseline: those above it are listed (with --strict the run then
+exits 1; without, `make bench` goes on to the other benchmarks).
 
 Run: .venv/bin/python bench/bench_import_time.py
 """
@@ -96,7 +97,8 @@ def main() -> int:
             over.append(logical_id)
     if over:
         print(f"above {TARGET}x the baseline: {', '.join(over)}")
-        return 1
+        return 1 if "--strict" in sys.argv[1:] else 0
+    print(f"every API function within {TARGET}x the baseline")
     return 0
 
 
