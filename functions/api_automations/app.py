@@ -185,6 +185,7 @@ def patch_automation(automation_id: str, body: AutomationPatch) -> Response[dict
 
 @app.delete("/automations/<automation_id>", responses=responses(200))
 @tracer.capture_method
+@contract(if_match=True)
 def delete_automation(
     automation_id: str,
     cancel_runs: Annotated[

@@ -4554,7 +4554,10 @@ export interface operations {
                 /** @description also stop its running runs (each recorded as cancelled) */
                 cancel_runs?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description the `ETag` of the version you read ("<version>") */
+                "If-Match"?: string;
+            };
             path: {
                 automation_id: string;
             };
@@ -4577,6 +4580,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
