@@ -2,7 +2,7 @@
 POST /leads at 8 concurrent clients (`hey`), req/s and p50/p99 latencies.
 
 `hey` is looked up on PATH and in .local/bin (install it with
-`GOBIN=$PWD/.local/bin go install github.com/rakyll/hey@latest`). The tenant is on the
+`make setup`, which builds it with `go install github.com/rakyll/hey@v0.1.4`). The tenant is on the
 enterprise plan (6000 API requests a minute): a run stays below it. The local cloud runs with
 its defaults (functions in worker processes, 4 environments per function).
 
@@ -39,7 +39,7 @@ WRITES = 24 if SMOKE else 1000
 def hey_binary() -> str:
     found = shutil.which("hey") or str(ROOT / ".local" / "bin" / "hey")
     if not Path(found).exists():
-        sys.exit("hey not found: GOBIN=$PWD/.local/bin go install github.com/rakyll/hey@latest")
+        sys.exit("hey not found: run make setup (it builds .local/bin/hey)")
     return found
 
 

@@ -217,6 +217,22 @@ else
     say "actionlint: installed $ACTIONLINT_VERSION"
 fi
 
+# --- 3d. hey ------------------------------------------------------------------------------
+# The HTTP load generator of bench/bench_gateway_load.py (run in smoke mode by make test).
+HEY_VERSION="v0.1.4"
+if [ -x .local/bin/hey ] && [ "$(cat .local/bin/.hey-version 2>/dev/null)" = "$HEY_VERSION" ]; then
+    say "hey: ok ($HEY_VERSION)"
+else
+    command -v go >/dev/null 2>&1 || die "go is needed to build hey (the machine's Go tool chain)"
+    say "hey: building $HEY_VERSION into .local/bin ..."
+    mkdir -p .local/bin
+    GOBIN="$ROOT/.local/bin" go install "github.com/rakyll/hey@$HEY_VERSION" \
+        >/tmp/crm-setup-hey.log 2>&1 ||
+        { tail -n 20 /tmp/crm-setup-hey.log >&2; die "go install hey failed (log: /tmp/crm-setup-hey.log)"; }
+    echo "$HEY_VERSION" >.local/bin/.hey-version
+    say "hey: installed $HEY_VERSION"
+fi
+
 # --- 4. OpenSearch --------------------------------------------------------------------
 osdir=".local/opensearch-${OPENSEARCH_VERSION}"
 if [ -x "$osdir/bin/opensearch" ] && [ -f "$osdir/.crm-complete" ]; then

@@ -446,6 +446,8 @@ def test_simulation_goes_on_past_a_refused_step_with_on_error_continue(org: Org)
     from crm.automation.model import Workflow
     from crm.services.automation_simulation import SimulatedEvent, simulate_automation
     from crm.services.automations import create_automation
+    from crm.services.request_context import RequestContext
+    from crm.services.taxonomy import create_tag, delete_tag
 
     workflow = Workflow.model_validate({
         "trigger": {"event": "crm.lead.created"},
@@ -457,10 +459,14 @@ def test_simulation_goes_on_past_a_refused_step_with_on_error_continue(org: Org)
             {"id": "never", "type": "action", "action": {"kind": "create_note", "body": "x"}},
         ],
     })  # fmt: skip
+    # Saving checks that the tag exists; the simulation then meets it gone.
+    context = RequestContext(principal=org.owner, correlation_id=None)
+    create_tag("ghost", None, context, unit_of_work=org.db.unit_of_work)
     created = create_automation(
         "Sim", workflow, org.owner, unit_of_work=org.db.unit_of_work,
         step_function_arn="arn:aws:lambda:us-east-1:123456789012:function:step",
     )  # fmt: skip
+    delete_tag("ghost", context, unit_of_work=org.db.unit_of_work)
     lead = org.lead()
     result = simulate_automation(
         uuid.UUID(created["id"]), org.owner,

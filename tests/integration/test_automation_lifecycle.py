@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from crm.adapters.postgres.unit_of_work import PostgresDatabase
+from crm.adapters.secrets.field_cipher import FieldCipher
 from crm.adapters.sfn.engine import StepFunctionsEngine
 from crm.adapters.sfn.executions import StepFunctionsExecutions
 from crm.automation.model import Workflow
@@ -25,10 +26,12 @@ from crm.domain.events import CloudEvent
 from crm.domain.pagination import PageRequest
 from crm.domain.run_inspection import RunFilters
 from crm.domain.tenants import Principal, Role
+from crm.domain.webhooks import AttemptResult, TargetPolicy
 from crm.services import automations as service
 from crm.services.automation_run_control import cancel_run, retry_failed_runs, retry_run
 from crm.services.automation_runs import get_run, list_runs, run_logs
 from crm.services.automation_runtime import execute_step, route_event
+from crm.services.automation_webhooks import OutboundSettings
 from crm.services.leads import NewLead, create_lead
 from crm.services.request_context import RequestContext
 from crm.services.taxonomy import create_tag
@@ -47,6 +50,16 @@ OK_HOOK = "http://hooks.test/ok"
 FLAKY_HOOK = "http://hooks.test/flaky"
 
 
+# Webhook actions are checked and sealed like the API does; these receivers are test doubles
+# (never contacted), so the local relaxation of the target policy applies.
+CIPHER = FieldCipher(bytes(range(32)))
+OUTBOUND = OutboundSettings(
+    cipher=CIPHER,
+    policy=TargetPolicy(allow_http=True, allow_private=True),
+    resolve=lambda host, port: ["127.0.0.1"],
+)
+
+
 @dataclass
 class Webhooks:
     """Records every delivery attempt by URL; FLAKY_HOOK fails while `failing` is set."""
@@ -54,13 +67,13 @@ class Webhooks:
     attempts: list[tuple[str, str]] = field(default_factory=list)
     failing: bool = True
 
-    def send(
-        self, url: str, body: dict[str, Any], *, message_id: str, headers: dict[str, str]
-    ) -> int:
-        self.attempts.append((url, message_id))
+    def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, read_limit: int = 0
+    ) -> AttemptResult:
+        self.attempts.append((url, headers["webhook-id"]))
         if url == FLAKY_HOOK and self.failing:
-            raise ConnectionError("receiver down")
-        return 204
+            return AttemptResult(None, "receiver down")
+        return AttemptResult(204)
 
     def hits(self, url: str) -> int:
         return sum(1 for sent, _ in self.attempts if sent == url)
@@ -99,7 +112,9 @@ def cloud(
         response_headers: dict[str, str],
     ) -> bytes:
         try:
-            result = execute_step(json.loads(body), unit_of_work=db.unit_of_work, webhooks=webhooks)
+            result = execute_step(
+                json.loads(body), unit_of_work=db.unit_of_work, webhooks=webhooks, cipher=CIPHER
+            )
         except Exception as error:  # as Lambda reports a function error
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(
@@ -142,6 +157,7 @@ class Org:
             step_function_arn=STEP_FUNCTION_ARN,
             publish=publish,
             engine=self.cloud.engine if publish else None,
+            outbound=OUTBOUND,
         )
 
     def publish(self, automation_id: str) -> dict[str, Any]:
@@ -248,6 +264,7 @@ def test_runs_stay_on_their_version_while_v2_takes_new_events(cloud: Cloud) -> N
         unit_of_work=org.uow,
         step_function_arn=STEP_FUNCTION_ARN,
         precondition=Precondition.from_header(f'"{automation["revision"]}"'),
+        outbound=OUTBOUND,
     )
     assert edited["version"] == 1 and edited["draft_differs"] is True
     assert status_of(cloud, v1_arn) == "RUNNING"
@@ -281,6 +298,7 @@ def test_runs_stay_on_their_version_while_v2_takes_new_events(cloud: Cloud) -> N
             unit_of_work=org.uow,
             step_function_arn=STEP_FUNCTION_ARN,
             precondition=Precondition.from_header(f'"{automation["revision"]}"'),
+            outbound=OUTBOUND,
         )
     current = service.get_automation(uuid.UUID(automation_id), org.owner, unit_of_work=org.uow)
     assert current["name"] == "A v2"

@@ -11,6 +11,7 @@ import functools
 import queue
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -117,12 +118,19 @@ def connect(url: str, *, timeout: float = 10.0) -> pg8000.native.Connection:
     )
 
 
+# A pooled connection idle for longer than this is checked with one round trip before use:
+# the server may have restarted (or a proxy dropped it) meanwhile, and a request should not
+# fail on a connection that died while nobody used it. Busy connections are not checked.
+IDLE_CHECK_SECONDS = 5.0
+
+
 class ConnectionPool:
-    """At most `size` open connections; a connection that failed is discarded, not reused."""
+    """At most `size` open connections; a connection that failed is discarded, not reused,
+    and one that sat idle is checked before it is handed out again."""
 
     def __init__(self, url: str, size: int = 4) -> None:
         self._url = url
-        self._idle: queue.LifoQueue[pg8000.native.Connection] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[tuple[pg8000.native.Connection, float]] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(size)
 
     @contextmanager
@@ -130,10 +138,7 @@ class ConnectionPool:
         self._slots.acquire()
         conn: pg8000.native.Connection | None = None
         try:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn = connect(self._url)
+            conn = self._take()
             yield conn
         except BROKEN_CONNECTION_ERRORS:
             _close_quietly(conn)
@@ -141,15 +146,30 @@ class ConnectionPool:
             raise
         finally:
             if conn is not None:
-                self._idle.put(conn)
+                self._idle.put((conn, time.monotonic()))
             self._slots.release()
+
+    def _take(self) -> pg8000.native.Connection:
+        while True:
+            try:
+                conn, idle_since = self._idle.get_nowait()
+            except queue.Empty:
+                return connect(self._url)
+            if time.monotonic() - idle_since < IDLE_CHECK_SECONDS:
+                return conn
+            try:
+                conn.run("SELECT 1")
+                return conn
+            except BROKEN_CONNECTION_ERRORS:
+                _close_quietly(conn)
 
     def close(self) -> None:
         while True:
             try:
-                _close_quietly(self._idle.get_nowait())
+                conn, _ = self._idle.get_nowait()
             except queue.Empty:
                 return
+            _close_quietly(conn)
 
 
 def _close_quietly(conn: pg8000.native.Connection | None) -> None:
