@@ -3,7 +3,8 @@
 Each enabled schedule gets a thread that sleeps until the next fire time and then invokes the
 function with the schedule's ``Input`` (parsed JSON) or ``{}``. Runs of one schedule never
 overlap: a run longer than the period delays the next one. ``interval_override`` makes every
-schedule fire every that many seconds instead, so tests and demos need not wait a minute.
+schedule of an hour or less fire every that many seconds instead, so tests and demos need not
+wait a minute; longer ones (a monthly key rotation) keep their expression.
 
 Supported expressions: ``rate(N minute|minutes|hour|hours|day|days)``, ``at(yyyy-mm-ddThh:mm:ss)``
 and ``cron(min hour day-of-month month day-of-week year)`` with ``*``, ``?``, values, names
@@ -166,6 +167,22 @@ def _field(
     return frozenset(values)
 
 
+# interval_override compresses schedules that run at least this often; a rarer one (say, a
+# monthly signing-key rotation) fired every few seconds would change what it guards under the
+# tests' feet.
+COMPRESS_UP_TO = timedelta(hours=1)
+
+
+def compressible(expression: ScheduleExpression) -> bool:
+    if isinstance(expression, RateExpression):
+        return expression.period <= COMPRESS_UP_TO
+    if isinstance(expression, CronExpression):
+        first = expression.next_after(datetime(2026, 1, 1))
+        second = expression.next_after(first) if first is not None else None
+        return second is not None and first is not None and second - first <= COMPRESS_UP_TO
+    return True  # at(): fires at once under the override
+
+
 class Scheduler:
     """Fires schedules on threads until stopped."""
 
@@ -207,7 +224,7 @@ class Scheduler:
 
     def _next_fire(self, expression: ScheduleExpression, timezone: str | None) -> datetime | None:
         now = self._clock()
-        if self._interval is not None:
+        if self._interval is not None and compressible(expression):
             return now + timedelta(seconds=self._interval)
         if isinstance(expression, CronExpression) and timezone:
             local_now = now.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)

@@ -30,6 +30,7 @@ from local.scheduler import (
     CronExpression,
     RateExpression,
     ScheduleExpressionError,
+    compressible,
     parse_schedule_expression,
 )
 from local.template import Api, ApiRoute, Authorizer, Function
@@ -402,3 +403,21 @@ def test_token_authorizer_pipeline_and_cache_expiry() -> None:
     now[0] += 61
     assert gateway.handle(request("GET", "/items/2", "good")).status == 200
     assert [fid for fid, _ in functions.calls] == ["Auth", "Auth", "Fn", "Auth", "Fn"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "compressed"),
+    [
+        ("rate(1 minute)", True),
+        ("rate(1 hour)", True),
+        ("rate(2 hours)", False),
+        ("rate(30 days)", False),
+        ("cron(*/10 * * * ? *)", True),
+        ("cron(0 3 * * ? *)", False),
+    ],
+)
+def test_the_interval_override_compresses_only_frequent_schedules(
+    expression: str, compressed: bool
+) -> None:
+    # A monthly key rotation fired every 2 s would rotate the keys under the tests' feet.
+    assert compressible(parse_schedule_expression(expression)) is compressed
