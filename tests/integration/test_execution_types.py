@@ -15,8 +15,10 @@ from crm.automation.model import Workflow
 from crm.domain.events import CloudEvent
 from crm.domain.run_inspection import ExecutionInfo
 from crm.domain.tenants import Principal, Role
+from crm.domain.webhooks import TargetPolicy
 from crm.services.automation_runs import get_run
 from crm.services.automation_runtime import route_event
+from crm.services.automation_webhooks import OutboundSettings
 from crm.services.automations import create_automation
 from crm.services.leads import NewLead, create_lead
 
@@ -38,6 +40,10 @@ def automation(cloud: Cloud, owner: Principal, delay: int | None) -> uuid.UUID:
     created = create_automation(
         f"delay {delay}", workflow, owner, unit_of_work=cloud.db.unit_of_work,
         step_function_arn=STEP_FUNCTION_ARN,
+        outbound=OutboundSettings(
+            cipher=runs.CIPHER, policy=TargetPolicy(allow_http=True),
+            resolve=lambda host, port: ["93.184.216.34"],
+        ),
     )  # fmt: skip
     return uuid.UUID(created["id"])
 

@@ -149,7 +149,7 @@ def test_the_app_role_sees_only_its_tenants_rows_in_the_new_tables(
 
 def test_limits_are_rows_of_the_plan_tables(admin_conn: Any) -> None:
     rows = admin_conn.run("SELECT plan, count(*) FROM plan_limits GROUP BY plan ORDER BY plan")
-    assert rows == [["enterprise", 7], ["free", 7], ["pro", 7]]
+    assert rows == [["enterprise", 8], ["free", 8], ["pro", 8]]  # sms_per_day joined
     metrics = {r[0] for r in admin_conn.run("SELECT key FROM usage_metrics")}
     assert metrics == {m.value for m in Metric}
 
