@@ -29,10 +29,13 @@ from bench_compiler import hundred_step_workflow  # noqa: E402
 from crm.adapters.postgres.connection import ConnectionPool  # noqa: E402
 from crm.adapters.postgres.migrations import run_migrations  # noqa: E402
 from crm.adapters.postgres.unit_of_work import PostgresDatabase  # noqa: E402
+from crm.adapters.secrets.field_cipher import FieldCipher  # noqa: E402
 from crm.adapters.sfn.engine import StepFunctionsEngine  # noqa: E402
 from crm.automation import Workflow, compile_workflow  # noqa: E402
 from crm.domain.taxonomy import Tag  # noqa: E402
 from crm.domain.tenants import Principal, Role, Tenant, User  # noqa: E402
+from crm.domain.webhooks import TargetPolicy  # noqa: E402
+from crm.services.automation_webhooks import OutboundSettings  # noqa: E402
 from crm.services.automations import create_automation, publish_automation  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
@@ -107,6 +110,11 @@ def main() -> None:
         automation = create_automation(
             "bench", workflow, principal, unit_of_work=db.unit_of_work,
             step_function_arn=STEP_FUNCTION_ARN, publish=False,
+            # the webhook steps pass the target policy as in the API (a public address)
+            outbound=OutboundSettings(
+                cipher=FieldCipher(bytes(32)), policy=TargetPolicy(),
+                resolve=lambda host, port: ["93.184.216.34"],
+            ),
         )  # fmt: skip
         automation_id = uuid.UUID(automation["id"])
         publish: list[float] = []
