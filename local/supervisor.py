@@ -68,6 +68,20 @@ MAILPIT_SMTP_ENV = "MAILPIT_SMTP"  # host:port of an external Mailpit's SMTP ser
 STOP_TIMEOUT = 20.0
 
 
+# A port held only by a connection in TIME-WAIT (a client of a server stopped a moment ago, such
+# as an earlier benchmark's) frees itself within a minute: wait for it rather than fail.
+TIME_WAIT_SECONDS = 65.0
+
+
+def _wait_bindable(port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if bindable(port):
+            return True
+    return False
+
+
 class ServiceError(RuntimeError):
     """A server could not be started or reached. The message is one line, with a hint."""
 
@@ -510,7 +524,7 @@ class Supervisor:
                     f"port {port} ({what}) is busy: set {URL_ENV[service]} to use your own "
                     "server or free the port"
                 )
-            if not bindable(port):
+            if not bindable(port) and not _wait_bindable(port, TIME_WAIT_SECONDS):
                 raise ServiceError(
                     f"port {port} ({what}) is held by a TCP connection (nothing listens; often a "
                     "TIME-WAIT left by connect() to the closed port, gone within 60 s): retry "
